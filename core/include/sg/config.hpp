@@ -1,0 +1,94 @@
+// Directive values and their parsers. Parsers return an error message (or nothing) and know
+// nothing of Apache, so every directive is unit-tested; the glue only forwards strings.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sg/types.hpp"
+
+namespace sg {
+
+using ConfigError = std::optional<std::string>;
+
+// A path with optional required query parameters: "/perl/app.cgi?action=login".
+struct RequestTarget {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;
+  bool matches(std::string_view uri_path, std::string_view query_string) const;
+};
+
+struct CookieSpec {
+  std::string name;
+  std::string path = "/";  // where the app sets it, so the denial can clear it
+};
+
+struct LoginSuccessRule {
+  enum class Kind { redirect_away, status, header };
+  Kind kind = Kind::redirect_away;
+  int status = 0;
+  std::string header;
+};
+
+struct LoginForm {
+  RequestTarget target;
+  std::string user_field;
+  LoginSuccessRule success;
+};
+
+struct DenyAction {
+  enum class Kind { page, redirect, status };
+  Kind kind = Kind::page;
+  std::string url;
+  int status = 403;
+};
+
+enum class FailMode { open, closed };
+
+// Per-directory settings; unset members inherit from the enclosing scope.
+struct DirConfig {
+  std::optional<bool> enabled;
+  std::optional<std::vector<CookieSpec>> cookies;
+  std::optional<std::vector<LoginForm>> login_forms;
+  std::optional<std::string> user_header;
+  std::optional<std::vector<RequestTarget>> logout_targets;
+  std::optional<DenyAction> deny_action;
+};
+
+DirConfig merge(const DirConfig& parent, const DirConfig& child);
+
+struct ServerConfig {
+  std::optional<std::string> db_options_file;
+  std::optional<std::string> db_options_group;
+  std::optional<Micros> poll_interval;
+  std::optional<FailMode> fail_mode;
+  std::optional<Micros> max_stale;
+  std::optional<std::uint32_t> deny_capacity;
+
+  std::string db_group() const { return db_options_group.value_or("session_guard"); }
+  Micros poll_interval_or_default() const { return poll_interval.value_or(250 * 1000); }
+  FailMode fail_mode_or_default() const { return fail_mode.value_or(FailMode::open); }
+  Micros max_stale_or_default() const { return max_stale.value_or(60 * kMicrosPerSecond); }
+  std::uint32_t deny_capacity_or_default() const { return deny_capacity.value_or(100000); }
+};
+
+ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost);
+
+ConfigError parse_on_off(std::string_view arg, std::optional<bool>& out);
+ConfigError parse_cookie(std::string_view name, std::string_view path, DirConfig& config);
+ConfigError parse_request_target(std::string_view arg, RequestTarget& out);
+ConfigError parse_login_form(std::string_view path, std::string_view field, std::string_view success,
+                             DirConfig& config);
+ConfigError parse_logout_path(std::string_view arg, DirConfig& config);
+ConfigError parse_deny_action(std::string_view kind, std::string_view arg, std::optional<DenyAction>& out);
+ConfigError parse_fail_mode(std::string_view arg, std::optional<FailMode>& out);
+// "250" is milliseconds for the poll interval; suffixes ms, s, m, h are accepted.
+ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min, Micros max,
+                           std::optional<Micros>& out);
+ConfigError parse_count(std::string_view arg, std::uint32_t min, std::uint32_t max,
+                        std::optional<std::uint32_t>& out);
+
+}  // namespace sg

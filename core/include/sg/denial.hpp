@@ -1,0 +1,28 @@
+// What a denied request gets back: the words, the built-in page, the JSON body, the redirect.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "sg/config.hpp"
+#include "sg/types.hpp"
+
+namespace sg {
+
+std::string_view default_message(Reason reason);
+
+// `url` with reason=...&message=... appended, so the app's own login page can show why.
+std::string denial_redirect_url(std::string_view url, Reason reason, std::string_view message);
+std::string denial_page(Reason reason, std::string_view message, std::string_view login_url);
+std::string denial_json(Reason reason, std::string_view message);
+
+// Status code for a denial: 401 for API clients, 503 when the list is unusable,
+// otherwise what the configured action says.
+int denial_status(const DenyAction& action, Reason reason, bool wants_json, bool authenticated_by_server);
+
+// Whether the client wants JSON rather than a page (XHR or an Accept header preferring JSON).
+bool wants_json(std::string_view accept, std::string_view requested_with);
+
+// Set-Cookie value that makes the browser drop the app's cookie.
+std::string expired_cookie(const CookieSpec& cookie, bool secure);
+
+}  // namespace sg

@@ -1,0 +1,26 @@
+// Escaping and form decoding: every value that reaches HTML, JSON or a URL goes through here.
+#pragma once
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sg {
+
+std::string html_escape(std::string_view text);
+std::string json_escape(std::string_view text);  // without the surrounding quotes
+std::string url_encode(std::string_view text);
+std::string url_decode(std::string_view text);  // '+' is a space, bad escapes kept verbatim
+
+// application/x-www-form-urlencoded body or query string.
+std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body);
+
+// First value of a field in a multipart/form-data body; the boundary comes from Content-Type.
+bool multipart_field(std::string_view body, std::string_view content_type, std::string_view field,
+                     std::string& value);
+
+std::string to_lower(std::string_view text);
+bool iequals(std::string_view a, std::string_view b);
+std::string_view trim(std::string_view text);
+
+}  // namespace sg

@@ -1,0 +1,195 @@
+#include "sg/config.hpp"
+
+#include <cctype>
+#include <limits>
+
+#include "sg/text.hpp"
+
+namespace sg {
+
+bool RequestTarget::matches(std::string_view uri_path, std::string_view query_string) const {
+  if (uri_path != path) return false;
+  if (query.empty()) return true;
+  auto given = parse_form(query_string);
+  for (const auto& [name, value] : query) {
+    bool found = false;
+    for (const auto& [given_name, given_value] : given) {
+      if (given_name == name && given_value == value) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+template <typename T>
+static const std::optional<T>& pick(const std::optional<T>& parent, const std::optional<T>& child) {
+  return child ? child : parent;
+}
+
+DirConfig merge(const DirConfig& parent, const DirConfig& child) {
+  DirConfig out;
+  out.enabled = pick(parent.enabled, child.enabled);
+  out.cookies = pick(parent.cookies, child.cookies);
+  out.login_forms = pick(parent.login_forms, child.login_forms);
+  out.user_header = pick(parent.user_header, child.user_header);
+  out.logout_targets = pick(parent.logout_targets, child.logout_targets);
+  out.deny_action = pick(parent.deny_action, child.deny_action);
+  return out;
+}
+
+ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost) {
+  ServerConfig out;
+  out.db_options_file = pick(base.db_options_file, vhost.db_options_file);
+  out.db_options_group = pick(base.db_options_group, vhost.db_options_group);
+  out.poll_interval = pick(base.poll_interval, vhost.poll_interval);
+  out.fail_mode = pick(base.fail_mode, vhost.fail_mode);
+  out.max_stale = pick(base.max_stale, vhost.max_stale);
+  out.deny_capacity = pick(base.deny_capacity, vhost.deny_capacity);
+  return out;
+}
+
+ConfigError parse_on_off(std::string_view arg, std::optional<bool>& out) {
+  if (iequals(arg, "on")) out = true;
+  else if (iequals(arg, "off")) out = false;
+  else return "expected On or Off, got '" + std::string(arg) + "'";
+  return std::nullopt;
+}
+
+static bool valid_cookie_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (unsigned char c : name) {
+    if (c <= 0x20 || c >= 0x7f || std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+ConfigError parse_cookie(std::string_view name, std::string_view path, DirConfig& config) {
+  if (!valid_cookie_name(name)) return "'" + std::string(name) + "' is not a valid cookie name (1-64 token characters)";
+  CookieSpec spec;
+  spec.name = std::string(name);
+  if (!path.empty()) {
+    if (path.front() != '/') return "cookie path must start with '/', got '" + std::string(path) + "'";
+    spec.path = std::string(path);
+  }
+  if (!config.cookies) config.cookies.emplace();
+  for (const auto& existing : *config.cookies) {
+    if (existing.name == spec.name) return "cookie '" + spec.name + "' is named twice";
+  }
+  config.cookies->push_back(std::move(spec));
+  return std::nullopt;
+}
+
+ConfigError parse_request_target(std::string_view arg, RequestTarget& out) {
+  if (arg.empty() || arg.front() != '/') return "path must start with '/', got '" + std::string(arg) + "'";
+  std::size_t q = arg.find('?');
+  out.path = std::string(arg.substr(0, q));
+  out.query.clear();
+  if (q != std::string_view::npos) {
+    out.query = parse_form(arg.substr(q + 1));
+    if (out.query.empty()) return "empty query after '?' in '" + std::string(arg) + "'";
+  }
+  return std::nullopt;
+}
+
+ConfigError parse_login_form(std::string_view path, std::string_view field, std::string_view success,
+                             DirConfig& config) {
+  LoginForm form;
+  if (auto error = parse_request_target(path, form.target)) return error;
+  if (field.empty()) return "the form field that names the user is missing";
+  form.user_field = std::string(field);
+  if (success.empty() || iequals(success, "redirect")) {
+    form.success.kind = LoginSuccessRule::Kind::redirect_away;
+  } else if (success.substr(0, 7) == "status=") {
+    std::optional<std::uint32_t> status;
+    if (parse_count(success.substr(7), 100, 599, status)) return "bad status in '" + std::string(success) + "'";
+    form.success.kind = LoginSuccessRule::Kind::status;
+    form.success.status = static_cast<int>(*status);
+  } else if (success.substr(0, 7) == "header=" && success.size() > 7) {
+    form.success.kind = LoginSuccessRule::Kind::header;
+    form.success.header = std::string(success.substr(7));
+  } else {
+    return "login success rule must be 'redirect', 'status=NNN' or 'header=NAME', got '" + std::string(success) + "'";
+  }
+  if (!config.login_forms) config.login_forms.emplace();
+  config.login_forms->push_back(std::move(form));
+  return std::nullopt;
+}
+
+ConfigError parse_logout_path(std::string_view arg, DirConfig& config) {
+  RequestTarget target;
+  if (auto error = parse_request_target(arg, target)) return error;
+  if (!config.logout_targets) config.logout_targets.emplace();
+  config.logout_targets->push_back(std::move(target));
+  return std::nullopt;
+}
+
+ConfigError parse_deny_action(std::string_view kind, std::string_view arg, std::optional<DenyAction>& out) {
+  DenyAction action;
+  if (iequals(kind, "redirect")) {
+    bool absolute = arg.substr(0, 7) == "http://" || arg.substr(0, 8) == "https://";
+    if (arg.empty() || (!absolute && arg.front() != '/')) {
+      return "redirect needs a URL starting with '/' or http(s)://, got '" + std::string(arg) + "'";
+    }
+    if (arg.find_first_of("\r\n") != std::string_view::npos) return "redirect URL contains a line break";
+    action.kind = DenyAction::Kind::redirect;
+    action.url = std::string(arg);
+  } else if (iequals(kind, "status")) {
+    std::optional<std::uint32_t> code;
+    if (parse_count(arg, 400, 599, code)) return "status must be a 4xx or 5xx code, got '" + std::string(arg) + "'";
+    action.kind = DenyAction::Kind::status;
+    action.status = static_cast<int>(*code);
+  } else if (iequals(kind, "page")) {
+    action.kind = DenyAction::Kind::page;
+  } else {
+    return "expected 'redirect URL', 'status CODE' or 'page', got '" + std::string(kind) + "'";
+  }
+  out = std::move(action);
+  return std::nullopt;
+}
+
+ConfigError parse_fail_mode(std::string_view arg, std::optional<FailMode>& out) {
+  if (iequals(arg, "open")) out = FailMode::open;
+  else if (iequals(arg, "closed")) out = FailMode::closed;
+  else return "expected open or closed, got '" + std::string(arg) + "'";
+  return std::nullopt;
+}
+
+ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min, Micros max,
+                           std::optional<Micros>& out) {
+  std::size_t digits = 0;
+  while (digits < arg.size() && std::isdigit(static_cast<unsigned char>(arg[digits]))) ++digits;
+  if (digits == 0 || digits > 12) return "expected a duration like 250ms, 30s, 5m or 2h, got '" + std::string(arg) + "'";
+  Micros value = std::stoll(std::string(arg.substr(0, digits)));
+  std::string_view unit = arg.substr(digits);
+  Micros scale = default_unit;
+  if (unit == "ms") scale = 1000;
+  else if (unit == "s") scale = kMicrosPerSecond;
+  else if (unit == "m") scale = 60 * kMicrosPerSecond;
+  else if (unit == "h") scale = 3600 * kMicrosPerSecond;
+  else if (!unit.empty()) return "unknown unit '" + std::string(unit) + "' (use ms, s, m or h)";
+  Micros result = value * scale;
+  if (result < min || result > max) return "duration '" + std::string(arg) + "' is out of range";
+  out = result;
+  return std::nullopt;
+}
+
+ConfigError parse_count(std::string_view arg, std::uint32_t min, std::uint32_t max, std::optional<std::uint32_t>& out) {
+  if (arg.empty() || arg.size() > 10) return "expected a number, got '" + std::string(arg) + "'";
+  std::uint64_t value = 0;
+  for (char c : arg) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return "expected a number, got '" + std::string(arg) + "'";
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (value < min || value > max) {
+    return "number " + std::string(arg) + " is outside " + std::to_string(min) + ".." + std::to_string(max);
+  }
+  out = static_cast<std::uint32_t>(value);
+  return std::nullopt;
+}
+
+}  // namespace sg

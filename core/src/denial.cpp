@@ -1,0 +1,90 @@
+#include "sg/denial.hpp"
+
+#include "sg/text.hpp"
+
+namespace sg {
+
+std::string_view default_message(Reason reason) {
+  switch (reason) {
+    case Reason::killed: return "Your session was ended by an administrator. Please sign in again.";
+    case Reason::blocked: return "Your account has been blocked by an administrator. Please contact your administrator.";
+    case Reason::superseded: return "Another session has been started using your account. You will now be signed out.";
+    case Reason::expired: return "Your session has expired. Please sign in again.";
+    case Reason::logged_out: return "You have signed out.";
+    case Reason::refused: return "This sign-in was refused.";
+    case Reason::unavailable: return "Sign-in checks are unavailable right now. Please try again in a moment.";
+    case Reason::none: break;
+  }
+  return "Your session has ended.";
+}
+
+std::string denial_redirect_url(std::string_view url, Reason reason, std::string_view message) {
+  std::string out(url);
+  out += out.find('?') == std::string::npos ? '?' : '&';
+  out += "reason=";
+  out += to_string(reason);
+  out += "&message=";
+  out += url_encode(message);
+  return out;
+}
+
+std::string denial_page(Reason reason, std::string_view message, std::string_view login_url) {
+  std::string page =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+      "<title>Session ended</title>"
+      "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}"
+      "h1{font-size:1.4rem}.box{border-left:4px solid #b00020;background:#fdf2f2;padding:1rem}</style>"
+      "</head><body><h1>Your session has ended</h1><p class=\"box\" id=\"reason\" data-reason=\"";
+  page += html_escape(to_string(reason));
+  page += "\">";
+  page += html_escape(message);
+  page += "</p>";
+  if (!login_url.empty()) {
+    page += "<p><a href=\"";
+    page += html_escape(login_url);
+    page += "\">Sign in again</a></p>";
+  }
+  page += "</body></html>\n";
+  return page;
+}
+
+std::string denial_json(Reason reason, std::string_view message) {
+  std::string body = "{\"error\":\"session_ended\",\"reason\":\"";
+  body += json_escape(to_string(reason));
+  body += "\",\"message\":\"";
+  body += json_escape(message);
+  body += "\"}\n";
+  return body;
+}
+
+int denial_status(const DenyAction& action, Reason reason, bool json, bool authenticated_by_server) {
+  if (reason == Reason::unavailable) return 503;
+  if (json) return 401;
+  // The browser resends Basic credentials by itself, so a redirect to a login page would loop.
+  if (authenticated_by_server) return 403;
+  switch (action.kind) {
+    case DenyAction::Kind::redirect: return 302;
+    case DenyAction::Kind::status: return action.status;
+    case DenyAction::Kind::page: break;
+  }
+  return 403;
+}
+
+bool wants_json(std::string_view accept, std::string_view requested_with) {
+  if (iequals(requested_with, "XMLHttpRequest")) return true;
+  std::string lower = to_lower(accept);
+  std::size_t json = lower.find("application/json");
+  if (json == std::string::npos) return false;
+  std::size_t html = lower.find("text/html");
+  return html == std::string::npos || json < html;
+}
+
+std::string expired_cookie(const CookieSpec& cookie, bool secure) {
+  std::string value = cookie.name + "=deleted; Path=" + cookie.path +
+                      "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; SameSite=Lax";
+  if (secure) value += "; Secure";
+  return value;
+}
+
+}  // namespace sg

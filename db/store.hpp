@@ -1,0 +1,169 @@
+// Everything Session Guard reads and writes in MariaDB. SQL lives only here.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mariadb.hpp"
+#include "sg/device.hpp"
+#include "sg/poller.hpp"
+#include "sg/types.hpp"
+
+namespace sg::db {
+
+// The poller's view of the database.
+class SqlDenyFeed : public DenyFeed {
+ public:
+  explicit SqlDenyFeed(Connection& connection) : db_(connection) {}
+  std::uint64_t max_event_id() override;
+  std::vector<DenyEvent> recent_revocations(std::size_t limit) override;
+  std::vector<std::string> blocked_users() override;
+  std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) override;
+  void record_activity(const std::vector<ActivityRecord>& activity) override;
+
+ private:
+  Connection& db_;
+};
+
+struct LoginRecord {
+  Fingerprint fingerprint;
+  std::string username;
+  std::string cookie_name;
+  std::string client_ip;
+  std::string user_agent;
+  std::string server_name;
+  DeviceInfo device;
+  int idle_timeout_seconds = 0;
+  int max_lifetime_seconds = 0;
+};
+
+enum class LoginOutcome { recorded, user_blocked };
+
+// Durable before it returns (autocommit, InnoDB flushes at commit). Inserting the session
+// before reading the account's state closes the race with a concurrent block: either the
+// block's sweep sees this session, or this read sees the block.
+LoginOutcome record_login(Connection& db, const LoginRecord& login);
+void record_logout(Connection& db, const Fingerprint& fingerprint);
+// Ends one session and tells every poller; the session row need not exist.
+void revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
+                    std::string_view ended_by);
+
+struct Actor {
+  std::string name;
+  std::string ip;
+  std::string source = "cli";  // cli, web, api, module
+};
+
+struct SessionRow {
+  std::string fingerprint;
+  std::string username;
+  std::string state;
+  Micros login_at = 0;
+  Micros last_access = 0;
+  std::string client_ip;
+  std::string user_agent;
+  std::string device;
+  std::string browser;
+  std::string os;
+  std::string server_name;
+  int idle_timeout = 0;
+  int max_lifetime = 0;
+  bool is_admin = false;
+  Micros ended_at = 0;
+  std::string ended_by;
+  std::string short_id() const;
+};
+
+struct SessionQuery {
+  std::string user;    // exact user name, empty = all
+  std::string search;  // substring of user, IP, device, browser or OS
+  std::string sort = "last_access";
+  bool descending = true;
+  std::size_t limit = 25;
+  std::size_t offset = 0;
+  bool active_only = true;
+};
+
+struct ActionResult {
+  std::string message;  // the audit line, e.g. "Session 85C8A1F2 terminated by administrator admin"
+  std::size_t sessions_ended = 0;
+};
+
+struct OperationError : std::runtime_error {
+  enum class Kind { bad_input, not_found, conflict };
+  OperationError(Kind kind, const std::string& message) : std::runtime_error(message), kind(kind) {}
+  Kind kind;
+};
+
+// The admin operations, shared by the CLI, the pages and the API.
+class Operations {
+ public:
+  explicit Operations(Connection& connection) : db_(connection) {}
+
+  std::vector<SessionRow> sessions(const SessionQuery& query);
+  std::uint64_t count_sessions(const SessionQuery& query);
+  // `id` is a full fingerprint or an unambiguous prefix of at least 8 hex digits.
+  ActionResult kill_session(std::string_view id, const Actor& actor);
+  ActionResult kill_user(std::string_view username, const Actor& actor);
+  ActionResult block_user(std::string_view username, std::string_view reason, const Actor& actor);
+  ActionResult unblock_user(std::string_view username, const Actor& actor);
+
+ private:
+  std::string resolve_session(std::string_view id);
+  std::size_t end_user_sessions(std::string_view username, Reason reason, const Actor& actor);
+  void audit(const Actor& actor, std::string_view action, std::string_view user, std::string_view session,
+             std::string_view reason, std::string_view message);
+
+  Connection& db_;
+};
+
+void validate_username(std::string_view username);  // throws OperationError(bad_input)
+
+}  // namespace sg::db
+
+namespace sg::db {
+
+// A DenyFeed that owns its connection: connects on first use and after any failure, so a
+// database that comes back is picked up without restarting Apache.
+class ReconnectingFeed : public DenyFeed {
+ private:
+  template <typename F>
+  auto with(F&& action) {
+    try {
+      if (!connection_) connection_ = std::make_unique<Connection>(options_);
+      SqlDenyFeed feed(*connection_);
+      return action(feed);
+    } catch (const StoreError&) {
+      connection_.reset();
+      throw;
+    }
+  }
+
+ public:
+  explicit ReconnectingFeed(ConnectOptions options) : options_(std::move(options)) {}
+  std::uint64_t max_event_id() override { return with([](SqlDenyFeed& f) { return f.max_event_id(); }); }
+  std::vector<DenyEvent> recent_revocations(std::size_t limit) override {
+    return with([&](SqlDenyFeed& f) { return f.recent_revocations(limit); });
+  }
+  std::vector<std::string> blocked_users() override { return with([](SqlDenyFeed& f) { return f.blocked_users(); }); }
+  std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) override {
+    return with([&](SqlDenyFeed& f) { return f.events(after, up_to, limit); });
+  }
+  void record_activity(const std::vector<ActivityRecord>& activity) override {
+    with([&](SqlDenyFeed& f) {
+      f.record_activity(activity);
+      return 0;
+    });
+  }
+  bool connected() const { return connection_ != nullptr; }
+
+ private:
+  ConnectOptions options_;
+  std::unique_ptr<Connection> connection_;
+};
+
+}  // namespace sg::db

@@ -1,0 +1,807 @@
+// mod_session_guard: the only code that includes httpd headers. It turns request_rec,
+// directives and apr_shm into core types and back; all decisions live in the core.
+//
+// Request path (every child): cookie -> fingerprint -> lock-free deny-list lookup -> verdict.
+// Background (one thread per instance, mod_watchdog singleton): Poller keeps the list fresh
+// and flushes the activity children recorded in shared memory.
+// Login and logout: the child writes to MariaDB through a short-lived connection, bounded
+// per instance by a counter in shared memory.
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <mod_watchdog.h>
+#include <ap_mpm.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <util_filter.h>
+
+#include <chrono>
+#include <memory>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "sg/config.hpp"
+#include "sg/cookie.hpp"
+#include "sg/decision.hpp"
+#include "sg/denial.hpp"
+#include "sg/deny_region.hpp"
+#include "sg/device.hpp"
+#include "sg/fingerprint.hpp"
+#include "sg/poller.hpp"
+#include "sg/text.hpp"
+#include "store.hpp"
+
+extern "C" __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA session_guard_module;
+
+#ifdef APLOG_USE_MODULE
+APLOG_USE_MODULE(session_guard);
+#endif
+
+namespace {
+
+constexpr const char* kDenialHandler = "session-guard-denial";
+constexpr const char* kTeeFilter = "SESSION_GUARD_TEE";
+constexpr const char* kResponseFilter = "SESSION_GUARD_RESPONSE";
+constexpr const char* kShmKey = "session_guard_shm";
+// Tracks Basic-auth users (or any REMOTE_USER) when the location names no app cookie.
+constexpr const char* kTrackingCookie = "sg_session";
+constexpr std::size_t kMaxLoginBody = 64 * 1024;
+constexpr std::int32_t kLoginConnections = 4;
+
+// C++ objects owned by APR pools: destroyed by a pool cleanup, never leaked into httpd.
+template <typename T, typename... Args>
+T* pool_new(apr_pool_t* pool, Args&&... args) {
+  void* memory = apr_palloc(pool, sizeof(T));
+  T* object = new (memory) T(std::forward<Args>(args)...);
+  apr_pool_cleanup_register(
+      pool, object,
+      [](void* p) -> apr_status_t {
+        static_cast<T*>(p)->~T();
+        return APR_SUCCESS;
+      },
+      apr_pool_cleanup_null);
+  return object;
+}
+
+struct DirConf {
+  sg::DirConfig config;
+};
+
+struct ServerConf {
+  sg::ServerConfig config;
+};
+
+// Per-process: the mapping of the shared block, inherited by children from the parent.
+struct ProcessState {
+  apr_shm_t* shm = nullptr;
+  std::optional<sg::DenyRegion> region;
+  sg::ServerConfig config;  // main server's, which owns the poller and the DB options
+};
+ProcessState g_process;
+
+struct RequestState {
+  const sg::CookieSpec* cookie = nullptr;
+  std::string cookie_value;  // only in memory for this request, never logged
+  std::optional<sg::Fingerprint> fingerprint;
+  sg::Reason denial = sg::Reason::none;
+  const sg::LoginForm* login_form = nullptr;
+  std::string body;  // bounded copy of a login POST body
+  bool body_truncated = false;
+  bool logout = false;
+  bool response_done = false;
+};
+
+sg::Micros now_micros() { return static_cast<sg::Micros>(apr_time_now()); }
+
+const sg::DirConfig& dir_config(request_rec* r) {
+  return static_cast<DirConf*>(ap_get_module_config(r->per_dir_config, &session_guard_module))->config;
+}
+
+const sg::ServerConfig& server_config(server_rec* s) {
+  return static_cast<ServerConf*>(ap_get_module_config(s->module_config, &session_guard_module))->config;
+}
+
+RequestState* request_state(request_rec* r) {
+  return static_cast<RequestState*>(ap_get_module_config(r->request_config, &session_guard_module));
+}
+
+std::string_view header_in(request_rec* r, const char* name) {
+  const char* value = apr_table_get(r->headers_in, name);
+  return value != nullptr ? std::string_view(value) : std::string_view();
+}
+
+sg::db::ConnectOptions connect_options(const sg::ServerConfig& config) {
+  sg::db::ConnectOptions options;
+  options.option_file = config.db_options_file.value_or("");
+  options.group = config.db_group();
+  return options;
+}
+
+// ---------------------------------------------------------------- configuration
+
+void* create_dir_config(apr_pool_t* pool, char*) { return pool_new<DirConf>(pool); }
+
+void* merge_dir_config(apr_pool_t* pool, void* parent, void* child) {
+  auto* merged = pool_new<DirConf>(pool);
+  merged->config = sg::merge(static_cast<DirConf*>(parent)->config, static_cast<DirConf*>(child)->config);
+  return merged;
+}
+
+void* create_server_config(apr_pool_t* pool, server_rec*) { return pool_new<ServerConf>(pool); }
+
+void* merge_server_config(apr_pool_t* pool, void* base, void* vhost) {
+  auto* merged = pool_new<ServerConf>(pool);
+  merged->config = sg::merge(static_cast<ServerConf*>(base)->config, static_cast<ServerConf*>(vhost)->config);
+  return merged;
+}
+
+const char* to_apache_error(cmd_parms* cmd, const sg::ConfigError& error) {
+  if (!error) return nullptr;
+  return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", error->c_str(), nullptr);
+}
+
+sg::DirConfig& dir_of(void* conf) { return static_cast<DirConf*>(conf)->config; }
+sg::ServerConfig& server_of(cmd_parms* cmd) {
+  return static_cast<ServerConf*>(ap_get_module_config(cmd->server->module_config, &session_guard_module))->config;
+}
+
+const char* cmd_enable(cmd_parms* cmd, void* conf, const char* arg) {
+  return to_apache_error(cmd, sg::parse_on_off(arg, dir_of(conf).enabled));
+}
+
+const char* cmd_cookie(cmd_parms* cmd, void* conf, const char* name, const char* path) {
+  return to_apache_error(cmd, sg::parse_cookie(name, path != nullptr ? path : "", dir_of(conf)));
+}
+
+const char* cmd_login_form(cmd_parms* cmd, void* conf, int argc, char* const argv[]) {
+  if (argc < 2 || argc > 3) return "SessionGuardLoginForm PATH FIELD [redirect|status=NNN|header=NAME]";
+  return to_apache_error(cmd, sg::parse_login_form(argv[0], argv[1], argc == 3 ? argv[2] : "", dir_of(conf)));
+}
+
+const char* cmd_logout(cmd_parms* cmd, void* conf, const char* arg) {
+  return to_apache_error(cmd, sg::parse_logout_path(arg, dir_of(conf)));
+}
+
+const char* cmd_user_header(cmd_parms* cmd, void* conf, const char* arg) {
+  if (*arg == '\0') return "SessionGuardUserHeader needs a header name";
+  dir_of(conf).user_header = arg;
+  return nullptr;
+}
+
+const char* cmd_deny_action(cmd_parms* cmd, void* conf, const char* kind, const char* arg) {
+  return to_apache_error(cmd, sg::parse_deny_action(kind, arg != nullptr ? arg : "", dir_of(conf).deny_action));
+}
+
+const char* cmd_db_options(cmd_parms* cmd, void*, const char* file, const char* group) {
+  if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+  server_of(cmd).db_options_file = ap_server_root_relative(cmd->pool, file);
+  if (group != nullptr) server_of(cmd).db_options_group = group;
+  return nullptr;
+}
+
+const char* cmd_poll_interval(cmd_parms* cmd, void*, const char* arg) {
+  if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+  return to_apache_error(cmd, sg::parse_duration(arg, 1000, 10 * 1000, 60 * sg::kMicrosPerSecond,
+                                                 server_of(cmd).poll_interval));
+}
+
+const char* cmd_fail_mode(cmd_parms* cmd, void*, const char* arg) {
+  return to_apache_error(cmd, sg::parse_fail_mode(arg, server_of(cmd).fail_mode));
+}
+
+const char* cmd_max_stale(cmd_parms* cmd, void*, const char* arg) {
+  return to_apache_error(cmd, sg::parse_duration(arg, sg::kMicrosPerSecond, sg::kMicrosPerSecond,
+                                                 7 * 24 * 3600 * sg::kMicrosPerSecond, server_of(cmd).max_stale));
+}
+
+const char* cmd_capacity(cmd_parms* cmd, void*, const char* arg) {
+  if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+  return to_apache_error(cmd, sg::parse_count(arg, 1000, 10000000, server_of(cmd).deny_capacity));
+}
+
+const command_rec kCommands[] = {
+    AP_INIT_TAKE1("SessionGuard", reinterpret_cast<cmd_func>(cmd_enable), nullptr, OR_AUTHCFG | ACCESS_CONF,
+                  "On to guard this location, Off to exempt it"),
+    AP_INIT_TAKE12("SessionGuardCookie", reinterpret_cast<cmd_func>(cmd_cookie), nullptr, OR_AUTHCFG | ACCESS_CONF,
+                   "NAME [PATH]: the app's session cookie and the path it is set with (default /)"),
+    AP_INIT_TAKE_ARGV("SessionGuardLoginForm", reinterpret_cast<cmd_func>(cmd_login_form), nullptr,
+                      OR_AUTHCFG | ACCESS_CONF, "PATH FIELD [redirect|status=NNN|header=NAME]"),
+    AP_INIT_TAKE1("SessionGuardLogoutPath", reinterpret_cast<cmd_func>(cmd_logout), nullptr, OR_AUTHCFG | ACCESS_CONF,
+                  "PATH[?QUERY] that ends the session"),
+    AP_INIT_TAKE1("SessionGuardUserHeader", reinterpret_cast<cmd_func>(cmd_user_header), nullptr,
+                  OR_AUTHCFG | ACCESS_CONF, "response header in which the app names the user"),
+    AP_INIT_TAKE12("SessionGuardDenyAction", reinterpret_cast<cmd_func>(cmd_deny_action), nullptr,
+                   OR_AUTHCFG | ACCESS_CONF, "redirect URL | status CODE | page"),
+    AP_INIT_TAKE12("SessionGuardDBOptions", reinterpret_cast<cmd_func>(cmd_db_options), nullptr, RSRC_CONF,
+                   "FILE [GROUP]: MariaDB option file and group (default session_guard)"),
+    AP_INIT_TAKE1("SessionGuardPollInterval", reinterpret_cast<cmd_func>(cmd_poll_interval), nullptr, RSRC_CONF,
+                  "how often the deny-list is refreshed (default 250 ms)"),
+    AP_INIT_TAKE1("SessionGuardFailMode", reinterpret_cast<cmd_func>(cmd_fail_mode), nullptr, RSRC_CONF,
+                  "open or closed: what happens once the deny-list is older than SessionGuardMaxStale"),
+    AP_INIT_TAKE1("SessionGuardMaxStale", reinterpret_cast<cmd_func>(cmd_max_stale), nullptr, RSRC_CONF,
+                  "how old the deny-list may get before the fail mode applies (default 60 s)"),
+    AP_INIT_TAKE1("SessionGuardDenyListSize", reinterpret_cast<cmd_func>(cmd_capacity), nullptr, RSRC_CONF,
+                  "revoked sessions kept in shared memory (default 100000)"),
+    {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
+
+// ---------------------------------------------------------------- shared memory and poller
+
+sg::RegionCapacity capacity_for(const sg::ServerConfig& config) {
+  sg::RegionCapacity capacity;
+  capacity.sessions = config.deny_capacity_or_default();
+  return capacity;
+}
+
+class AprClock : public sg::Clock {
+ public:
+  sg::Micros now() override { return now_micros(); }
+};
+
+struct PollerThread {
+  explicit PollerThread(const sg::ServerConfig& config)
+      : feed(connect_options(config)), poller(feed, clock, *g_process.region) {}
+  sg::db::ReconnectingFeed feed;
+  AprClock clock;
+  sg::Poller poller;
+  bool healthy = true;
+  bool first_tick = true;
+};
+PollerThread* g_poller = nullptr;  // lives in the one child whose watchdog won the singleton
+
+apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) {
+  auto* s = static_cast<server_rec*>(data);
+  try {
+    switch (state) {
+      case AP_WATCHDOG_STATE_STARTING:
+        g_poller = pool_new<PollerThread>(pool, g_process.config);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d", static_cast<int>(getpid()));
+        break;
+      case AP_WATCHDOG_STATE_RUNNING: {
+        if (g_poller == nullptr) break;
+        sg::TickResult result = g_poller->poller.tick();
+        if (!result.ok && (g_poller->healthy || g_poller->first_tick)) {
+          ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                       "session guard: database unreachable, still enforcing the deny-list last refreshed %lld ms ago "
+                       "(%u revoked sessions, %u blocked users): %s",
+                       static_cast<long long>((now_micros() - g_process.region->last_refresh()) / 1000),
+                       g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users,
+                       result.error.c_str());
+          g_poller->poller.request_full_resync();
+        } else if (result.ok && (!g_poller->healthy || g_poller->first_tick)) {
+          ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                       "session guard: deny-list loaded from the database (%u revoked sessions, %u blocked users)",
+                       g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
+        }
+        if (result.ok && result.activity_flushed > 0) {
+          ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %zu sessions",
+                       result.activity_flushed);
+        }
+        g_poller->healthy = result.ok;
+        g_poller->first_tick = false;
+        break;
+      }
+      case AP_WATCHDOG_STATE_STOPPING:
+        g_poller = nullptr;  // its pool is about to be destroyed, and the object with it
+        break;
+    }
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard poller: %s", e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard poller: unknown error");
+  }
+  return APR_SUCCESS;
+}
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  // httpd reads the configuration twice at start-up; only the second pass is the real one.
+  if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+  try {
+    g_process.config = server_config(s);
+    if (!g_process.config.db_options_file) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: no SessionGuardDBOptions; guarded locations will only see an empty deny-list");
+    }
+    sg::RegionCapacity capacity = capacity_for(g_process.config);
+    std::size_t size = sg::DenyRegion::required_size(capacity);
+    if (size == 0) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: deny-list size overflows");
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    // The block lives in the process pool, which survives graceful restarts: the deny-list
+    // keeps being enforced while the configuration reloads.
+    void* existing = nullptr;
+    apr_pool_userdata_get(&existing, kShmKey, s->process->pool);
+    auto* shm = static_cast<apr_shm_t*>(existing);
+    if (shm != nullptr) {
+      auto region = sg::DenyRegion::attach(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm));
+      if (region && region->capacity() == capacity) {
+        g_process.shm = shm;
+        g_process.region = region;
+      } else {
+        shm = nullptr;
+      }
+    }
+    if (shm == nullptr) {
+      apr_status_t rv = apr_shm_create(&shm, size, nullptr, s->process->pool);
+      if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot create %zu bytes of shared memory", size);
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+      apr_pool_userdata_set(shm, kShmKey, apr_pool_cleanup_null, s->process->pool);
+      g_process.shm = shm;
+      g_process.region = sg::DenyRegion::create(apr_shm_baseaddr_get(shm), size, capacity, now_micros());
+    }
+
+    auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    auto register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (get_instance == nullptr || register_callback == nullptr) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard needs mod_watchdog");
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!g_process.config.db_options_file) return OK;
+    ap_watchdog_t* watchdog = nullptr;
+    // Singleton: one poller per instance however many children; none in the root parent.
+    apr_status_t rv = get_instance(&watchdog, "_session_guard_", 0, 1, pconf);
+    if (rv == APR_SUCCESS) {
+      rv = register_callback(watchdog, g_process.config.poll_interval_or_default(), s, poller_callback);
+    }
+    if (rv != APR_SUCCESS) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot register the poller with mod_watchdog");
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: %s", e.what());
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return OK;
+}
+
+// ---------------------------------------------------------------- database writes from children
+
+// A login or logout needs the database; the slot counter keeps this instance's connections
+// bounded whatever MaxRequestWorkers is.
+template <typename Work>
+void with_login_connection(request_rec* r, Work&& work) {
+  sg::DenyRegion& region = *g_process.region;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!region.try_acquire_login_slot(kLoginConnections)) {
+    if (std::chrono::steady_clock::now() > deadline) throw sg::StoreError("all login connections are busy");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  struct Release {
+    sg::DenyRegion& region;
+    ~Release() { region.release_login_slot(); }
+  } release{region};
+  sg::db::Connection connection(connect_options(server_config(r->server)));
+  work(connection);
+}
+
+sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, const std::string& username) {
+  sg::db::LoginRecord login;
+  login.fingerprint = *state.fingerprint;
+  login.username = username;
+  login.cookie_name = state.cookie != nullptr ? state.cookie->name : kTrackingCookie;
+  login.client_ip = r->useragent_ip != nullptr ? r->useragent_ip : "";
+  login.user_agent = std::string(header_in(r, "User-Agent"));
+  login.device = sg::classify_user_agent(login.user_agent);
+  login.server_name = r->server->server_hostname != nullptr ? r->server->server_hostname : "";
+  return login;
+}
+
+// Records the binding; returns the reason to refuse it, or none.
+sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& username, const char* how) {
+  sg::DenyRegion& region = *g_process.region;
+  sg::Fingerprint user = sg::user_key(username);
+  if (region.user_blocked(user)) return sg::Reason::blocked;
+  if (region.session_revoked(*state.fingerprint) != sg::Reason::none) return region.session_revoked(*state.fingerprint);
+  if (region.bound_to(*state.fingerprint, user)) return sg::Reason::none;
+  sg::db::LoginOutcome outcome = sg::db::LoginOutcome::recorded;
+  with_login_connection(r, [&](sg::db::Connection& db) { outcome = sg::db::record_login(db, login_record(r, state, username)); });
+  if (outcome == sg::db::LoginOutcome::user_blocked) return sg::Reason::blocked;
+  region.mark_bound(*state.fingerprint, user, now_micros());
+  ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s bound to user %s (%s)",
+                state.fingerprint->short_id().c_str(), username.c_str(), how);
+  return sg::Reason::none;
+}
+
+// ---------------------------------------------------------------- denial
+
+void expire_cookie(request_rec* r, const RequestState& state) {
+  bool secure = ap_http_scheme(r) != nullptr && std::string_view(ap_http_scheme(r)) == "https";
+  sg::CookieSpec spec;
+  if (state.cookie != nullptr) spec = *state.cookie;
+  else spec.name = kTrackingCookie;
+  apr_table_add(r->err_headers_out, "Set-Cookie", apr_pstrdup(r->pool, sg::expired_cookie(spec, secure).c_str()));
+}
+
+// Fills status, headers and body of a denial; `body` receives the bytes to send.
+void prepare_denial(request_rec* r, RequestState& state, sg::Reason reason, std::string& body) {
+  const sg::DirConfig& config = dir_config(r);
+  sg::DenyAction action = config.deny_action.value_or(sg::DenyAction{});
+  bool json = sg::wants_json(header_in(r, "Accept"), header_in(r, "X-Requested-With"));
+  bool server_auth = r->user != nullptr && r->ap_auth_type != nullptr;
+  int status = sg::denial_status(action, reason, json, server_auth);
+  std::string message(sg::default_message(reason));
+
+  // The app's own cookie, if it just set one, must not reach the browser.
+  apr_table_unset(r->headers_out, "Set-Cookie");
+  apr_table_unset(r->err_headers_out, "Set-Cookie");
+  apr_table_unset(r->headers_out, "Location");
+  apr_table_unset(r->err_headers_out, "Location");
+  apr_table_unset(r->headers_out, "Content-Length");
+  expire_cookie(r, state);
+  apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+  apr_table_setn(r->err_headers_out, "X-Session-Guard-Reason", apr_pstrdup(r->pool, std::string(sg::to_string(reason)).c_str()));
+  r->status = status;
+  r->status_line = nullptr;
+  if (json) {
+    ap_set_content_type(r, "application/json");
+    body = sg::denial_json(reason, message);
+    return;
+  }
+  std::string login_url;
+  if (action.kind == sg::DenyAction::Kind::redirect) {
+    login_url = sg::denial_redirect_url(action.url, reason, message);
+    if (status == HTTP_MOVED_TEMPORARILY) {
+      apr_table_setn(r->err_headers_out, "Location", apr_pstrdup(r->pool, login_url.c_str()));
+    }
+  } else if (config.login_forms && !config.login_forms->empty()) {
+    login_url = config.login_forms->front().target.path;
+  }
+  ap_set_content_type(r, "text/html; charset=utf-8");
+  body = sg::denial_page(reason, message, login_url);
+}
+
+void log_denial(request_rec* r, const RequestState& state, sg::Reason reason) {
+  ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: denied %s request of session %s: %s",
+                r->method, state.fingerprint ? state.fingerprint->short_id().c_str() : "-",
+                std::string(sg::to_string(reason)).c_str());
+}
+
+int denial_handler(request_rec* r) {
+  if (r->handler == nullptr || std::string_view(r->handler) != kDenialHandler) return DECLINED;
+  try {
+    RequestState* state = request_state(r);
+    if (state == nullptr) return HTTP_INTERNAL_SERVER_ERROR;
+    std::string body;
+    prepare_denial(r, *state, state->denial, body);
+    ap_set_content_length(r, static_cast<apr_off_t>(body.size()));
+    if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+    return OK;
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot render denial");
+    return HTTP_FORBIDDEN;
+  }
+}
+
+// ---------------------------------------------------------------- request path
+
+const sg::CookieSpec* session_cookie(request_rec* r, const sg::DirConfig& config, std::string& value) {
+  std::string_view header = header_in(r, "Cookie");
+  if (!config.cookies) return nullptr;
+  for (const auto& spec : *config.cookies) {
+    if (auto found = sg::find_cookie(header, spec.name); found && !found->empty()) {
+      value.assign(found->data(), found->size());
+      return &spec;
+    }
+  }
+  return nullptr;
+}
+
+void deny_now(request_rec* r, RequestState& state, sg::Reason reason) {
+  state.denial = reason;
+  r->handler = kDenialHandler;
+  log_denial(r, state, reason);
+}
+
+void start_tracking_session(request_rec* r, RequestState& state) {
+  unsigned char random[24];
+  if (apr_generate_random_bytes(random, sizeof random) != APR_SUCCESS) throw std::runtime_error("no randomness");
+  static const char hex[] = "0123456789abcdef";
+  std::string value;
+  for (unsigned char b : random) {
+    value.push_back(hex[b >> 4]);
+    value.push_back(hex[b & 15]);
+  }
+  state.fingerprint = sg::session_fingerprint(kTrackingCookie, value);
+  std::string cookie = std::string(kTrackingCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Lax";
+  apr_table_add(r->err_headers_out, "Set-Cookie", apr_pstrdup(r->pool, cookie.c_str()));
+}
+
+int fixups(request_rec* r) {
+  if (r->main != nullptr || r->prev != nullptr) return DECLINED;  // judged once, as the main request
+  const sg::DirConfig& config = dir_config(r);
+  if (!config.enabled.value_or(false) || !g_process.region) return DECLINED;
+  RequestState* state = nullptr;
+  try {
+    state = pool_new<RequestState>(r->pool);
+    ap_set_module_config(r->request_config, &session_guard_module, state);
+    sg::DenyRegion& region = *g_process.region;
+    const sg::ServerConfig& server = server_config(r->server);
+
+    state->cookie = session_cookie(r, config, state->cookie_value);
+    bool tracking = !config.cookies;
+    if (state->cookie != nullptr) {
+      state->fingerprint = sg::session_fingerprint(state->cookie->name, state->cookie_value);
+    } else if (tracking) {
+      if (auto found = sg::find_cookie(header_in(r, "Cookie"), kTrackingCookie); found && !found->empty()) {
+        state->fingerprint = sg::session_fingerprint(kTrackingCookie, *found);
+      }
+    }
+
+    sg::RequestFacts facts;
+    facts.now = now_micros();
+    facts.last_refresh = region.last_refresh();
+    facts.started_at = region.started_at();
+    if (state->fingerprint) facts.session_revoked = region.session_revoked(*state->fingerprint);
+    if (r->user != nullptr) facts.user_blocked = region.user_blocked(sg::user_key(r->user));
+    sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
+    if (!verdict.allow) {
+      deny_now(r, *state, verdict.reason);
+      return OK;
+    }
+
+    if (state->fingerprint) region.record_activity(*state->fingerprint, facts.now);
+    if (r->user != nullptr && tracking) {
+      if (!state->fingerprint) start_tracking_session(r, *state);
+      sg::Reason refused = bind_session(r, *state, r->user, "REMOTE_USER");
+      if (refused != sg::Reason::none) {
+        deny_now(r, *state, refused);
+        return OK;
+      }
+    } else if (r->user != nullptr && state->fingerprint) {
+      sg::Reason refused = bind_session(r, *state, r->user, "REMOTE_USER");
+      if (refused != sg::Reason::none) {
+        deny_now(r, *state, refused);
+        return OK;
+      }
+    }
+    if (state->fingerprint) {
+      apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION",
+                     apr_pstrdup(r->pool, state->fingerprint->short_id().c_str()));
+    }
+
+    std::string_view uri = r->uri != nullptr ? r->uri : "";
+    std::string_view args = r->args != nullptr ? r->args : "";
+    if (r->method_number == M_POST && config.login_forms) {
+      for (const auto& form : *config.login_forms) {
+        if (form.target.matches(uri, args)) {
+          state->login_form = &form;
+          ap_add_input_filter(kTeeFilter, state, r, r->connection);
+          break;
+        }
+      }
+    }
+    if (config.logout_targets && state->fingerprint) {
+      for (const auto& target : *config.logout_targets) {
+        if (target.matches(uri, args)) state->logout = true;
+      }
+    }
+    if (state->login_form != nullptr || config.user_header) {
+      ap_add_output_filter(kResponseFilter, state, r, r->connection);
+    }
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: %s", e.what());
+    if (state != nullptr && server_config(r->server).fail_mode_or_default() == sg::FailMode::closed) {
+      deny_now(r, *state, sg::Reason::unavailable);
+    }
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: unexpected error");
+  }
+  return OK;
+}
+
+// Copies a bounded prefix of the request body while passing every byte on unchanged.
+apr_status_t tee_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode, apr_read_type_e block,
+                        apr_off_t readbytes) {
+  apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
+  if (rv != APR_SUCCESS || mode != AP_MODE_READBYTES) return rv;
+  auto* state = static_cast<RequestState*>(f->ctx);
+  try {
+    for (apr_bucket* b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+      if (APR_BUCKET_IS_METADATA(b)) continue;
+      const char* data = nullptr;
+      apr_size_t length = 0;
+      if (apr_bucket_read(b, &data, &length, APR_BLOCK_READ) != APR_SUCCESS) break;
+      std::size_t room = kMaxLoginBody - state->body.size();
+      if (length > room) state->body_truncated = true;
+      state->body.append(data, std::min<std::size_t>(length, room));
+    }
+  } catch (...) {
+    state->body_truncated = true;
+  }
+  return APR_SUCCESS;
+}
+
+std::string login_username(request_rec* r, const RequestState& state) {
+  std::string_view content_type = header_in(r, "Content-Type");
+  std::string field = state.login_form->user_field;
+  if (sg::to_lower(content_type).rfind("multipart/form-data", 0) == 0) {
+    std::string value;
+    if (sg::multipart_field(state.body, content_type, field, value)) return value;
+    return {};
+  }
+  for (const auto& [name, value] : sg::parse_form(state.body)) {
+    if (name == field) return value;
+  }
+  return {};
+}
+
+bool login_succeeded(request_rec* r, const sg::LoginForm& form) {
+  switch (form.success.kind) {
+    case sg::LoginSuccessRule::Kind::status:
+      return r->status == form.success.status;
+    case sg::LoginSuccessRule::Kind::header:
+      return apr_table_get(r->headers_out, form.success.header.c_str()) != nullptr ||
+             apr_table_get(r->err_headers_out, form.success.header.c_str()) != nullptr;
+    case sg::LoginSuccessRule::Kind::redirect_away: {
+      if (r->status < 300 || r->status > 399) return false;
+      const char* location = apr_table_get(r->headers_out, "Location");
+      if (location == nullptr) location = apr_table_get(r->err_headers_out, "Location");
+      if (location == nullptr) return false;
+      // Strip scheme and host, then compare the path with the login page itself.
+      std::string_view target = location;
+      if (auto scheme = target.find("://"); scheme != std::string_view::npos) {
+        auto path = target.find('/', scheme + 3);
+        target = path == std::string_view::npos ? "/" : target.substr(path);
+      }
+      std::string_view path = target.substr(0, target.find_first_of("?#"));
+      std::string_view query = target.find('?') == std::string_view::npos
+                                   ? std::string_view()
+                                   : target.substr(target.find('?') + 1, target.find('#') - target.find('?') - 1);
+      return !form.target.matches(path, query);
+    }
+  }
+  return false;
+}
+
+// Value of the session cookie the app set in this response, if it set one (a regenerated id).
+std::optional<std::string> cookie_set_in_response(request_rec* r, const sg::DirConfig& config,
+                                                  const sg::CookieSpec*& spec_out) {
+  if (!config.cookies) return std::nullopt;
+  std::optional<std::string> found;
+  auto scan = [&](apr_table_t* table) {
+    const apr_array_header_t* entries = apr_table_elts(table);
+    auto* items = reinterpret_cast<const apr_table_entry_t*>(entries->elts);
+    for (int i = 0; i < entries->nelts; ++i) {
+      if (items[i].key == nullptr || strcasecmp(items[i].key, "Set-Cookie") != 0) continue;
+      for (const auto& spec : *config.cookies) {
+        auto value = sg::set_cookie_value(items[i].val, spec.name);
+        // The last Set-Cookie of a name wins in the browser; deletions are not a new session.
+        if (value && !value->empty() && *value != "deleted") {
+          found = std::string(*value);
+          spec_out = &spec;
+        }
+      }
+    }
+  };
+  scan(r->headers_out);
+  scan(r->err_headers_out);
+  return found;
+}
+
+// Replaces whatever the app produced with the denial.
+apr_status_t replace_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state, sg::Reason reason) {
+  request_rec* r = f->r;
+  log_denial(r, state, reason);
+  std::string body;
+  prepare_denial(r, state, reason, body);
+  apr_brigade_cleanup(bb);
+  apr_bucket_alloc_t* alloc = f->c->bucket_alloc;
+  APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(body.data(), body.size(), nullptr, alloc));
+  APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(alloc));
+  ap_set_content_length(r, static_cast<apr_off_t>(body.size()));
+  state.response_done = true;
+  return ap_pass_brigade(f->next, bb);
+}
+
+apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
+  auto* state = static_cast<RequestState*>(f->ctx);
+  request_rec* r = f->r;
+  if (state->response_done) {
+    // A replaced response: drop the rest of what the app writes.
+    apr_brigade_cleanup(bb);
+    return APR_SUCCESS;
+  }
+  try {
+    const sg::DirConfig& config = dir_config(r);
+    std::string user;
+    const char* how = nullptr;
+    if (config.user_header) {
+      const char* named = apr_table_get(r->headers_out, config.user_header->c_str());
+      if (named == nullptr) named = apr_table_get(r->err_headers_out, config.user_header->c_str());
+      if (named != nullptr && *named != '\0') {
+        user = named;
+        how = "response header";
+      }
+      apr_table_unset(r->headers_out, config.user_header->c_str());
+      apr_table_unset(r->err_headers_out, config.user_header->c_str());
+    }
+    if (state->login_form != nullptr && user.empty() && login_succeeded(r, *state->login_form)) {
+      user = login_username(r, *state);
+      how = "login form";
+      if (user.empty()) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "session guard: login succeeded but field '%s' was not found in the first %zu bytes of the form",
+                      state->login_form->user_field.c_str(), kMaxLoginBody);
+      }
+    }
+    if (!user.empty()) {
+      const sg::CookieSpec* spec = state->cookie;
+      if (auto regenerated = cookie_set_in_response(r, config, spec)) {
+        state->cookie = spec;
+        state->fingerprint = sg::session_fingerprint(spec->name, *regenerated);
+      }
+      if (state->fingerprint) {
+        sg::Reason refused = sg::Reason::none;
+        try {
+          refused = bind_session(r, *state, user, how);
+        } catch (const sg::StoreError& e) {
+          // A login we cannot record is a login we could not end later: refuse it.
+          ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record login of %s: %s", user.c_str(), e.what());
+          refused = sg::Reason::unavailable;
+        }
+        if (refused != sg::Reason::none) {
+          if (refused == sg::Reason::blocked) {
+            // The app created a session for a blocked user; make sure it can never be used.
+            try {
+              with_login_connection(r, [&](sg::db::Connection& db) {
+                sg::db::revoke_session(db, *state->fingerprint, user, sg::Reason::blocked, "system");
+              });
+            } catch (const std::exception& e) {
+              ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot revoke refused session: %s", e.what());
+            }
+          }
+          ap_remove_output_filter(f);
+          return replace_response(f, bb, *state, refused);
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: %s", e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: unexpected error in response filter");
+  }
+  ap_remove_output_filter(f);
+  return ap_pass_brigade(f->next, bb);
+}
+
+int log_transaction(request_rec* r) {
+  RequestState* state = request_state(r);
+  if (state == nullptr || !state->logout || !state->fingerprint || state->denial != sg::Reason::none) return DECLINED;
+  try {
+    with_login_connection(r, [&](sg::db::Connection& db) { sg::db::record_logout(db, *state->fingerprint); });
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s logged out",
+                  state->fingerprint->short_id().c_str());
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record logout: %s", e.what());
+  }
+  return DECLINED;
+}
+
+void register_hooks(apr_pool_t*) {
+  ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // After authentication (REMOTE_USER is known), before any handler runs.
+  ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_FIRST);
+  ap_hook_handler(denial_handler, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
+  ap_hook_log_transaction(log_transaction, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_register_input_filter(kTeeFilter, tee_filter, nullptr, AP_FTYPE_RESOURCE);
+  ap_register_output_filter(kResponseFilter, response_filter, nullptr, AP_FTYPE_CONTENT_SET);
+}
+
+}  // namespace
+
+extern "C" {
+module AP_MODULE_DECLARE_DATA session_guard_module = {
+    STANDARD20_MODULE_STUFF, create_dir_config, merge_dir_config, create_server_config, merge_server_config,
+    kCommands,              register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_ALWAYS_MERGE
+#endif
+};
+}
