@@ -2,6 +2,7 @@
 CXX      ?= g++
 APXS     ?= apxs
 BUILD    := build
+OBJ      := build/obj
 
 APR_CFLAGS   := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null)
 HTTPD_INC    := -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
@@ -18,10 +19,10 @@ MOD_SRC  := $(wildcard mod_session_guard/*.cpp)
 ADMIN_SRC := $(wildcard fcgi_admin/*.cpp)
 UNIT_SRC := $(wildcard tests/unit/test_*.cpp)
 
-CORE_OBJ  := $(CORE_SRC:%.cpp=$(BUILD)/%.o)
-DB_OBJ    := $(DB_SRC:%.cpp=$(BUILD)/%.o)
-MOD_OBJ   := $(MOD_SRC:%.cpp=$(BUILD)/%.o)
-ADMIN_LIB_OBJ := $(filter-out $(BUILD)/fcgi_admin/main.o,$(ADMIN_SRC:%.cpp=$(BUILD)/%.o))
+CORE_OBJ  := $(CORE_SRC:%.cpp=$(OBJ)/%.o)
+DB_OBJ    := $(DB_SRC:%.cpp=$(OBJ)/%.o)
+MOD_OBJ   := $(MOD_SRC:%.cpp=$(OBJ)/%.o)
+ADMIN_LIB_OBJ := $(filter-out $(OBJ)/fcgi_admin/main.o,$(ADMIN_SRC:%.cpp=$(OBJ)/%.o))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%)
 
 .PHONY: all deps run test unit integration bench clean
@@ -30,13 +31,13 @@ all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(UNIT_BIN)
 deps:
 	@scripts/install-deps
 
-$(BUILD)/%.o: %.cpp
+$(OBJ)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/db/%.o: CXXFLAGS += $(MARIADB_INC)
-$(BUILD)/mod_session_guard/%.o: CXXFLAGS += $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
-$(BUILD)/fcgi_admin/%.o: CXXFLAGS += $(MARIADB_INC)
+$(OBJ)/db/%.o: CXXFLAGS += $(MARIADB_INC)
+$(OBJ)/mod_session_guard/%.o: CXXFLAGS += $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
+$(OBJ)/fcgi_admin/%.o: CXXFLAGS += $(MARIADB_INC)
 
 $(BUILD)/libsgcore.a: $(CORE_OBJ)
 	ar rcs $@ $^
@@ -48,9 +49,9 @@ $(BUILD)/libsgdb.a: $(DB_OBJ)
 $(BUILD)/mod_session_guard.so: $(MOD_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a mod_session_guard/exports.map
 	$(CXX) -shared -o $@ $(MOD_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
 	  -Wl,--version-script=mod_session_guard/exports.map \
-	  $(MARIADB_LIBS) -lcrypto $(shell apr-1-config --link-ld --libs) $(shell apu-1-config --link-ld 2>/dev/null) -static-libstdc++
+	  $(MARIADB_LIBS) -lcrypto $(shell apr-1-config --link-ld --libs) $(shell apu-1-config --link-ld 2>/dev/null)
 
-$(BUILD)/fcgi_admin: $(BUILD)/fcgi_admin/main.o $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
+$(BUILD)/fcgi_admin: $(OBJ)/fcgi_admin/main.o $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	$(CXX) -o $@ $^ -lfcgi $(MARIADB_LIBS) -lcrypto
 
 $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a

@@ -251,24 +251,27 @@ struct PollerThread {
   bool healthy = true;
   bool first_tick = true;
 };
-PollerThread* g_poller = nullptr;  // lives in the one child whose watchdog won the singleton
+// Lives in the one child whose watchdog won the singleton. Not pool-owned: mod_watchdog
+// hands the callback a pool it clears between runs.
+std::unique_ptr<PollerThread> g_poller;
 
 apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) {
   auto* s = static_cast<server_rec*>(data);
   try {
     switch (state) {
       case AP_WATCHDOG_STATE_STARTING:
-        g_poller = pool_new<PollerThread>(pool, g_process.config);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d", static_cast<int>(getpid()));
+        g_poller = std::make_unique<PollerThread>(g_process.config);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d (database options %s)",
+                     static_cast<int>(getpid()), g_process.config.db_options_file.value_or("-").c_str());
         break;
       case AP_WATCHDOG_STATE_RUNNING: {
         if (g_poller == nullptr) break;
         sg::TickResult result = g_poller->poller.tick();
         if (!result.ok && (g_poller->healthy || g_poller->first_tick)) {
           ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                       "session guard: database unreachable, still enforcing the deny-list last refreshed %lld ms ago "
+                       "session guard: database unreachable, still enforcing the deny-list last refreshed %" APR_INT64_T_FMT " ms ago "
                        "(%u revoked sessions, %u blocked users): %s",
-                       static_cast<long long>((now_micros() - g_process.region->last_refresh()) / 1000),
+                       static_cast<apr_int64_t>((now_micros() - g_process.region->last_refresh()) / 1000),
                        g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users,
                        result.error.c_str());
           g_poller->poller.request_full_resync();
@@ -278,7 +281,7 @@ apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) {
                        g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
         }
         if (result.ok && result.activity_flushed > 0) {
-          ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %zu sessions",
+          ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
                        result.activity_flushed);
         }
         g_poller->healthy = result.ok;
@@ -286,7 +289,7 @@ apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) {
         break;
       }
       case AP_WATCHDOG_STATE_STOPPING:
-        g_poller = nullptr;  // its pool is about to be destroyed, and the object with it
+        g_poller.reset();
         break;
     }
   } catch (const std::exception& e) {
@@ -514,7 +517,7 @@ void start_tracking_session(request_rec* r, RequestState& state) {
 }
 
 int fixups(request_rec* r) {
-  if (r->main != nullptr || r->prev != nullptr) return DECLINED;  // judged once, as the main request
+  if (r->prev != nullptr) return DECLINED;  // an internal redirect: the original was judged
   const sg::DirConfig& config = dir_config(r);
   if (!config.enabled.value_or(false) || !g_process.region) return DECLINED;
   RequestState* state = nullptr;
@@ -545,6 +548,9 @@ int fixups(request_rec* r) {
       deny_now(r, *state, verdict.reason);
       return OK;
     }
+    // A subrequest (mod_dir's index lookup, say) may replace the main request's handler and
+    // state, so it carries the verdict too; everything with side effects happens once, here.
+    if (r->main != nullptr) return OK;
 
     if (state->fingerprint) region.record_activity(*state->fingerprint, facts.now);
     if (r->user != nullptr && tracking) {
@@ -727,7 +733,7 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
       how = "login form";
       if (user.empty()) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "session guard: login succeeded but field '%s' was not found in the first %zu bytes of the form",
+                      "session guard: login succeeded but field '%s' was not found in the first %" APR_SIZE_T_FMT " bytes of the form",
                       state->login_form->user_field.c_str(), kMaxLoginBody);
       }
     }

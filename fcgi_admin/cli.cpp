@@ -1,0 +1,182 @@
+#include "cli.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "mariadb.hpp"
+#include "store.hpp"
+
+namespace sg::admin {
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: fcgi_admin [--config FILE] [--group GROUP] [--as NAME] COMMAND ...\n"
+    "commands:\n"
+    "  sessions [--user U] [--json]      list active sessions\n"
+    "  kill SESSION_ID                   end one session (8+ hex digits of its id)\n"
+    "  kill-user USER                    end every session of USER\n"
+    "  block USER --reason TEXT          block USER and end all their sessions\n"
+    "  unblock USER                      allow USER to sign in again\n"
+    "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
+    "--config defaults to $SG_DB_CNF or /etc/session-guard/db.cnf; --as defaults to the Unix user.\n";
+
+std::string unix_user() {
+  if (const passwd* pw = getpwuid(geteuid())) return pw->pw_name;
+  return "uid" + std::to_string(geteuid());
+}
+
+std::string format_time(Micros micros) {
+  if (micros == 0) return "-";
+  std::time_t seconds = static_cast<std::time_t>(micros / kMicrosPerSecond);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S", &tm);
+  return buffer;
+}
+
+struct Options {
+  std::string config;
+  std::string group = "session_guard";
+  std::string actor;
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;
+};
+
+// Flags that take a value; every other --flag is boolean.
+bool takes_value(const std::string& flag) {
+  return flag == "--config" || flag == "--group" || flag == "--as" || flag == "--user" || flag == "--reason";
+}
+
+int list_sessions(db::Operations& ops, const Options& options, std::ostream& out) {
+  db::SessionQuery query;
+  if (auto it = options.flags.find("--user"); it != options.flags.end()) query.user = it->second;
+  query.limit = 1000;
+  auto sessions = ops.sessions(query);
+  if (options.flags.count("--json")) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : sessions) {
+      list.push_back({{"id", s.short_id()},
+                      {"fingerprint", s.fingerprint},
+                      {"user", s.username},
+                      {"login_at", format_time(s.login_at)},
+                      {"last_access", format_time(s.last_access)},
+                      {"ip", s.client_ip},
+                      {"device", s.device},
+                      {"browser", s.browser},
+                      {"os", s.os},
+                      {"server", s.server_name},
+                      {"admin", s.is_admin}});
+    }
+    out << list.dump(2) << "\n";
+    return 0;
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%-8s  %-16s  %-19s  %-19s  %-15s  %-7s  %s\n", "ID", "USER", "LOGIN (UTC)",
+                "LAST ACCESS (UTC)", "IP", "DEVICE", "BROWSER / OS");
+  out << line;
+  for (const auto& s : sessions) {
+    std::snprintf(line, sizeof line, "%-8s  %-16s  %-19s  %-19s  %-15s  %-7s  %s / %s\n", s.short_id().c_str(),
+                  s.username.c_str(), format_time(s.login_at).c_str(), format_time(s.last_access).c_str(),
+                  s.client_ip.c_str(), s.device.c_str(), s.browser.c_str(), s.os.c_str());
+    out << line;
+  }
+  out << sessions.size() << (sessions.size() == 1 ? " active session\n" : " active sessions\n");
+  return 0;
+}
+
+}  // namespace
+
+bool is_cli_command(const std::string& word) {
+  return word == "sessions" || word == "kill" || word == "kill-user" || word == "block" || word == "unblock" ||
+         word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
+}
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Options options;
+  if (const char* env = std::getenv("SG_DB_CNF")) options.config = env;
+  else options.config = "/etc/session-guard/db.cnf";
+  options.actor = unix_user();
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.rfind("--", 0) == 0 && arg != "--help") {
+      std::string value;
+      if (takes_value(arg)) {
+        if (i + 1 >= args.size()) {
+          err << "fcgi_admin: " << arg << " needs a value\n" << kUsage;
+          return 1;
+        }
+        value = args[++i];
+      }
+      if (arg == "--config") options.config = value;
+      else if (arg == "--group") options.group = value;
+      else if (arg == "--as") options.actor = value;
+      else options.flags[arg] = value;
+    } else {
+      options.positional.push_back(arg);
+    }
+  }
+  if (options.positional.empty() || options.positional[0] == "help" || options.positional[0] == "--help") {
+    (options.positional.empty() ? err : out) << kUsage;
+    return options.positional.empty() ? 1 : 0;
+  }
+  const std::string command = options.positional[0];
+  auto need = [&](std::size_t count) {
+    if (options.positional.size() == count + 1) return true;
+    err << "fcgi_admin: " << command << " takes " << count << " argument" << (count == 1 ? "" : "s") << "\n" << kUsage;
+    return false;
+  };
+  if (options.actor.empty()) {
+    err << "fcgi_admin: --as needs a name\n";
+    return 1;
+  }
+
+  try {
+    db::ConnectOptions connect;
+    connect.option_file = options.config;
+    connect.group = options.group;
+    db::Connection connection(connect);
+    db::Operations ops(connection);
+    db::Actor actor{options.actor, "", "cli"};
+    db::ActionResult result;
+    if (command == "sessions") {
+      if (!need(0)) return 1;
+      return list_sessions(ops, options, out);
+    } else if (command == "kill") {
+      if (!need(1)) return 1;
+      result = ops.kill_session(options.positional[1], actor);
+    } else if (command == "kill-user") {
+      if (!need(1)) return 1;
+      result = ops.kill_user(options.positional[1], actor);
+    } else if (command == "block") {
+      if (!need(1)) return 1;
+      auto reason = options.flags.find("--reason");
+      if (reason == options.flags.end()) {
+        err << "fcgi_admin: block needs --reason TEXT\n";
+        return 1;
+      }
+      result = ops.block_user(options.positional[1], reason->second, actor);
+    } else if (command == "unblock") {
+      if (!need(1)) return 1;
+      result = ops.unblock_user(options.positional[1], actor);
+    } else {
+      err << "fcgi_admin: unknown command '" << command << "'\n" << kUsage;
+      return 1;
+    }
+    out << result.message << "\n";
+    return 0;
+  } catch (const db::OperationError& e) {
+    err << "fcgi_admin: " << e.what() << "\n";
+    return 2;
+  } catch (const StoreError& e) {
+    err << "fcgi_admin: database error: " << e.what() << "\n";
+    return 3;
+  }
+}
+
+}  // namespace sg::admin
