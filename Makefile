@@ -59,7 +59,9 @@ $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/
 	$(CXX) $(CXXFLAGS) $(MARIADB_INC) -Ifcgi_admin -o $@ $< $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
 	  -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
 
-run: deps all
+# Tools such as apxs may only exist after deps, so the build runs in a fresh make.
+run: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/run
 
 unit: all
@@ -68,10 +70,12 @@ unit: all
 integration: all
 	@tests/run-integration
 
-test: deps all
+test: deps
+	@$(MAKE) --no-print-directory all
 	@tests/run-all
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@bench/run
 
 clean:

@@ -502,7 +502,7 @@ void deny_now(request_rec* r, RequestState& state, sg::Reason reason) {
   log_denial(r, state, reason);
 }
 
-void start_tracking_session(request_rec* r, RequestState& state) {
+void start_tracking_session(request_rec* r) {
   unsigned char random[24];
   if (apr_generate_random_bytes(random, sizeof random) != APR_SUCCESS) throw std::runtime_error("no randomness");
   static const char hex[] = "0123456789abcdef";
@@ -511,7 +511,6 @@ void start_tracking_session(request_rec* r, RequestState& state) {
     value.push_back(hex[b >> 4]);
     value.push_back(hex[b & 15]);
   }
-  state.fingerprint = sg::session_fingerprint(kTrackingCookie, value);
   std::string cookie = std::string(kTrackingCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Lax";
   apr_table_add(r->err_headers_out, "Set-Cookie", apr_pstrdup(r->pool, cookie.c_str()));
 }
@@ -553,13 +552,10 @@ int fixups(request_rec* r) {
     if (r->main != nullptr) return OK;
 
     if (state->fingerprint) region.record_activity(*state->fingerprint, facts.now);
-    if (r->user != nullptr && tracking) {
-      if (!state->fingerprint) start_tracking_session(r, *state);
-      sg::Reason refused = bind_session(r, *state, r->user, "REMOTE_USER");
-      if (refused != sg::Reason::none) {
-        deny_now(r, *state, refused);
-        return OK;
-      }
+    if (r->user != nullptr && tracking && !state->fingerprint) {
+      // Only a client that returns the cookie becomes a session: scripts that send Basic
+      // credentials without keeping cookies must not create a row per request.
+      start_tracking_session(r);
     } else if (r->user != nullptr && state->fingerprint) {
       sg::Reason refused = bind_session(r, *state, r->user, "REMOTE_USER");
       if (refused != sg::Reason::none) {
