@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mariadb.hpp"
+#include "operations.hpp"
 #include "store.hpp"
 
 namespace sg::admin {
