@@ -71,40 +71,117 @@ void SqlDenyFeed::record_activity(const std::vector<ActivityRecord>& activity) {
       params.emplace_back(static_cast<std::int64_t>(activity[i].last_seen));
     }
     sql += ") a ON s.fingerprint = a.fp SET s.last_access = GREATEST(s.last_access, "
-           "FROM_UNIXTIME(0) + INTERVAL a.seen MICROSECOND) WHERE s.state = 'active'";
+           "FROM_UNIXTIME(0) + INTERVAL a.seen MICROSECOND), "
+           "s.idle_deadline = IF(s.idle_timeout > 0, GREATEST(s.last_access, FROM_UNIXTIME(0) + INTERVAL a.seen "
+           "MICROSECOND) + INTERVAL s.idle_timeout SECOND, NULL) WHERE s.state = 'active'";
     db_.execute(sql, params);
   }
 }
 
+std::vector<std::pair<Fingerprint, std::string>> SqlDenyFeed::session_users(const std::vector<Fingerprint>& sessions) {
+  std::vector<std::pair<Fingerprint, std::string>> users;
+  constexpr std::size_t kChunk = 50;
+  for (std::size_t start = 0; start < sessions.size(); start += kChunk) {
+    std::size_t end = std::min(sessions.size(), start + kChunk);
+    std::string sql = "SELECT fingerprint, username FROM sessions WHERE state = 'active' AND fingerprint IN (";
+    std::vector<Param> params;
+    for (std::size_t i = start; i < end; ++i) {
+      sql += i == start ? "?" : ", ?";
+      params.emplace_back(sessions[i].hex());
+    }
+    sql += ")";
+    for (const auto& row : db_.query(sql, params)) {
+      if (auto fp = Fingerprint::from_hex(to_text(row[0]))) users.emplace_back(*fp, to_text(row[1]));
+    }
+  }
+  return users;
+}
+
+std::size_t SqlDenyFeed::expire_sessions(std::size_t limit) {
+  auto rows = db_.query(
+      "(SELECT fingerprint, username FROM sessions WHERE state = 'active' AND idle_deadline < NOW(6) LIMIT ?) "
+      "UNION (SELECT fingerprint, username FROM sessions WHERE state = 'active' AND absolute_deadline < NOW(6) "
+      "LIMIT ?)",
+      {static_cast<std::int64_t>(limit), static_cast<std::int64_t>(limit)});
+  std::size_t expired = 0;
+  for (const auto& row : rows) {
+    auto fp = Fingerprint::from_hex(to_text(row[0]));
+    if (!fp) continue;
+    // Every server sweeps; the state guard makes exactly one of them end each session.
+    if (revoke_session(db_, *fp, to_text(row[1]), Reason::expired, "timeout")) ++expired;
+  }
+  return expired;
+}
+
 LoginOutcome record_login(Connection& db, const LoginRecord& login) {
+  LoginOutcome outcome;
+  const std::string fingerprint = login.fingerprint.hex();
+  Transaction tx(db);
   db.execute(
       "INSERT INTO accounts (username, last_login_at) VALUES (?, NOW(6)) "
       "ON DUPLICATE KEY UPDATE last_login_at = NOW(6)",
       {login.username});
+  auto account = db.query("SELECT active, max_sessions FROM accounts WHERE username = ? FOR UPDATE", {login.username});
+  bool active = account.empty() || to_int(account[0][0]) != 0;
+  int limit = account.empty() || !account[0][1] ? login.max_sessions : static_cast<int>(to_int(account[0][1]));
+
+  std::vector<Row> others;
+  if (active && limit > 0) {
+    others = db.query(
+        "SELECT fingerprint FROM sessions WHERE username = ? AND state = 'active' AND fingerprint <> ? "
+        "ORDER BY login_at, id",
+        {login.username, fingerprint});
+  }
+  bool over_limit = limit > 0 && static_cast<int>(others.size()) >= limit;
+  const char* state = !active ? "blocked" : (over_limit && login.refuse_new) ? "refused" : "active";
+
   // A fingerprint seen before (the app kept its id across logins) becomes this login, unless
   // it was ended by an administrator or a policy: that value stays dead.
   db.execute(
       "INSERT INTO sessions (fingerprint, username, cookie_name, state, login_at, last_access, client_ip, user_agent, "
-      "device, browser, os, server_name, idle_timeout, max_lifetime) "
-      "VALUES (?, ?, ?, 'active', NOW(6), NOW(6), ?, ?, ?, ?, ?, ?, ?, ?) "
+      "device, browser, os, server_name, idle_timeout, max_lifetime, idle_deadline, absolute_deadline, ended_at, "
+      "ended_by) "
+      "VALUES (?, ?, ?, ?, NOW(6), NOW(6), ?, ?, ?, ?, ?, ?, ?, ?, "
+      "IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL), IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL), "
+      "IF(? = 'active', NULL, NOW(6)), IF(? = 'active', NULL, 'system')) "
       "ON DUPLICATE KEY UPDATE "
       "username = IF(state IN ('active', 'logged_out'), VALUES(username), username), "
       "login_at = IF(state IN ('active', 'logged_out'), NOW(6), login_at), "
       "last_access = NOW(6), client_ip = VALUES(client_ip), user_agent = VALUES(user_agent), "
       "device = VALUES(device), browser = VALUES(browser), os = VALUES(os), server_name = VALUES(server_name), "
-      "ended_at = IF(state IN ('active', 'logged_out'), NULL, ended_at), "
-      "ended_by = IF(state IN ('active', 'logged_out'), NULL, ended_by), "
-      "state = IF(state IN ('active', 'logged_out'), 'active', state)",
-      {login.fingerprint.hex(), login.username, login.cookie_name, login.client_ip.substr(0, 45),
+      "idle_timeout = VALUES(idle_timeout), max_lifetime = VALUES(max_lifetime), "
+      "idle_deadline = VALUES(idle_deadline), absolute_deadline = VALUES(absolute_deadline), "
+      "ended_at = IF(state IN ('active', 'logged_out'), VALUES(ended_at), ended_at), "
+      "ended_by = IF(state IN ('active', 'logged_out'), VALUES(ended_by), ended_by), "
+      "state = IF(state IN ('active', 'logged_out'), VALUES(state), state)",
+      {fingerprint, login.username, login.cookie_name, std::string(state), login.client_ip.substr(0, 45),
        login.user_agent.substr(0, 512), std::string(to_string(login.device.device)), login.device.browser.substr(0, 64),
        login.device.os.substr(0, 64), login.server_name.substr(0, 255),
-       static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds)});
-  auto rows = db.query("SELECT active FROM accounts WHERE username = ?", {login.username});
-  if (!rows.empty() && to_int(rows[0][0]) == 0) {
-    revoke_session(db, login.fingerprint, login.username, Reason::blocked, "system");
-    return LoginOutcome::user_blocked;
+       static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
+       static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.idle_timeout_seconds),
+       static_cast<std::int64_t>(login.max_lifetime_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
+       std::string(state), std::string(state)});
+
+  if (!active) {
+    insert_deny_event(db, login.fingerprint, login.username, Reason::blocked);
+    outcome.kind = LoginOutcome::Kind::user_blocked;
+  } else if (over_limit && login.refuse_new) {
+    insert_deny_event(db, login.fingerprint, login.username, Reason::refused);
+    outcome.kind = LoginOutcome::Kind::over_limit;
+    outcome.limit = limit;
+  } else if (over_limit) {
+    // Oldest first, keeping limit - 1 of them beside the new one.
+    std::size_t to_end = others.size() - static_cast<std::size_t>(limit) + 1;
+    for (std::size_t i = 0; i < to_end; ++i) {
+      auto fp = Fingerprint::from_hex(to_text(others[i][0]));
+      if (fp && revoke_session(db, *fp, login.username, Reason::superseded, "policy")) {
+        outcome.evicted.push_back(fp->hex());
+      }
+    }
+    outcome.limit = limit;
   }
-  return LoginOutcome::recorded;
+  tx.commit();
+  return outcome;
 }
 
 void record_logout(Connection& db, const Fingerprint& fingerprint) {
@@ -114,13 +191,19 @@ void record_logout(Connection& db, const Fingerprint& fingerprint) {
       {fingerprint.hex()});
 }
 
-void revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
-                    std::string_view ended_by) {
-  db.execute(
-      "UPDATE sessions SET state = ?, ended_at = NOW(6), ended_by = ? WHERE fingerprint = ? AND state = 'active'",
-      {state_for(reason), std::string(ended_by), fingerprint.hex()});
+void insert_deny_event(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason) {
   db.execute("INSERT INTO deny_events (kind, fingerprint, username, reason) VALUES ('session', ?, ?, ?)",
              {fingerprint.hex(), std::string(username), std::string(to_string(reason))});
+}
+
+bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
+                    std::string_view ended_by) {
+  std::uint64_t ended = db.execute(
+      "UPDATE sessions SET state = ?, ended_at = NOW(6), ended_by = ? WHERE fingerprint = ? AND state = 'active'",
+      {state_for(reason), std::string(ended_by), fingerprint.hex()});
+  if (ended == 0 && reason != Reason::blocked) return false;
+  insert_deny_event(db, fingerprint, username, reason);
+  return ended > 0;
 }
 
 }  // namespace sg::db

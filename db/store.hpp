@@ -24,6 +24,8 @@ class SqlDenyFeed : public DenyFeed {
   std::vector<std::string> blocked_users() override;
   std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) override;
   void record_activity(const std::vector<ActivityRecord>& activity) override;
+  std::vector<std::pair<Fingerprint, std::string>> session_users(const std::vector<Fingerprint>& sessions) override;
+  std::size_t expire_sessions(std::size_t limit) override;
 
  private:
   Connection& db_;
@@ -39,18 +41,27 @@ struct LoginRecord {
   DeviceInfo device;
   int idle_timeout_seconds = 0;
   int max_lifetime_seconds = 0;
+  int max_sessions = 0;  // from the directive; the account's own limit overrides it
+  bool refuse_new = false;  // at the limit: refuse this login rather than end the oldest
 };
 
-enum class LoginOutcome { recorded, user_blocked };
+struct LoginOutcome {
+  enum class Kind { recorded, user_blocked, over_limit };
+  Kind kind = Kind::recorded;
+  int limit = 0;                   // the limit that applied, for the refusal message
+  std::vector<std::string> evicted;  // fingerprints ended as superseded
+};
 
-// Durable before it returns (autocommit, InnoDB flushes at commit). Inserting the session
-// before reading the account's state closes the race with a concurrent block: either the
-// block's sweep sees this session, or this read sees the block.
+// Durable before it returns (InnoDB flushes at commit). The account row is locked for the
+// whole login, which orders it against a block of the same user and against a racing
+// login on another server, so a session limit can never be overrun.
 LoginOutcome record_login(Connection& db, const LoginRecord& login);
 void record_logout(Connection& db, const Fingerprint& fingerprint);
-// Ends one session and tells every poller; the session row need not exist.
-void revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
+// Ends one active session and tells every poller; true when this call ended it. A block
+// also revokes a fingerprint with no active row (a login the app made for a blocked user).
+bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
                     std::string_view ended_by);
+void insert_deny_event(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason);
 
 
 }  // namespace sg::db
@@ -88,6 +99,12 @@ class ReconnectingFeed : public DenyFeed {
       f.record_activity(activity);
       return 0;
     });
+  }
+  std::vector<std::pair<Fingerprint, std::string>> session_users(const std::vector<Fingerprint>& sessions) override {
+    return with([&](SqlDenyFeed& f) { return f.session_users(sessions); });
+  }
+  std::size_t expire_sessions(std::size_t limit) override {
+    return with([&](SqlDenyFeed& f) { return f.expire_sessions(limit); });
   }
   bool connected() const { return connection_ != nullptr; }
 

@@ -89,6 +89,7 @@ struct RequestState {
   std::string cookie_value;  // only in memory for this request, never logged
   std::optional<sg::Fingerprint> fingerprint;
   sg::Reason denial = sg::Reason::none;
+  int limit = 0;  // the session limit a refused login hit, for the message
   const sg::LoginForm* login_form = nullptr;
   std::string body;  // bounded copy of a login POST body
   bool body_truncated = false;
@@ -177,6 +178,28 @@ const char* cmd_deny_action(cmd_parms* cmd, void* conf, const char* kind, const 
   return to_apache_error(cmd, sg::parse_deny_action(kind, arg != nullptr ? arg : "", dir_of(conf).deny_action));
 }
 
+const char* cmd_max_sessions(cmd_parms* cmd, void* conf, const char* arg) {
+  return to_apache_error(cmd, sg::parse_count(arg, 0, 100000, dir_of(conf).max_sessions));
+}
+
+const char* cmd_max_sessions_action(cmd_parms* cmd, void* conf, const char* arg) {
+  return to_apache_error(cmd, sg::parse_max_sessions_action(arg, dir_of(conf).refuse_new));
+}
+
+const char* cmd_idle_timeout(cmd_parms* cmd, void* conf, const char* arg) {
+  return to_apache_error(cmd, sg::parse_duration(arg, sg::kMicrosPerSecond, 0, 366LL * 24 * 3600 * sg::kMicrosPerSecond,
+                                                 dir_of(conf).idle_timeout));
+}
+
+const char* cmd_max_lifetime(cmd_parms* cmd, void* conf, const char* arg) {
+  return to_apache_error(cmd, sg::parse_duration(arg, sg::kMicrosPerSecond, 0, 366LL * 24 * 3600 * sg::kMicrosPerSecond,
+                                                 dir_of(conf).max_lifetime));
+}
+
+const char* cmd_message(cmd_parms* cmd, void* conf, const char* reason, const char* text) {
+  return to_apache_error(cmd, sg::parse_message(reason, text, dir_of(conf)));
+}
+
 const char* cmd_db_options(cmd_parms* cmd, void*, const char* file, const char* group) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
   server_of(cmd).db_options_file = ap_server_root_relative(cmd->pool, file);
@@ -217,6 +240,16 @@ const command_rec kCommands[] = {
                   OR_AUTHCFG | ACCESS_CONF, "response header in which the app names the user"),
     AP_INIT_TAKE12("SessionGuardDenyAction", reinterpret_cast<cmd_func>(cmd_deny_action), nullptr,
                    OR_AUTHCFG | ACCESS_CONF, "redirect URL | status CODE | page"),
+    AP_INIT_TAKE1("SessionGuardMaxSessions", reinterpret_cast<cmd_func>(cmd_max_sessions), nullptr,
+                  OR_AUTHCFG | ACCESS_CONF, "concurrent sessions allowed per user (0 = no limit)"),
+    AP_INIT_TAKE1("SessionGuardMaxSessionsAction", reinterpret_cast<cmd_func>(cmd_max_sessions_action), nullptr,
+                  OR_AUTHCFG | ACCESS_CONF, "evict-oldest (default) or refuse-new"),
+    AP_INIT_TAKE1("SessionGuardIdleTimeout", reinterpret_cast<cmd_func>(cmd_idle_timeout), nullptr,
+                  OR_AUTHCFG | ACCESS_CONF, "end sessions idle this long on every server (0 = never)"),
+    AP_INIT_TAKE1("SessionGuardMaxLifetime", reinterpret_cast<cmd_func>(cmd_max_lifetime), nullptr,
+                  OR_AUTHCFG | ACCESS_CONF, "end sessions this long after login, whatever their activity (0 = never)"),
+    AP_INIT_TAKE2("SessionGuardMessage", reinterpret_cast<cmd_func>(cmd_message), nullptr, OR_AUTHCFG | ACCESS_CONF,
+                  "REASON TEXT: what the user reads when a session ends for REASON"),
     AP_INIT_TAKE12("SessionGuardDBOptions", reinterpret_cast<cmd_func>(cmd_db_options), nullptr, RSRC_CONF,
                    "FILE [GROUP]: MariaDB option file and group (default session_guard)"),
     AP_INIT_TAKE1("SessionGuardPollInterval", reinterpret_cast<cmd_func>(cmd_poll_interval), nullptr, RSRC_CONF,
@@ -385,6 +418,7 @@ void with_login_connection(request_rec* r, Work&& work) {
 }
 
 sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, const std::string& username) {
+  const sg::DirConfig& config = dir_config(r);
   sg::db::LoginRecord login;
   login.fingerprint = *state.fingerprint;
   login.username = username;
@@ -393,22 +427,46 @@ sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, cons
   login.user_agent = std::string(header_in(r, "User-Agent"));
   login.device = sg::classify_user_agent(login.user_agent);
   login.server_name = r->server->server_hostname != nullptr ? r->server->server_hostname : "";
+  login.idle_timeout_seconds = static_cast<int>(config.idle_timeout.value_or(0) / sg::kMicrosPerSecond);
+  login.max_lifetime_seconds = static_cast<int>(config.max_lifetime.value_or(0) / sg::kMicrosPerSecond);
+  login.max_sessions = static_cast<int>(config.max_sessions.value_or(0));
+  login.refuse_new = config.refuse_new.value_or(false);
   return login;
 }
 
-// Records the binding; returns the reason to refuse it, or none.
+// Records the binding; returns the reason to refuse it, or none. A refused session is
+// revoked in the database too, so the app's new session can never be used.
 sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& username, const char* how) {
   sg::DenyRegion& region = *g_process.region;
   sg::Fingerprint user = sg::user_key(username);
-  if (region.user_blocked(user)) return sg::Reason::blocked;
-  if (region.session_revoked(*state.fingerprint) != sg::Reason::none) return region.session_revoked(*state.fingerprint);
+  if (sg::Reason revoked = region.session_revoked(*state.fingerprint); revoked != sg::Reason::none) return revoked;
+  if (region.user_blocked(user)) {
+    with_login_connection(r, [&](sg::db::Connection& db) {
+      sg::db::revoke_session(db, *state.fingerprint, username, sg::Reason::blocked, "system");
+    });
+    return sg::Reason::blocked;
+  }
   if (region.bound_to(*state.fingerprint, user)) return sg::Reason::none;
-  sg::db::LoginOutcome outcome = sg::db::LoginOutcome::recorded;
+  sg::db::LoginOutcome outcome;
   with_login_connection(r, [&](sg::db::Connection& db) { outcome = sg::db::record_login(db, login_record(r, state, username)); });
-  if (outcome == sg::db::LoginOutcome::user_blocked) return sg::Reason::blocked;
-  region.mark_bound(*state.fingerprint, user, now_micros());
+  switch (outcome.kind) {
+    case sg::db::LoginOutcome::Kind::user_blocked:
+      return sg::Reason::blocked;
+    case sg::db::LoginOutcome::Kind::over_limit:
+      state.limit = outcome.limit;
+      ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: login of %s refused: limit of %d sessions reached",
+                    username.c_str(), outcome.limit);
+      return sg::Reason::refused;
+    case sg::db::LoginOutcome::Kind::recorded:
+      break;
+  }
+  region.mark_bound(*state.fingerprint, user, now_micros(), username);
   ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s bound to user %s (%s)",
                 state.fingerprint->short_id().c_str(), username.c_str(), how);
+  for (const auto& evicted : outcome.evicted) {
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s of %s superseded (limit %d)",
+                  sg::Fingerprint::from_hex(evicted)->short_id().c_str(), username.c_str(), outcome.limit);
+  }
   return sg::Reason::none;
 }
 
@@ -429,7 +487,8 @@ void prepare_denial(request_rec* r, RequestState& state, sg::Reason reason, std:
   bool json = sg::wants_json(header_in(r, "Accept"), header_in(r, "X-Requested-With"));
   bool server_auth = r->user != nullptr && r->ap_auth_type != nullptr;
   int status = sg::denial_status(action, reason, json, server_auth);
-  std::string message(sg::default_message(reason));
+  std::string message = config.message_for(reason);
+  if (auto at = message.find("{limit}"); at != std::string::npos) message.replace(at, 7, std::to_string(state.limit));
 
   // The app's own cookie, if it just set one, must not reach the browser.
   apr_table_unset(r->headers_out, "Set-Cookie");
@@ -540,8 +599,12 @@ int fixups(request_rec* r) {
     facts.now = now_micros();
     facts.last_refresh = region.last_refresh();
     facts.started_at = region.started_at();
-    if (state->fingerprint) facts.session_revoked = region.session_revoked(*state->fingerprint);
-    if (r->user != nullptr) facts.user_blocked = region.user_blocked(sg::user_key(r->user));
+    std::string user = r->user != nullptr ? r->user : "";
+    if (state->fingerprint) {
+      facts.session_revoked = region.session_revoked(*state->fingerprint);
+      if (user.empty()) user = region.bound_user(*state->fingerprint);
+    }
+    if (!user.empty()) facts.user_blocked = region.user_blocked(sg::user_key(user));
     sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
     if (!verdict.allow) {
       deny_now(r, *state, verdict.reason);
@@ -563,9 +626,13 @@ int fixups(request_rec* r) {
         return OK;
       }
     }
-    if (state->fingerprint) {
+    // The app may use these without any library; a client cannot forge them (not headers).
+    if (state->fingerprint && !user.empty()) {
+      apr_table_setn(r->subprocess_env, "SESSION_GUARD_USER", apr_pstrdup(r->pool, user.c_str()));
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION",
                      apr_pstrdup(r->pool, state->fingerprint->short_id().c_str()));
+      apr_table_setn(r->subprocess_env, "SESSION_GUARD_FINGERPRINT",
+                     apr_pstrdup(r->pool, state->fingerprint->hex().c_str()));
     }
 
     std::string_view uri = r->uri != nullptr ? r->uri : "";
@@ -749,16 +816,6 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
           refused = sg::Reason::unavailable;
         }
         if (refused != sg::Reason::none) {
-          if (refused == sg::Reason::blocked) {
-            // The app created a session for a blocked user; make sure it can never be used.
-            try {
-              with_login_connection(r, [&](sg::db::Connection& db) {
-                sg::db::revoke_session(db, *state->fingerprint, user, sg::Reason::blocked, "system");
-              });
-            } catch (const std::exception& e) {
-              ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot revoke refused session: %s", e.what());
-            }
-          }
           ap_remove_output_filter(f);
           return replace_response(f, bb, *state, refused);
         }

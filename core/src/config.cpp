@@ -3,6 +3,7 @@
 #include <cctype>
 #include <limits>
 
+#include "sg/denial.hpp"
 #include "sg/text.hpp"
 
 namespace sg {
@@ -37,7 +38,18 @@ DirConfig merge(const DirConfig& parent, const DirConfig& child) {
   out.user_header = pick(parent.user_header, child.user_header);
   out.logout_targets = pick(parent.logout_targets, child.logout_targets);
   out.deny_action = pick(parent.deny_action, child.deny_action);
+  out.max_sessions = pick(parent.max_sessions, child.max_sessions);
+  out.refuse_new = pick(parent.refuse_new, child.refuse_new);
+  out.idle_timeout = pick(parent.idle_timeout, child.idle_timeout);
+  out.max_lifetime = pick(parent.max_lifetime, child.max_lifetime);
+  out.messages = parent.messages;
+  for (const auto& [reason, text] : child.messages) out.messages[reason] = text;
   return out;
+}
+
+std::string DirConfig::message_for(Reason reason) const {
+  auto it = messages.find(reason);
+  return it != messages.end() ? it->second : std::string(default_message(reason));
 }
 
 ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost) {
@@ -156,6 +168,23 @@ ConfigError parse_fail_mode(std::string_view arg, std::optional<FailMode>& out) 
   if (iequals(arg, "open")) out = FailMode::open;
   else if (iequals(arg, "closed")) out = FailMode::closed;
   else return "expected open or closed, got '" + std::string(arg) + "'";
+  return std::nullopt;
+}
+
+ConfigError parse_max_sessions_action(std::string_view arg, std::optional<bool>& refuse_new) {
+  if (iequals(arg, "evict-oldest")) refuse_new = false;
+  else if (iequals(arg, "refuse-new")) refuse_new = true;
+  else return "expected evict-oldest or refuse-new, got '" + std::string(arg) + "'";
+  return std::nullopt;
+}
+
+ConfigError parse_message(std::string_view reason, std::string_view text, DirConfig& config) {
+  auto parsed = reason_from_string(reason);
+  if (!parsed || *parsed == Reason::none || *parsed == Reason::logged_out) {
+    return "reason must be killed, blocked, superseded, expired, refused or unavailable, got '" + std::string(reason) + "'";
+  }
+  if (text.empty() || text.size() > 1000) return "message must be 1 to 1000 bytes";
+  config.messages[*parsed] = std::string(text);
   return std::nullopt;
 }
 

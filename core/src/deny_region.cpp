@@ -5,11 +5,13 @@
 #include <limits>
 #include <new>
 
+#include "sg/fingerprint.hpp"
+
 namespace sg {
 
 namespace {
 constexpr std::uint64_t kMagic = 0x5347524547494f4eULL;  // "SGREGION"
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
 constexpr std::uint64_t kEmptyTag = 0;
 constexpr std::uint64_t kClaimingTag = 1;
 constexpr int kActivityProbe = 32;
@@ -75,6 +77,8 @@ struct DenyRegion::ActivitySlot {
   std::atomic<Micros> last_seen;
   std::atomic<Micros> flushed;
   std::atomic<std::uint64_t> bound_user_tag;
+  std::atomic<std::uint32_t> user_length;
+  char user[DenyRegion::kMaxSlotUser];
 };
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "shared memory needs lock-free atomics");
@@ -262,6 +266,7 @@ DenyRegion::ActivitySlot* DenyRegion::find_activity(const Fingerprint& fp, bool 
       empty->last_seen.store(now, std::memory_order_relaxed);
       empty->flushed.store(0, std::memory_order_relaxed);
       empty->bound_user_tag.store(0, std::memory_order_relaxed);
+      empty->user_length.store(0, std::memory_order_relaxed);
       empty->tag.store(tag, std::memory_order_release);
       return empty;
     }
@@ -284,10 +289,25 @@ bool DenyRegion::bound_to(const Fingerprint& fp, const Fingerprint& user) const 
   return slot != nullptr && slot->bound_user_tag.load(std::memory_order_acquire) == tag_of(user);
 }
 
-void DenyRegion::mark_bound(const Fingerprint& fp, const Fingerprint& user, Micros now) {
+void DenyRegion::mark_bound(const Fingerprint& fp, const Fingerprint& user, Micros now, std::string_view username) {
   if (ActivitySlot* slot = find_activity(fp, true, now)) {
+    std::size_t length = username.size() <= kMaxSlotUser ? username.size() : 0;
+    std::memcpy(slot->user, username.data(), length);
+    slot->user_length.store(static_cast<std::uint32_t>(length), std::memory_order_relaxed);
     slot->bound_user_tag.store(tag_of(user), std::memory_order_release);
   }
+}
+
+std::string DenyRegion::bound_user(const Fingerprint& fp) const {
+  const ActivitySlot* slot = find_activity(fp, false, 0);
+  if (slot == nullptr) return {};
+  std::uint64_t tag = slot->bound_user_tag.load(std::memory_order_acquire);
+  if (tag == 0) return {};
+  std::uint32_t length = std::min<std::uint32_t>(slot->user_length.load(std::memory_order_relaxed), kMaxSlotUser);
+  std::string name(slot->user, length);
+  // A different user bound meanwhile: the name may be torn, and we would rather say nothing.
+  if (slot->bound_user_tag.load(std::memory_order_acquire) != tag || tag_of(user_key(name)) != tag) return {};
+  return name;
 }
 
 std::vector<ActivityRecord> DenyRegion::pending_activity(Micros forget_before) {

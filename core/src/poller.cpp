@@ -36,6 +36,11 @@ TickResult Poller::tick() {
   if (result.ok) {
     try {
       flush_activity(now, result);
+      // After the flush, so a session active here a moment ago is not judged idle.
+      if (now >= next_expiry_) {
+        result.sessions_expired = feed_.expire_sessions(settings_.expiry_batch);
+        next_expiry_ = now + settings_.expiry_interval;
+      }
     } catch (const StoreError& e) {
       result.ok = false;
       result.error = e.what();
@@ -128,6 +133,18 @@ void Poller::flush_activity(Micros now, TickResult& result) {
   feed_.record_activity(pending);
   region_.mark_flushed(pending);
   result.activity_flushed = pending.size();
+  learn_users(pending, now);
+}
+
+void Poller::learn_users(const std::vector<ActivityRecord>& flushed, Micros now) {
+  std::vector<Fingerprint> unknown;
+  for (const auto& record : flushed) {
+    if (region_.bound_user(record.fingerprint).empty()) unknown.push_back(record.fingerprint);
+  }
+  if (unknown.empty()) return;
+  for (const auto& [fingerprint, user] : feed_.session_users(unknown)) {
+    region_.mark_bound(fingerprint, user_key(user), now, user);
+  }
 }
 
 }  // namespace sg

@@ -2,6 +2,7 @@
 // nothing of Apache, so every directive is unit-tested; the glue only forwards strings.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,13 @@ struct DirConfig {
   std::optional<std::string> user_header;
   std::optional<std::vector<RequestTarget>> logout_targets;
   std::optional<DenyAction> deny_action;
+  std::optional<std::uint32_t> max_sessions;  // 0 = no limit
+  std::optional<bool> refuse_new;             // at the limit: refuse the new login (else end the oldest)
+  std::optional<Micros> idle_timeout;         // 0 = none
+  std::optional<Micros> max_lifetime;         // 0 = none; counted from login, never extended
+  std::map<Reason, std::string> messages;     // merged per reason
+
+  std::string message_for(Reason reason) const;  // the configured text or the default
 };
 
 DirConfig merge(const DirConfig& parent, const DirConfig& child);
@@ -85,6 +93,8 @@ ConfigError parse_login_form(std::string_view path, std::string_view field, std:
 ConfigError parse_logout_path(std::string_view arg, DirConfig& config);
 ConfigError parse_deny_action(std::string_view kind, std::string_view arg, std::optional<DenyAction>& out);
 ConfigError parse_fail_mode(std::string_view arg, std::optional<FailMode>& out);
+ConfigError parse_max_sessions_action(std::string_view arg, std::optional<bool>& refuse_new);
+ConfigError parse_message(std::string_view reason, std::string_view text, DirConfig& config);
 // "250" is milliseconds for the poll interval; suffixes ms, s, m, h are accepted.
 ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min, Micros max,
                            std::optional<Micros>& out);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sg/types.hpp"
@@ -70,7 +71,12 @@ class DenyRegion {
   void record_activity(const Fingerprint& fingerprint, Micros now);
   // True when this process already bound the session to this user (avoids a DB write per request).
   bool bound_to(const Fingerprint& fingerprint, const Fingerprint& user_key) const;
-  void mark_bound(const Fingerprint& fingerprint, const Fingerprint& user_key, Micros now);
+  // `username` is kept (up to kMaxSlotUser bytes) so any child can tell the app who it is.
+  void mark_bound(const Fingerprint& fingerprint, const Fingerprint& user_key, Micros now,
+                  std::string_view username = {});
+  // The user a session is bound to, as far as this instance knows; empty when unknown.
+  std::string bound_user(const Fingerprint& fingerprint) const;
+  static constexpr std::size_t kMaxSlotUser = 64;
 
   // --- the single writer: the poller ---
   // Inputs need not be sorted; entries beyond capacity are dropped (sessions: the caller

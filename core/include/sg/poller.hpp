@@ -6,6 +6,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sg/deny_region.hpp"
@@ -35,6 +36,13 @@ class DenyFeed {
   // Events with after < id <= up_to (up_to == 0: no upper bound), in id order.
   virtual std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) = 0;
   virtual void record_activity(const std::vector<ActivityRecord>& activity) = 0;
+  // Users of those sessions the database knows as active, so every child can name them.
+  virtual std::vector<std::pair<Fingerprint, std::string>> session_users(const std::vector<Fingerprint>&) {
+    return {};
+  }
+  // Ends sessions past their idle or absolute deadline and returns how many; their
+  // revocations reach every poller through the event feed like any other.
+  virtual std::size_t expire_sessions(std::size_t /*limit*/) { return 0; }
 };
 
 class Clock {
@@ -53,6 +61,8 @@ struct PollerSettings {
   std::uint64_t resync_overlap = 256;
   std::size_t batch_limit = 1000;
   Micros activity_retention = 3600 * kMicrosPerSecond;
+  Micros expiry_interval = kMicrosPerSecond;
+  std::size_t expiry_batch = 500;
 };
 
 struct TickResult {
@@ -61,6 +71,7 @@ struct TickResult {
   bool published = false;
   std::size_t events_applied = 0;
   std::size_t activity_flushed = 0;
+  std::size_t sessions_expired = 0;
   std::string error;  // the StoreError text when !ok
 };
 
@@ -79,6 +90,7 @@ class Poller {
   void apply(const DenyEvent& event, bool& users_changed, TickResult& result);
   void publish();
   void flush_activity(Micros now, TickResult& result);
+  void learn_users(const std::vector<ActivityRecord>& flushed, Micros now);
 
   DenyFeed& feed_;
   Clock& clock_;
@@ -89,6 +101,7 @@ class Poller {
   std::uint64_t max_seen_ = 0;
   std::map<std::uint64_t, Micros> missing_;  // id -> when we first noticed it absent
   Micros next_full_resync_ = 0;
+  Micros next_expiry_ = 0;
   bool dirty_ = false;
 };
 
