@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
+#include <chrono>
 #include <map>
+#include <set>
 
+#include "sg/mail.hpp"
 #include "sg/text.hpp"
 #include "store.hpp"
 
@@ -14,30 +16,33 @@ namespace {
 std::string micros_of(const char* column) {
   return std::string("CAST(UNIX_TIMESTAMP(") + column + ") * 1000000 AS SIGNED)";
 }
-}  // namespace
 
-std::string SessionRow::short_id() const {
-  std::string id = fingerprint.substr(0, 8);
-  for (char& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return id;
+Micros now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-void validate_username(std::string_view username) {
-  if (username.empty()) throw OperationError(OperationError::Kind::bad_input, "a user name is required");
-  if (username.size() > 190) throw OperationError(OperationError::Kind::bad_input, "the user name is longer than 190 bytes");
-  for (unsigned char c : username) {
-    if (c < 0x20 || c == 0x7f) throw OperationError(OperationError::Kind::bad_input, "the user name contains control characters");
-  }
-}
+struct SortColumn {
+  std::string order;   // ORDER BY expression (index order)
+  std::string cursor;  // the same value as it is compared in the keyset condition
+};
 
-namespace {
-const std::map<std::string, std::string>& sort_columns() {
-  // The only way a sort key reaches SQL: looked up here, never copied from input.
-  static const std::map<std::string, std::string> columns = {
-      {"user", "s.username"},      {"login", "s.login_at"},     {"last_access", "s.last_access"},
-      {"ip", "s.client_ip"},       {"device", "s.device"},      {"server", "s.server_name"},
-      {"session", "s.fingerprint"}, {"idle", "s.last_access"}, {"timeout", "s.idle_timeout"},
-      {"admin", "a.is_admin"},     {"browser", "s.browser"},    {"state", "s.state"}};
+// The only way a sort key reaches SQL: looked up here, never copied from input.
+const std::map<std::string, SortColumn>& sort_columns() {
+  static const std::map<std::string, SortColumn> columns = {
+      {"user", {"s.username", "s.username"}},
+      {"login", {"s.login_at", "s.login_at"}},
+      {"last_access", {"s.last_access", "s.last_access"}},
+      {"idle", {"s.last_access", "s.last_access"}},
+      {"ip", {"s.client_ip", "s.client_ip"}},
+      // ENUMs sort by their index, so the cursor compares the index too.
+      {"device", {"s.device", "s.device + 0"}},
+      {"browser", {"s.browser", "s.browser"}},
+      {"server", {"s.server_name", "s.server_name"}},
+      {"timeout", {"s.idle_timeout", "s.idle_timeout"}},
+      {"session", {"s.fingerprint", "s.fingerprint"}},
+      {"admin", {"COALESCE(a.is_admin, 0)", "COALESCE(a.is_admin, 0)"}},
+  };
   return columns;
 }
 
@@ -60,53 +65,129 @@ std::string where_clause(const SessionQuery& query, std::vector<Param>& params) 
   }
   return where;
 }
+
+const std::string kSessionColumns =
+    "SELECT s.id, s.fingerprint, s.username, s.state, " + micros_of("s.login_at") + ", " + micros_of("s.last_access") +
+    ", s.client_ip, s.user_agent, s.device, s.browser, s.os, s.server_name, s.idle_timeout, "
+    "s.max_lifetime, COALESCE(a.is_admin, 0), " +
+    micros_of("s.ended_at") + ", COALESCE(s.ended_by, '') FROM sessions s LEFT JOIN accounts a ON a.username = s.username";
+
+SessionRow session_from(const Row& row) {
+  SessionRow s;
+  s.id = static_cast<std::uint64_t>(to_int(row[0]));
+  s.fingerprint = to_text(row[1]);
+  s.username = to_text(row[2]);
+  s.state = to_text(row[3]);
+  s.login_at = to_int(row[4]);
+  s.last_access = to_int(row[5]);
+  s.client_ip = to_text(row[6]);
+  s.user_agent = to_text(row[7]);
+  s.device = to_text(row[8]);
+  s.browser = to_text(row[9]);
+  s.os = to_text(row[10]);
+  s.server_name = to_text(row[11]);
+  s.idle_timeout = static_cast<int>(to_int(row[12]));
+  s.max_lifetime = static_cast<int>(to_int(row[13]));
+  s.is_admin = to_int(row[14]) != 0;
+  s.ended_at = to_int(row[15]);
+  s.ended_by = to_text(row[16]);
+  return s;
+}
+
+std::string short_of(std::string_view fingerprint_hex) {
+  std::string id(fingerprint_hex.substr(0, 8));
+  for (char& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return id;
+}
 }  // namespace
 
-std::vector<SessionRow> Operations::sessions(const SessionQuery& query) {
+const std::vector<std::string>& session_sort_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k;
+    for (const auto& entry : sort_columns()) k.push_back(entry.first);
+    return k;
+  }();
+  return keys;
+}
+
+bool valid_session_sort(std::string_view key) { return sort_columns().count(std::string(key)) != 0; }
+
+std::string SessionRow::short_id() const { return short_of(fingerprint); }
+
+void validate_username(std::string_view username) {
+  if (username.empty()) throw OperationError(OperationError::Kind::bad_input, "a user name is required");
+  if (username.size() > 190) throw OperationError(OperationError::Kind::bad_input, "the user name is longer than 190 bytes");
+  for (unsigned char c : username) {
+    if (c < 0x20 || c == 0x7f) throw OperationError(OperationError::Kind::bad_input, "the user name contains control characters");
+  }
+}
+
+SessionPage Operations::session_page(const SessionQuery& query) {
   auto column = sort_columns().find(query.sort);
   if (column == sort_columns().end()) {
     throw OperationError(OperationError::Kind::bad_input, "unknown sort column '" + query.sort + "'");
   }
+  if (query.search.size() > 200) throw OperationError(OperationError::Kind::bad_input, "the search text is too long");
   // "idle" grows as last access shrinks: flip the direction so the header means what it says.
-  bool descending = query.sort == "idle" ? !query.descending : query.descending;
-  std::vector<Param> params;
-  std::string sql = "SELECT s.fingerprint, s.username, s.state, " + micros_of("s.login_at") + ", " +
-                    micros_of("s.last_access") +
-                    ", s.client_ip, s.user_agent, s.device, s.browser, s.os, s.server_name, s.idle_timeout, "
-                    "s.max_lifetime, COALESCE(a.is_admin, 0), " +
-                    micros_of("s.ended_at") +
-                    ", COALESCE(s.ended_by, '') FROM sessions s LEFT JOIN accounts a ON a.username = s.username" +
-                    where_clause(query, params) + " ORDER BY " + column->second + (descending ? " DESC" : " ASC") +
-                    ", s.id" + (descending ? " DESC" : " ASC") + " LIMIT ? OFFSET ?";
-  params.emplace_back(static_cast<std::int64_t>(std::min<std::size_t>(query.limit, 1000)));
-  params.emplace_back(static_cast<std::int64_t>(query.offset));
-  std::vector<SessionRow> sessions;
-  for (const auto& row : db_.query(sql, params)) {
-    SessionRow s;
-    s.fingerprint = to_text(row[0]);
-    s.username = to_text(row[1]);
-    s.state = to_text(row[2]);
-    s.login_at = to_int(row[3]);
-    s.last_access = to_int(row[4]);
-    s.client_ip = to_text(row[5]);
-    s.user_agent = to_text(row[6]);
-    s.device = to_text(row[7]);
-    s.browser = to_text(row[8]);
-    s.os = to_text(row[9]);
-    s.server_name = to_text(row[10]);
-    s.idle_timeout = static_cast<int>(to_int(row[11]));
-    s.max_lifetime = static_cast<int>(to_int(row[12]));
-    s.is_admin = to_int(row[13]) != 0;
-    s.ended_at = to_int(row[14]);
-    s.ended_by = to_text(row[15]);
-    sessions.push_back(std::move(s));
+  const bool descending = query.sort == "idle" ? !query.descending : query.descending;
+  enum class Mode { first, after, before, last } mode = Mode::first;
+  std::optional<std::string> cursor_value;
+  std::uint64_t cursor_id = query.after_id != 0 ? query.after_id : query.before_id;
+  if (cursor_id != 0) {
+    auto rows = db_.query("SELECT " + column->second.cursor +
+                              " FROM sessions s LEFT JOIN accounts a ON a.username = s.username WHERE s.id = ?",
+                          {static_cast<std::int64_t>(cursor_id)});
+    if (!rows.empty() && rows[0][0]) {
+      cursor_value = rows[0][0];
+      mode = query.after_id != 0 ? Mode::after : Mode::before;
+    }
+  } else if (query.last_page) {
+    mode = Mode::last;
   }
-  return sessions;
+  const bool scan_descending = (mode == Mode::first || mode == Mode::after) ? descending : !descending;
+  const std::size_t limit = std::clamp<std::size_t>(query.limit, 1, 1000);
+
+  std::vector<Param> params;
+  std::string sql = kSessionColumns + where_clause(query, params);
+  if (cursor_value) {
+    const char* cmp = scan_descending ? " < " : " > ";
+    const std::string& expr = column->second.order;
+    sql += " AND (" + expr + cmp + "? OR (" + expr + " = ? AND s.id" + cmp + "?))";
+    Param value = *cursor_value;
+    if (query.sort == "device" || query.sort == "timeout" || query.sort == "admin") {
+      value = static_cast<std::int64_t>(std::stoll(*cursor_value));
+    }
+    params.push_back(value);
+    params.push_back(value);
+    params.emplace_back(static_cast<std::int64_t>(cursor_id));
+  }
+  const char* dir = scan_descending ? " DESC" : " ASC";
+  sql += " ORDER BY " + column->second.order + dir + ", s.id" + dir + " LIMIT ?";
+  params.emplace_back(static_cast<std::int64_t>(limit + 1));
+
+  SessionPage page;
+  for (const auto& row : db_.query(sql, params)) page.rows.push_back(session_from(row));
+  bool more = page.rows.size() > limit;
+  if (more) page.rows.pop_back();
+  if (mode == Mode::before || mode == Mode::last) std::reverse(page.rows.begin(), page.rows.end());
+  switch (mode) {
+    case Mode::first: page.has_next = more; break;
+    case Mode::after: page.has_prev = true; page.has_next = more; break;
+    case Mode::before: page.has_next = true; page.has_prev = more; break;
+    case Mode::last: page.has_prev = more; break;
+  }
+  return page;
 }
 
-std::uint64_t Operations::count_sessions(const SessionQuery& query) {
+std::uint64_t Operations::count_sessions(const SessionQuery& query, std::uint64_t cap) {
   std::vector<Param> params;
-  std::string sql = "SELECT COUNT(*) FROM sessions s" + where_clause(query, params);
+  std::string sql;
+  if (cap == 0) {
+    sql = "SELECT COUNT(*) FROM sessions s" + where_clause(query, params);
+  } else {
+    sql = "SELECT COUNT(*) FROM (SELECT 1 FROM sessions s" + where_clause(query, params) + " LIMIT ?) capped";
+    params.emplace_back(static_cast<std::int64_t>(cap + 1));
+  }
   auto rows = db_.query(sql, params);
   return rows.empty() ? 0 : static_cast<std::uint64_t>(to_int(rows[0][0]));
 }
@@ -122,16 +203,22 @@ std::string Operations::resolve_session(std::string_view id) {
   }
   auto rows = db_.query("SELECT fingerprint FROM sessions WHERE fingerprint LIKE ? AND state = 'active' LIMIT 2",
                         {hex + "%"});
-  if (rows.empty()) throw OperationError(OperationError::Kind::not_found, "no active session has id " + std::string(id));
+  if (rows.empty()) throw OperationError(OperationError::Kind::not_found, "no active session has id " + hex.substr(0, 8));
   if (rows.size() > 1) {
-    throw OperationError(OperationError::Kind::conflict,
-                         "session id " + std::string(id) + " is ambiguous; give more digits");
+    throw OperationError(OperationError::Kind::conflict, "session id " + hex + " is ambiguous; give more digits");
   }
   return to_text(rows[0][0]);
 }
 
-void Operations::audit(const Actor& actor, std::string_view action, std::string_view user, std::string_view session,
-                       std::string_view reason, std::string_view message) {
+SessionRow Operations::find_session(std::string_view id) {
+  std::string fingerprint = resolve_session(id);
+  auto rows = db_.query(kSessionColumns + " WHERE s.fingerprint = ?", {fingerprint});
+  if (rows.empty()) throw OperationError(OperationError::Kind::not_found, "no active session has id " + short_of(fingerprint));
+  return session_from(rows[0]);
+}
+
+std::uint64_t Operations::audit(const Actor& actor, std::string_view action, std::string_view user,
+                                std::string_view session, std::string_view reason, std::string_view message) {
   auto optional_text = [](std::string_view text) -> Param {
     if (text.empty()) return Null{};
     return std::string(text);
@@ -141,47 +228,115 @@ void Operations::audit(const Actor& actor, std::string_view action, std::string_
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       {actor.name, actor.ip, actor.source, std::string(action), optional_text(user), optional_text(session),
        optional_text(reason), std::string(message)});
+  return db_.last_insert_id();
+}
+
+bool Operations::queue_mail(std::string_view kind, std::string_view username, const std::string& subject,
+                            const std::string& body, std::uint64_t audit_id) {
+  auto rows = db_.query("SELECT email FROM accounts WHERE username = ?", {std::string(username)});
+  if (rows.empty() || !rows[0][0] || !mail::valid_address(*rows[0][0])) return false;
+  db_.execute(
+      "INSERT INTO mail_outbox (kind, recipient, target_user, subject, body, audit_id) VALUES (?, ?, ?, ?, ?, ?)",
+      {std::string(kind), *rows[0][0], std::string(username), subject.substr(0, 255), body,
+       static_cast<std::int64_t>(audit_id)});
+  return true;
+}
+
+std::uint64_t Operations::kill_in_transaction(const std::string& fingerprint_hex, const Actor& actor,
+                                              ActionResult& result) {
+  auto fingerprint = Fingerprint::from_hex(fingerprint_hex);
+  // Lock the row so two admins killing the same session produce one audit entry.
+  auto rows = db_.query(
+      "SELECT username, server_name FROM sessions WHERE fingerprint = ? AND state = 'active' FOR UPDATE",
+      {fingerprint_hex});
+  if (!fingerprint || rows.empty()) {
+    throw OperationError(OperationError::Kind::not_found, "no active session has id " + short_of(fingerprint_hex));
+  }
+  std::string username = to_text(rows[0][0]);
+  std::string server = to_text(rows[0][1]);
+  revoke_session(db_, *fingerprint, username, Reason::killed, actor.name);
+  std::string line = "Session " + fingerprint->short_id() + " terminated by administrator " + actor.name;
+  std::uint64_t audit_id = audit(actor, "kill_session", username, fingerprint_hex, "", line);
+  result.sessions_ended += 1;
+  result.log_lines.push_back(line);
+  if (result.message.empty()) result.message = line;
+  if (policy_.notify_kill) {
+    std::map<std::string, std::string> values = {{"user", username},
+                                                 {"admin", actor.name},
+                                                 {"session", fingerprint->short_id()},
+                                                 {"server", server.empty() ? "the application" : server},
+                                                 {"time", mail::format_utc(now_micros())}};
+    if (queue_mail("kill", username, mail::expand(policy_.kill.subject, values), mail::expand(policy_.kill.body, values),
+                   audit_id))
+      result.mails_queued += 1;
+  }
+  return audit_id;
 }
 
 ActionResult Operations::kill_session(std::string_view id, const Actor& actor) {
   std::string fingerprint_hex = resolve_session(id);
-  auto fingerprint = Fingerprint::from_hex(fingerprint_hex);
-  if (!fingerprint) throw OperationError(OperationError::Kind::not_found, "no active session has id " + std::string(id));
   Transaction tx(db_);
-  // Lock the row so two admins killing the same session produce one audit entry.
-  auto rows = db_.query("SELECT username FROM sessions WHERE fingerprint = ? AND state = 'active' FOR UPDATE",
-                        {fingerprint_hex});
-  if (rows.empty()) throw OperationError(OperationError::Kind::not_found, "no active session has id " + std::string(id));
-  std::string username = to_text(rows[0][0]);
-  revoke_session(db_, *fingerprint, username, Reason::killed, actor.name);
   ActionResult result;
-  result.sessions_ended = 1;
-  result.message = "Session " + fingerprint->short_id() + " terminated by administrator " + actor.name;
-  audit(actor, "kill_session", username, fingerprint_hex, "", result.message);
+  kill_in_transaction(fingerprint_hex, actor, result);
   tx.commit();
   return result;
 }
 
-std::size_t Operations::end_user_sessions(std::string_view username, Reason reason, const Actor& actor) {
+ActionResult Operations::kill_sessions(const std::vector<std::string>& ids, const Actor& actor) {
+  if (ids.empty()) throw OperationError(OperationError::Kind::bad_input, "select at least one session");
+  if (ids.size() > 1000) throw OperationError(OperationError::Kind::bad_input, "at most 1000 sessions at once");
+  std::vector<std::string> fingerprints;
+  std::set<std::string> seen;
+  for (const auto& id : ids) {
+    std::string fp = resolve_session(id);
+    if (seen.insert(fp).second) fingerprints.push_back(fp);
+  }
+  Transaction tx(db_);
+  ActionResult result;
+  for (const auto& fp : fingerprints) kill_in_transaction(fp, actor, result);
+  if (result.sessions_ended > 1) {
+    result.message = std::to_string(result.sessions_ended) + " sessions terminated by administrator " + actor.name;
+  }
+  tx.commit();
+  return result;
+}
+
+std::vector<std::string> Operations::end_user_sessions(std::string_view username, Reason reason, const Actor& actor) {
   auto rows = db_.query("SELECT fingerprint FROM sessions WHERE username = ? AND state = 'active' FOR UPDATE",
                         {std::string(username)});
+  std::vector<std::string> ended;
   for (const auto& row : rows) {
-    if (auto fp = Fingerprint::from_hex(to_text(row[0]))) revoke_session(db_, *fp, username, reason, actor.name);
+    if (auto fp = Fingerprint::from_hex(to_text(row[0]))) {
+      revoke_session(db_, *fp, username, reason, actor.name);
+      ended.push_back(fp->short_id());
+    }
   }
-  return rows.size();
+  return ended;
 }
 
 ActionResult Operations::kill_user(std::string_view username, const Actor& actor) {
   validate_username(username);
   Transaction tx(db_);
-  auto known = db_.query("SELECT 1 FROM accounts WHERE username = ?", {std::string(username)});
+  auto known = db_.query("SELECT 1 FROM accounts WHERE username = ? FOR UPDATE", {std::string(username)});
   if (known.empty()) throw OperationError(OperationError::Kind::not_found, "no user named " + std::string(username));
   ActionResult result;
-  result.sessions_ended = end_user_sessions(username, Reason::killed, actor);
+  auto ended = end_user_sessions(username, Reason::killed, actor);
+  result.sessions_ended = ended.size();
   db_.execute("UPDATE accounts SET not_valid_before = NOW(6) WHERE username = ?", {std::string(username)});
+  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " terminated by administrator " + actor.name);
   result.message = std::to_string(result.sessions_ended) + (result.sessions_ended == 1 ? " session" : " sessions") +
                    " of user " + std::string(username) + " terminated by administrator " + actor.name;
-  audit(actor, "kill_user", username, "", "", result.message);
+  result.log_lines.push_back(result.message);
+  std::uint64_t audit_id = audit(actor, "kill_user", username, "", "", result.message);
+  if (policy_.notify_kill && result.sessions_ended > 0) {
+    std::map<std::string, std::string> values = {{"user", std::string(username)},
+                                                 {"admin", actor.name},
+                                                 {"count", std::to_string(result.sessions_ended)},
+                                                 {"time", mail::format_utc(now_micros())}};
+    if (queue_mail("kill_user", username, mail::expand(policy_.kill_user.subject, values),
+                   mail::expand(policy_.kill_user.body, values), audit_id))
+      result.mails_queued += 1;
+  }
   tx.commit();
   return result;
 }
@@ -200,11 +355,23 @@ ActionResult Operations::block_user(std::string_view username, std::string_view 
       {std::string(username), actor.name, std::string(reason)});
   db_.execute("INSERT INTO deny_events (kind, username, reason) VALUES ('user', ?, 'blocked')", {std::string(username)});
   ActionResult result;
-  result.sessions_ended = end_user_sessions(username, Reason::blocked, actor);
+  auto ended = end_user_sessions(username, Reason::blocked, actor);
+  result.sessions_ended = ended.size();
   result.message = "User " + std::string(username) + " blocked by administrator " + actor.name + " (" +
                    std::to_string(result.sessions_ended) + (result.sessions_ended == 1 ? " session" : " sessions") +
                    " terminated)";
-  audit(actor, "block_user", username, "", reason, result.message);
+  result.log_lines.push_back(result.message);
+  std::uint64_t audit_id = audit(actor, "block_user", username, "", reason, result.message);
+  if (policy_.notify_block) {
+    std::map<std::string, std::string> values = {{"user", std::string(username)},
+                                                 {"admin", actor.name},
+                                                 {"reason", std::string(reason)},
+                                                 {"count", std::to_string(result.sessions_ended)},
+                                                 {"time", mail::format_utc(now_micros())}};
+    if (queue_mail("block", username, mail::expand(policy_.block.subject, values),
+                   mail::expand(policy_.block.body, values), audit_id))
+      result.mails_queued += 1;
+  }
   tx.commit();
   return result;
 }
@@ -222,7 +389,33 @@ ActionResult Operations::unblock_user(std::string_view username, const Actor& ac
   db_.execute("INSERT INTO deny_events (kind, username, reason) VALUES ('user', ?, 'unblocked')", {std::string(username)});
   ActionResult result;
   result.message = "User " + std::string(username) + " unblocked by administrator " + actor.name;
+  result.log_lines.push_back(result.message);
   audit(actor, "unblock_user", username, "", "", result.message);
+  tx.commit();
+  return result;
+}
+
+ActionResult Operations::logout_request(std::string_view id, std::string_view subject, std::string_view body,
+                                        const Actor& actor) {
+  if (sg::trim(subject).empty()) throw OperationError(OperationError::Kind::bad_input, "a subject is required");
+  if (sg::trim(body).empty()) throw OperationError(OperationError::Kind::bad_input, "a message is required");
+  if (subject.size() > 255) throw OperationError(OperationError::Kind::bad_input, "the subject is longer than 255 bytes");
+  if (body.size() > 20000) throw OperationError(OperationError::Kind::bad_input, "the message is longer than 20000 bytes");
+  std::string fingerprint_hex = resolve_session(id);
+  Transaction tx(db_);
+  auto rows = db_.query("SELECT username FROM sessions WHERE fingerprint = ? AND state = 'active' FOR UPDATE",
+                        {fingerprint_hex});
+  if (rows.empty()) throw OperationError(OperationError::Kind::not_found, "no active session has id " + short_of(fingerprint_hex));
+  std::string username = to_text(rows[0][0]);
+  ActionResult result;
+  result.message = "Logout request for session " + short_of(fingerprint_hex) + " of user " + username +
+                   " sent by administrator " + actor.name;
+  result.log_lines.push_back(result.message);
+  std::uint64_t audit_id = audit(actor, "logout_request", username, fingerprint_hex, subject, result.message);
+  if (!queue_mail("logout_request", username, std::string(subject), std::string(body), audit_id)) {
+    throw OperationError(OperationError::Kind::conflict, "user " + username + " has no valid email address on file");
+  }
+  result.mails_queued = 1;
   tx.commit();
   return result;
 }

@@ -1,6 +1,7 @@
 // The admin operations, shared by the CLI, the pages and the API. SQL lives only in db/.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@ struct Actor {
 };
 
 struct SessionRow {
+  std::uint64_t id = 0;  // row id: the keyset cursor, never shown as a session id
   std::string fingerprint;
   std::string username;
   std::string state;
@@ -37,19 +39,34 @@ struct SessionRow {
   std::string short_id() const;
 };
 
+// Sort keys a caller may ask for; anything else is refused before SQL is built.
+const std::vector<std::string>& session_sort_keys();
+bool valid_session_sort(std::string_view key);
+
 struct SessionQuery {
   std::string user;    // exact user name, empty = all
   std::string search;  // substring of user, IP, device, browser or OS
   std::string sort = "last_access";
   bool descending = true;
   std::size_t limit = 25;
-  std::size_t offset = 0;
+  // Keyset paging: the rows after (or before) the row with this id, in the order asked for.
+  std::uint64_t after_id = 0;
+  std::uint64_t before_id = 0;
+  bool last_page = false;  // the final `limit` rows
   bool active_only = true;
+};
+
+struct SessionPage {
+  std::vector<SessionRow> rows;
+  bool has_prev = false;
+  bool has_next = false;
 };
 
 struct ActionResult {
   std::string message;  // the audit line, e.g. "Session 85C8A1F2 terminated by administrator admin"
   std::size_t sessions_ended = 0;
+  std::size_t mails_queued = 0;
+  std::vector<std::string> log_lines;  // one per audit row written
 };
 
 struct OperationError : std::runtime_error {
@@ -58,26 +75,65 @@ struct OperationError : std::runtime_error {
   Kind kind;
 };
 
-// The admin operations, shared by the CLI, the pages and the API.
+struct MailTemplate {
+  std::string subject;
+  std::string body;
+};
+
+// Which actions tell the user by email, and in which words. Placeholders: {user} {admin}
+// {session} {server} {reason} {count} {time}.
+struct MailPolicy {
+  bool notify_kill = true;
+  bool notify_block = true;
+  MailTemplate kill{"Your session was ended",
+                    "Hello {user},\n\nan administrator ({admin}) ended your session {session} on {server} at {time}.\n"
+                    "You will need to sign in again.\n\nIf you did not expect this, please contact your helpdesk.\n"};
+  MailTemplate kill_user{"Your sessions were ended",
+                         "Hello {user},\n\nan administrator ({admin}) ended all your sessions ({count}) at {time}.\n"
+                         "You will need to sign in again.\n\nIf you did not expect this, please contact your helpdesk.\n"};
+  MailTemplate block{"Your account has been blocked",
+                     "Hello {user},\n\nyour account was blocked by an administrator ({admin}) at {time}.\n"
+                     "Reason: {reason}\n\nAll your sessions have ended and you cannot sign in until the account "
+                     "is unblocked. Please contact your helpdesk.\n"};
+  MailTemplate logout_request{"Please sign out",
+                              "Hello {user},\n\nplease save your work and sign out of {server} (session {session}).\n"
+                              "An administrator ({admin}) needs to end your session.\n"};
+};
+
 class Operations {
  public:
   explicit Operations(Connection& connection) : db_(connection) {}
+  void set_mail_policy(MailPolicy policy) { policy_ = std::move(policy); }
+  const MailPolicy& mail_policy() const { return policy_; }
 
-  std::vector<SessionRow> sessions(const SessionQuery& query);
-  std::uint64_t count_sessions(const SessionQuery& query);
-  // `id` is a full fingerprint or an unambiguous prefix of at least 8 hex digits.
+  SessionPage session_page(const SessionQuery& query);
+  std::vector<SessionRow> sessions(const SessionQuery& query) { return session_page(query).rows; }
+  // Exact up to `cap` (0 = no cap); a result of cap + 1 means "more than cap".
+  std::uint64_t count_sessions(const SessionQuery& query, std::uint64_t cap = 0);
+  // An active session by full fingerprint or unambiguous prefix (8+ hex digits).
+  SessionRow find_session(std::string_view id);
+
   ActionResult kill_session(std::string_view id, const Actor& actor);
+  // All or nothing: an unknown id refuses the whole request before anything changes.
+  ActionResult kill_sessions(const std::vector<std::string>& ids, const Actor& actor);
   ActionResult kill_user(std::string_view username, const Actor& actor);
   ActionResult block_user(std::string_view username, std::string_view reason, const Actor& actor);
   ActionResult unblock_user(std::string_view username, const Actor& actor);
+  ActionResult logout_request(std::string_view id, std::string_view subject, std::string_view body,
+                              const Actor& actor);
 
  private:
   std::string resolve_session(std::string_view id);
-  std::size_t end_user_sessions(std::string_view username, Reason reason, const Actor& actor);
-  void audit(const Actor& actor, std::string_view action, std::string_view user, std::string_view session,
-             std::string_view reason, std::string_view message);
+  std::vector<std::string> end_user_sessions(std::string_view username, Reason reason, const Actor& actor);
+  std::uint64_t audit(const Actor& actor, std::string_view action, std::string_view user, std::string_view session,
+                      std::string_view reason, std::string_view message);
+  // Queues a mail to the user's address in the current transaction; false when none is on file.
+  bool queue_mail(std::string_view kind, std::string_view username, const std::string& subject,
+                  const std::string& body, std::uint64_t audit_id);
+  std::uint64_t kill_in_transaction(const std::string& fingerprint_hex, const Actor& actor, ActionResult& result);
 
   Connection& db_;
+  MailPolicy policy_;
 };
 
 void validate_username(std::string_view username);  // throws OperationError(bad_input)

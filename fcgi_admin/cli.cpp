@@ -7,8 +7,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "admin_queries.hpp"
+#include "mailer.hpp"
 #include "mariadb.hpp"
 #include "operations.hpp"
+#include "server.hpp"
+#include "settings.hpp"
 #include "store.hpp"
 
 namespace sg::admin {
@@ -23,6 +27,8 @@ constexpr const char* kUsage =
     "  kill-user USER                    end every session of USER\n"
     "  block USER --reason TEXT          block USER and end all their sessions\n"
     "  unblock USER                      allow USER to sign in again\n"
+    "  deliver-mail [--loop]             send due mail from the outbox (once, or every mail_interval)\n"
+    "  serve                             FastCGI responder (the default with no command)\n"
     "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
     "--config defaults to $SG_DB_CNF or /etc/session-guard/db.cnf; --as defaults to the Unix user.\n";
 
@@ -95,7 +101,7 @@ int list_sessions(db::Operations& ops, const Options& options, std::ostream& out
 
 bool is_cli_command(const std::string& word) {
   return word == "sessions" || word == "kill" || word == "kill-user" || word == "block" || word == "unblock" ||
-         word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
+         word == "deliver-mail" || word == "serve" || word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
 }
 
 int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -137,12 +143,37 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     return 1;
   }
 
+  admin::Settings settings;
+  try {
+    settings = load_settings(options.config);
+  } catch (const std::exception& e) {
+    err << "fcgi_admin: " << e.what() << "\n";
+    return 1;
+  }
+  settings.db_group = options.group;
+  if (command == "serve") {
+    if (!need(0)) return 1;
+    return serve(settings);
+  }
+  if (command == "deliver-mail") {
+    if (!need(0)) return 1;
+    Worker worker(settings);
+    if (!options.flags.count("--loop")) return worker.run_once(false) ? 0 : 3;
+    install_stop_handlers();
+    while (!stop_requested()) {
+      worker.run_once(true);
+      for (Micros waited = 0; waited < settings.mail_interval && !stop_requested(); waited += 100000) usleep(100000);
+    }
+    return 0;
+  }
+
   try {
     db::ConnectOptions connect;
     connect.option_file = options.config;
     connect.group = options.group;
     db::Connection connection(connect);
     db::Operations ops(connection);
+    ops.set_mail_policy(settings.policy);
     db::Actor actor{options.actor, "", "cli"};
     db::ActionResult result;
     if (command == "sessions") {
@@ -170,6 +201,15 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       return 1;
     }
     out << result.message << "\n";
+    if (result.mails_queued > 0) {
+      // Best effort: the mail stays queued for the FastCGI process or `deliver-mail` if this fails.
+      try {
+        db::AdminQueries queries(connection);
+        deliver_due(queries, settings, [&](const std::string& line) { err << "fcgi_admin: " << line << "\n"; });
+      } catch (const StoreError& e) {
+        err << "fcgi_admin: mail stays queued: " << e.what() << "\n";
+      }
+    }
     return 0;
   } catch (const db::OperationError& e) {
     err << "fcgi_admin: " << e.what() << "\n";

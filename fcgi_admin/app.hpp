@@ -1,0 +1,52 @@
+// The admin application: routing, authorisation, pages, JSON API. Independent of FastCGI
+// (it sees a Request) and of MariaDB (it sees a Backend), so all of it is unit-tested.
+#pragma once
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend.hpp"
+#include "http.hpp"
+#include "request.hpp"
+#include "settings.hpp"
+
+namespace sg::admin {
+
+class App {
+ public:
+  App(Settings settings, Backend& backend) : settings_(std::move(settings)), backend_(backend) {}
+  // Handles one request and sends the response; never throws.
+  void handle(Request& request) noexcept;
+  // Builds the response without sending it (what handle() sends); never throws.
+  Response respond(Request& request) noexcept;
+  // Called after every action that changed something (wakes the mail sender).
+  std::function<void()> on_change;
+  const Settings& settings() const { return settings_; }
+
+  struct Context;  // one request being handled (app.cpp)
+
+ private:
+  Response route(Context& ctx);
+  Response static_file(Context& ctx, const std::string& name);
+  Response sessions_page(Context& ctx);
+  Response users_page(Context& ctx);
+  Response audit_page(Context& ctx);
+  Response confirm_page(Context& ctx);
+  Response action(Context& ctx, const std::string& name);
+  Response api(Context& ctx, const std::string& name);
+  Response html(Context& ctx, const std::string& title, const std::string& active, const std::string& content,
+                int status = 200, int refresh = 0);
+  Response redirect(const std::string& location, int status = 303);
+  Response error_response(Context& ctx, int status, const std::string& code, const std::string& message);
+  std::string csrf_field(Context& ctx);
+  void require_csrf(Context& ctx, const std::vector<std::pair<std::string, std::string>>& form);
+  std::string confirm_form(Context& ctx, const std::string& action, const std::string& fields,
+                           const std::string& button, bool danger);
+  void changed(Context& ctx, const db::ActionResult& result);
+
+  Settings settings_;
+  Backend& backend_;
+};
+
+}  // namespace sg::admin

@@ -1,0 +1,79 @@
+#include "backend.hpp"
+
+#include "csrf.hpp"
+
+namespace sg::admin {
+
+template <typename F>
+auto SqlBackend::with(F&& action) {
+  try {
+    if (!connection_) connection_ = std::make_unique<db::Connection>(options_);
+    db::Operations ops(*connection_);
+    ops.set_mail_policy(policy_);
+    db::AdminQueries queries(*connection_);
+    return action(ops, queries);
+  } catch (const StoreError&) {
+    connection_.reset();
+    throw;
+  }
+}
+
+bool SqlBackend::is_admin(const std::string& user) {
+  return with([&](db::Operations&, db::AdminQueries& q) { return q.is_admin(user); });
+}
+
+std::string SqlBackend::csrf_key() {
+  if (csrf_key_.empty()) {
+    csrf_key_ = with([&](db::Operations&, db::AdminQueries& q) { return q.setting("csrf_key", random_hex(32)); });
+  }
+  return csrf_key_;
+}
+
+db::SessionPage SqlBackend::sessions(const db::SessionQuery& query) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.session_page(query); });
+}
+std::uint64_t SqlBackend::count_sessions(const db::SessionQuery& query, std::uint64_t cap) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.count_sessions(query, cap); });
+}
+db::SessionRow SqlBackend::find_session(const std::string& id) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.find_session(id); });
+}
+db::ActivityStats SqlBackend::activity() {
+  return with([&](db::Operations&, db::AdminQueries& q) { return q.activity(sample_stale_after_); });
+}
+std::vector<db::UserRow> SqlBackend::users(const db::UserQuery& query) {
+  return with([&](db::Operations&, db::AdminQueries& q) { return q.users(query); });
+}
+std::optional<db::UserRow> SqlBackend::user(const std::string& name) {
+  return with([&](db::Operations&, db::AdminQueries& q) { return q.user(name); });
+}
+std::vector<db::AuditRow> SqlBackend::audit(const db::AuditQuery& query) {
+  return with([&](db::Operations&, db::AdminQueries& q) { return q.audit(query); });
+}
+std::vector<std::string> SqlBackend::audit_actions() {
+  return with([&](db::Operations&, db::AdminQueries& q) { return q.audit_actions(); });
+}
+std::vector<db::OutboxRow> SqlBackend::outbox(std::size_t limit, std::uint64_t before_id) {
+  return with([&](db::Operations&, db::AdminQueries& q) { return q.outbox(limit, before_id); });
+}
+db::ActionResult SqlBackend::kill_session(const std::string& id, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.kill_session(id, actor); });
+}
+db::ActionResult SqlBackend::kill_sessions(const std::vector<std::string>& ids, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.kill_sessions(ids, actor); });
+}
+db::ActionResult SqlBackend::kill_user(const std::string& user, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.kill_user(user, actor); });
+}
+db::ActionResult SqlBackend::block_user(const std::string& user, const std::string& reason, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.block_user(user, reason, actor); });
+}
+db::ActionResult SqlBackend::unblock_user(const std::string& user, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.unblock_user(user, actor); });
+}
+db::ActionResult SqlBackend::logout_request(const std::string& id, const std::string& subject, const std::string& body,
+                                            const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.logout_request(id, subject, body, actor); });
+}
+
+}  // namespace sg::admin

@@ -1,0 +1,78 @@
+// Everything the pages and the API need from the database, behind one interface: the real
+// one (SqlBackend) runs db::Operations and db::AdminQueries; unit tests use a fake. Every
+// method may throw StoreError (database down: 503) or db::OperationError (4xx).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "admin_queries.hpp"
+#include "operations.hpp"
+
+namespace sg::admin {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual bool is_admin(const std::string& user) = 0;
+  virtual std::string csrf_key() = 0;
+
+  virtual db::SessionPage sessions(const db::SessionQuery& query) = 0;
+  virtual std::uint64_t count_sessions(const db::SessionQuery& query, std::uint64_t cap) = 0;
+  virtual db::SessionRow find_session(const std::string& id) = 0;
+  virtual db::ActivityStats activity() = 0;
+  virtual std::vector<db::UserRow> users(const db::UserQuery& query) = 0;
+  virtual std::optional<db::UserRow> user(const std::string& name) = 0;
+  virtual std::vector<db::AuditRow> audit(const db::AuditQuery& query) = 0;
+  virtual std::vector<std::string> audit_actions() = 0;
+  virtual std::vector<db::OutboxRow> outbox(std::size_t limit, std::uint64_t before_id) = 0;
+
+  virtual db::ActionResult kill_session(const std::string& id, const db::Actor& actor) = 0;
+  virtual db::ActionResult kill_sessions(const std::vector<std::string>& ids, const db::Actor& actor) = 0;
+  virtual db::ActionResult kill_user(const std::string& user, const db::Actor& actor) = 0;
+  virtual db::ActionResult block_user(const std::string& user, const std::string& reason, const db::Actor& actor) = 0;
+  virtual db::ActionResult unblock_user(const std::string& user, const db::Actor& actor) = 0;
+  virtual db::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
+                                          const db::Actor& actor) = 0;
+};
+
+// One connection per process, opened on first use and again after any failure, so a
+// database that comes back is picked up without restarting the FastCGI process.
+class SqlBackend : public Backend {
+ public:
+  SqlBackend(db::ConnectOptions options, db::MailPolicy policy, Micros sample_stale_after)
+      : options_(std::move(options)), policy_(std::move(policy)), sample_stale_after_(sample_stale_after) {}
+
+  bool is_admin(const std::string& user) override;
+  std::string csrf_key() override;
+  db::SessionPage sessions(const db::SessionQuery& query) override;
+  std::uint64_t count_sessions(const db::SessionQuery& query, std::uint64_t cap) override;
+  db::SessionRow find_session(const std::string& id) override;
+  db::ActivityStats activity() override;
+  std::vector<db::UserRow> users(const db::UserQuery& query) override;
+  std::optional<db::UserRow> user(const std::string& name) override;
+  std::vector<db::AuditRow> audit(const db::AuditQuery& query) override;
+  std::vector<std::string> audit_actions() override;
+  std::vector<db::OutboxRow> outbox(std::size_t limit, std::uint64_t before_id) override;
+  db::ActionResult kill_session(const std::string& id, const db::Actor& actor) override;
+  db::ActionResult kill_sessions(const std::vector<std::string>& ids, const db::Actor& actor) override;
+  db::ActionResult kill_user(const std::string& user, const db::Actor& actor) override;
+  db::ActionResult block_user(const std::string& user, const std::string& reason, const db::Actor& actor) override;
+  db::ActionResult unblock_user(const std::string& user, const db::Actor& actor) override;
+  db::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
+                                  const db::Actor& actor) override;
+
+ private:
+  template <typename F>
+  auto with(F&& action);
+
+  db::ConnectOptions options_;
+  db::MailPolicy policy_;
+  Micros sample_stale_after_;
+  std::unique_ptr<db::Connection> connection_;
+  std::string csrf_key_;
+};
+
+}  // namespace sg::admin

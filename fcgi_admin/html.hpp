@@ -1,0 +1,33 @@
+// HTML writing for the admin pages. Every dynamic value goes through h(); pages contain no
+// inline script or style (the CSP forbids both), only /static/admin.{css,js}.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "sg/types.hpp"
+
+namespace sg::admin {
+
+std::string h(std::string_view text);  // HTML-escaped, safe in text and quoted attributes
+std::string format_time(Micros micros);  // "2026-11-23 16:04:05" (UTC), "-" for 0
+std::string format_iso(Micros micros);   // "2026-11-23T16:04:05Z", "" for 0
+std::string format_duration(Micros micros);  // "2h 05m", "3m 07s", "12s"
+std::string format_count(std::uint64_t n);   // "1,000,000"
+
+struct PageFrame {
+  std::string title;
+  std::string prefix;  // "/session-guard"
+  std::string active;  // "sessions", "users", "audit" or ""
+  std::string user;    // signed-in admin, "" on error pages before authorisation
+  int refresh_seconds = 0;  // the sessions page refreshes itself
+};
+
+std::string page(const PageFrame& frame, std::string_view content);
+
+extern const char* const kAdminCss;
+extern const char* const kAdminJs;
+
+// The Content-Security-Policy sent with every response.
+extern const char* const kContentSecurityPolicy;
+
+}  // namespace sg::admin

@@ -1,0 +1,154 @@
+#include "mailer.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "sg/mail.hpp"
+
+extern char** environ;
+
+namespace sg::admin {
+
+namespace {
+Micros now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+Micros wall_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+SendResult run_sendmail(const std::string& program, const std::string& from, const std::string& to,
+                        const std::string& message, Micros timeout) {
+  SendResult result;
+  if (!mail::valid_address(to)) {
+    result.error = "invalid recipient address";
+    return result;
+  }
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return {false, std::string("pipe: ") + std::strerror(errno)};
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    return {false, std::string("pipe: ") + std::strerror(errno)};
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 2);
+  std::string safe_from = mail::header_text(from);
+  std::vector<std::string> args = {program, "-i"};
+  if (mail::valid_address(safe_from)) {
+    args.push_back("-f");
+    args.push_back(safe_from);
+  }
+  args.push_back("--");
+  args.push_back(to);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(in[0]);
+  close(out[1]);
+  if (rc != 0) {
+    close(in[1]);
+    close(out[0]);
+    return {false, "cannot run " + program + ": " + std::strerror(rc)};
+  }
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  std::size_t written = 0;
+  std::string output;
+  bool in_open = true, out_open = true;
+  const Micros deadline = now_micros() + timeout;
+  if (message.empty()) {
+    close(in[1]);
+    in_open = false;
+  }
+  while (out_open && now_micros() < deadline) {
+    pollfd fds[2];
+    int n = 0;
+    if (in_open) fds[n++] = {in[1], POLLOUT, 0};
+    fds[n++] = {out[0], POLLIN, 0};
+    int timeout_ms = static_cast<int>(std::max<Micros>(1, (deadline - now_micros()) / 1000));
+    if (poll(fds, n, std::min(timeout_ms, 1000)) < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) {
+      if (fds[i].fd == in[1] && (fds[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
+        ssize_t w = write(in[1], message.data() + written, message.size() - written);
+        if (w > 0) written += static_cast<std::size_t>(w);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) written = message.size();  // EPIPE: the program quit
+        if (written >= message.size()) {
+          close(in[1]);
+          in_open = false;
+        }
+      } else if (fds[i].fd == out[0] && (fds[i].revents & (POLLIN | POLLERR | POLLHUP))) {
+        char buffer[1024];
+        ssize_t r = read(out[0], buffer, sizeof buffer);
+        if (r > 0) {
+          if (output.size() < 2000) output.append(buffer, static_cast<std::size_t>(r));
+        } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+          out_open = false;
+        }
+      }
+    }
+  }
+  if (in_open) close(in[1]);
+  close(out[0]);
+  int status = 0;
+  pid_t waited = 0;
+  while ((waited = waitpid(pid, &status, WNOHANG)) == 0 && now_micros() < deadline) usleep(10000);
+  if (waited == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return {false, program + " did not finish within " + std::to_string(timeout / kMicrosPerSecond) + " s; killed"};
+  }
+  while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (written < message.size()) return {false, program + " exited before reading the whole message"};
+    return {true, ""};
+  }
+  std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                      : "killed by signal " + std::to_string(WTERMSIG(status));
+  return {false, program + " failed (" + why + ")" + (output.empty() ? "" : ": " + mail::header_text(output))};
+}
+
+DeliveryReport deliver_due(db::AdminQueries& queries, const Settings& settings,
+                           const std::function<void(const std::string&)>& log, std::size_t limit) {
+  DeliveryReport report;
+  // The lease outlives one sendmail run, so a crashed process's claim expires and another retries.
+  auto claimed = queries.claim_due_mail(limit, settings.mail_timeout + 60 * kMicrosPerSecond);
+  for (const auto& mail : claimed) {
+    std::string message_id = std::to_string(mail.id) + "." + std::to_string(mail.created_at) + "@session-guard";
+    std::string text = mail::format_message(settings.mail_from, mail.recipient, mail.subject, mail.body, wall_micros(), message_id);
+    SendResult sent = run_sendmail(settings.sendmail, settings.mail_from, mail.recipient, text, settings.mail_timeout);
+    if (sent.ok) {
+      queries.mark_sent(mail.id);
+      report.sent += 1;
+      log("mail #" + std::to_string(mail.id) + " (" + mail.kind + ") to " + mail.recipient + " sent");
+    } else {
+      bool give_up = mail.attempts >= settings.mail_max_attempts;
+      Micros delay = mail::retry_delay(mail.attempts, settings.mail_retry_base, settings.mail_retry_max);
+      queries.mark_failed(mail.id, sent.error, delay, give_up);
+      if (give_up) report.failed += 1;
+      else report.retrying += 1;
+      log("mail #" + std::to_string(mail.id) + " to " + mail.recipient + " attempt " + std::to_string(mail.attempts) +
+          " failed: " + sent.error + (give_up ? "; giving up" : "; retrying in " + std::to_string(delay / kMicrosPerSecond) + " s"));
+    }
+  }
+  return report;
+}
+
+}  // namespace sg::admin

@@ -1,0 +1,142 @@
+#include "settings.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "sg/text.hpp"
+
+namespace sg::admin {
+
+std::map<std::string, std::map<std::string, std::string>> parse_option_file(std::string_view text) {
+  std::map<std::string, std::map<std::string, std::string>> groups;
+  std::string group;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = sg::trim(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line = sg::trim(line.substr(0, line.size() - 1));
+    if (line.empty() || line[0] == '#' || line[0] == ';' || line[0] == '!') continue;
+    if (line.front() == '[') {
+      std::size_t close = line.find(']');
+      group = to_lower(sg::trim(line.substr(1, close == std::string_view::npos ? line.size() - 1 : close - 1)));
+      continue;
+    }
+    std::size_t eq = line.find('=');
+    std::string key = to_lower(sg::trim(line.substr(0, eq)));
+    std::string_view raw = eq == std::string_view::npos ? std::string_view{} : sg::trim(line.substr(eq + 1));
+    if (raw.size() >= 2 && (raw.front() == '"' || raw.front() == '\'') && raw.back() == raw.front()) {
+      raw = raw.substr(1, raw.size() - 2);
+    }
+    std::string value;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 1 < raw.size()) {
+        char next = raw[++i];
+        value.push_back(next == 'n' ? '\n' : next == 't' ? '\t' : next);
+      } else {
+        value.push_back(raw[i]);
+      }
+    }
+    for (char& c : key) if (c == '-') c = '_';
+    groups[group][key] = value;
+  }
+  return groups;
+}
+
+namespace {
+bool parse_bool(const std::string& value, bool& out) {
+  std::string v = to_lower(value);
+  if (v == "on" || v == "1" || v == "yes" || v == "true") return out = true, true;
+  if (v == "off" || v == "0" || v == "no" || v == "false") return out = false, true;
+  return false;
+}
+bool parse_seconds(const std::string& value, Micros& out, Micros min) {
+  char* end = nullptr;
+  double seconds = std::strtod(value.c_str(), &end);
+  if (value.empty() || end == nullptr || *end != '\0' || seconds * kMicrosPerSecond < min || seconds > 86400 * 7)
+    return false;
+  out = static_cast<Micros>(seconds * kMicrosPerSecond);
+  return true;
+}
+}  // namespace
+
+std::string apply_settings(const std::map<std::string, std::string>& group, Settings& s) {
+  for (const auto& [key, value] : group) {
+    bool ok = true;
+    if (key == "prefix") {
+      ok = !value.empty() && value.front() == '/' && value.back() != '/' && value.find_first_of("\"'<> ?#") == std::string::npos;
+      if (ok) s.prefix = value;
+    } else if (key == "sendmail") {
+      ok = !value.empty() && value.front() == '/';
+      if (ok) s.sendmail = value;
+    } else if (key == "mail_from") {
+      s.mail_from = value;
+    } else if (key == "mail_interval") {
+      ok = parse_seconds(value, s.mail_interval, 100000);
+    } else if (key == "mail_retry") {
+      ok = parse_seconds(value, s.mail_retry_base, 100000);
+    } else if (key == "mail_retry_max") {
+      ok = parse_seconds(value, s.mail_retry_max, 100000);
+    } else if (key == "mail_timeout") {
+      ok = parse_seconds(value, s.mail_timeout, 100000);
+    } else if (key == "mail_max_attempts") {
+      s.mail_max_attempts = std::atoi(value.c_str());
+      ok = s.mail_max_attempts >= 1 && s.mail_max_attempts <= 1000;
+    } else if (key == "sample_interval") {
+      ok = parse_seconds(value, s.sample_interval, 1000000);
+    } else if (key == "refresh") {
+      s.refresh_seconds = std::atoi(value.c_str());
+      ok = s.refresh_seconds >= 0 && s.refresh_seconds <= 3600;
+    } else if (key == "notify_kill") {
+      ok = parse_bool(value, s.policy.notify_kill);
+    } else if (key == "notify_block") {
+      ok = parse_bool(value, s.policy.notify_block);
+    } else if (key == "kill_subject") {
+      s.policy.kill.subject = value;
+    } else if (key == "kill_body") {
+      s.policy.kill.body = value;
+    } else if (key == "kill_user_subject") {
+      s.policy.kill_user.subject = value;
+    } else if (key == "kill_user_body") {
+      s.policy.kill_user.body = value;
+    } else if (key == "block_subject") {
+      s.policy.block.subject = value;
+    } else if (key == "block_body") {
+      s.policy.block.body = value;
+    } else if (key == "logout_subject") {
+      s.policy.logout_request.subject = value;
+    } else if (key == "logout_body") {
+      s.policy.logout_request.body = value;
+    } else {
+      return key + ": unknown setting";
+    }
+    if (!ok) return key + ": invalid value '" + value + "'";
+  }
+  return "";
+}
+
+Settings load_settings(const std::string& path) {
+  Settings settings;
+  if (!path.empty()) settings.db_options_file = path;
+  else if (const char* env = std::getenv("SG_DB_CNF")) settings.db_options_file = env;
+  std::ifstream in(settings.db_options_file);
+  if (!in) throw std::runtime_error("cannot read the option file " + settings.db_options_file + " (set SG_DB_CNF or --config)");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto groups = parse_option_file(text.str());
+  if (auto it = groups.find("fcgi_admin"); it != groups.end()) {
+    std::string error = apply_settings(it->second, settings);
+    if (!error.empty()) throw std::runtime_error(settings.db_options_file + " [fcgi_admin] " + error);
+  }
+  std::map<std::string, std::string> overrides;
+  if (const char* env = std::getenv("SG_ADMIN_PREFIX")) overrides["prefix"] = env;
+  if (const char* env = std::getenv("SG_SENDMAIL")) overrides["sendmail"] = env;
+  std::string error = apply_settings(overrides, settings);
+  if (!error.empty()) throw std::runtime_error("environment: " + error);
+  return settings;
+}
+
+}  // namespace sg::admin

@@ -1,0 +1,43 @@
+// fcgi_admin's settings: the [fcgi_admin] group of the same MariaDB option file that holds
+// the database credentials ([session_guard]), so one file configures everything. The
+// MariaDB clients ignore groups they do not read, so the group is safe there.
+#pragma once
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "operations.hpp"
+#include "sg/types.hpp"
+
+namespace sg::admin {
+
+struct Settings {
+  std::string db_options_file = "/etc/session-guard/db.cnf";
+  std::string db_group = "session_guard";
+  std::string prefix = "/session-guard";  // where Apache mounts the pages
+  std::string sendmail = "/usr/sbin/sendmail";
+  std::string mail_from = "session-guard@localhost";
+  Micros mail_interval = 10 * kMicrosPerSecond;  // how often pending mail is retried
+  Micros mail_retry_base = 30 * kMicrosPerSecond;
+  Micros mail_retry_max = 3600 * kMicrosPerSecond;
+  int mail_max_attempts = 10;
+  Micros mail_timeout = 30 * kMicrosPerSecond;  // a sendmail run that takes longer is killed
+  Micros sample_interval = 10 * kMicrosPerSecond;
+  int refresh_seconds = 15;  // sessions page auto-refresh; 0 = off
+  std::size_t max_body = 64 * 1024;
+  db::MailPolicy policy;
+};
+
+// Groups of an option file: {group: {key: value}}. `!include` lines are ignored; values may
+// be quoted and use \n, \t and \\ escapes (as MariaDB's option files do).
+std::map<std::string, std::map<std::string, std::string>> parse_option_file(std::string_view text);
+
+// Applies the [fcgi_admin] group; returns "" or the first error ("key: problem").
+std::string apply_settings(const std::map<std::string, std::string>& group, Settings& settings);
+
+// The option file named by $SG_DB_CNF (or `path` when given), with environment overrides
+// SG_ADMIN_PREFIX and SG_SENDMAIL. Throws std::runtime_error with a clear message.
+Settings load_settings(const std::string& path);
+
+}  // namespace sg::admin
