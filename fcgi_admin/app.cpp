@@ -204,7 +204,7 @@ std::string chart_svg(const db::ActivityStats& stats, Micros now) {
   // 24 hourly bars, the current hour last; hours with no sample stay empty.
   const Micros hour = 3600 * kMicrosPerSecond;
   Micros current = now / hour * hour;
-  std::uint64_t peak = 1;
+  std::uint64_t peak = 0;
   std::map<Micros, std::uint64_t> by_hour;
   for (const auto& [at, n] : stats.chart) {
     by_hour[at] = n;
@@ -212,12 +212,12 @@ std::string chart_svg(const db::ActivityStats& stats, Micros now) {
   }
   std::string svg = "<svg viewBox=\"0 0 240 48\" preserveAspectRatio=\"none\" role=\"img\" aria-labelledby=\"chart-title\">"
                     "<title id=\"chart-title\">Active sessions per hour over the last 24 hours (peak " +
-                    format_count(peak == 1 && by_hour.empty() ? 0 : peak) + ")</title>";
+                    format_count(peak) + ")</title>";
   for (int i = 0; i < 24; ++i) {
     Micros at = current - (23 - i) * hour;
     auto it = by_hour.find(at);
     if (it == by_hour.end()) continue;
-    int height = static_cast<int>(std::max<std::uint64_t>(1, it->second * 46 / peak));
+    int height = static_cast<int>(std::max<std::uint64_t>(1, it->second * 46 / std::max<std::uint64_t>(1, peak)));
     svg += "<rect x=\"" + std::to_string(i * 10 + 1) + "\" y=\"" + std::to_string(48 - height) + "\" width=\"8\" height=\"" +
            std::to_string(height) + "\"" + (i == 23 ? " class=\"now\"" : "") + "><title>" +
            h(format_time(at).substr(11, 5)) + " UTC: " + format_count(it->second) + "</title></rect>";

@@ -206,9 +206,10 @@ class Apache:
         self.dir = None
         self.running = False
 
-    def start(self, tmp=None, db=None, mpm="prefork", module=None, extra_conf="", name="sg-test"):
+    def start(self, tmp=None, db=None, mpm="prefork", module=None, extra_conf="", name="sg-test", admin=None):
         """module: path to mod_session_guard.so (h.MODULE) or None for the same config without it.
-        extra_conf: Apache directives appended in server context."""
+        extra_conf: Apache directives appended in server context.
+        admin: path to fcgi_admin (e.g. web_copy(FCGI_ADMIN)): served at /session-guard/ by mod_fcgid."""
         expect(db is not None, "Apache.start needs db=MariaDB")
         Apache._count += 1
         base = tmp or tmpdir()
@@ -232,6 +233,7 @@ class Apache:
         script("httpd-conf", "--dir", self.dir, "--port", self.port, "--mpm", mpm,
                "--module", module or "none", "--db-cnf", db.cnf, "--htpasswd", db.htpasswd,
                "--demo", self.demo, "--extra", extra, "--name", name,
+               *(["--admin", admin] if admin else []),
                "--out", os.path.join(self.dir, "httpd.conf"))
         _servers.append(self)
         self.running = True
@@ -394,6 +396,18 @@ class Browser:
     def login_perl(self, user, password):
         self.get("/perl/app.cgi?action=login")
         return self.post_form("/perl/app.cgi?action=login", {"username": user, "password": password})
+
+
+def web_copy(path, tmp=None):
+    """A copy of `path` in a temp folder that the web server's user (www-data) can read and
+    execute: the repository may sit where it cannot (a clone under /root)."""
+    d = os.path.join(tmp or tmpdir(), "bin")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    dest = os.path.join(d, os.path.basename(path))
+    shutil.copy2(path, dest)
+    os.chmod(dest, 0o755)
+    return dest
 
 
 def fcgi_admin(db, *args, check=True, as_user=None):
