@@ -18,7 +18,12 @@ namespace sg::admin {
 
 namespace {
 volatile sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) { g_stop = 1; }
+// Only flags: libfcgi's accept() retries on EINTR unless shutdown is pending, so tell it too
+// (FCGX_ShutdownPending only sets a flag as well).
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+  FCGX_ShutdownPending();
+}
 
 void log_line(const std::string& line) {
   std::cerr << "session_guard admin: " << line << std::endl;
@@ -112,8 +117,8 @@ int serve(const Settings& settings) {
                  "or give a command (fcgi_admin help).\n";
     return 1;
   }
+  FCGX_Init();  // installs libfcgi's own handlers first; ours replace them
   install_stop_handlers();
-  FCGX_Init();
   FCGX_Request request;
   FCGX_InitRequest(&request, 0, 0);
   Worker worker(settings);

@@ -84,11 +84,18 @@ class Stack:
     def admin(self):
         return h.Browser(self.base, auth=ADMIN_AUTH)
 
-    def user(self, name="alice", password="demo", app="php", user_agent=None):
-        b = h.Browser(self.base, user_agent=user_agent or "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0")
-        r = b.login_php(name, password) if app == "php" else b.login_perl(name, password)
-        h.expect(r.status in (302, 303), f"{name} could not log in to {app}:", r)
-        return b
+    def user(self, name="alice", password="demo", app="php", user_agent=None, timeout=5):
+        """A browser logged in to the demo app; retried for a moment, since an unblock takes
+        a poll interval to reach Apache."""
+        ua = user_agent or "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+        def attempt():
+            b = h.Browser(self.base, user_agent=ua)
+            r = b.login_php(name, password) if app == "php" else b.login_perl(name, password)
+            ok = r.status in (302, 303) and "reason=" not in (r.location or "") and \
+                "action=login" not in (r.location or "") and not (r.location or "").endswith("login.php")
+            return b if ok else None
+        return h.eventually(attempt, timeout=timeout, interval=0.2, what=f"{name} logged in to {app}")
 
     def session_of(self, user):
         """Fingerprints of the user's active sessions, newest first."""
