@@ -31,6 +31,10 @@ Micros wall_micros() {
 
 SendResult run_sendmail(const std::string& program, const std::string& from, const std::string& to,
                         const std::string& message, Micros timeout) {
+  // A program that quits early must give us EPIPE, not kill this process (fcgi_admin never
+  // relies on SIGPIPE; libfcgi ignores it too).
+  static const bool sigpipe_ignored = [] { return signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)sigpipe_ignored;
   SendResult result;
   if (!mail::valid_address(to)) {
     result.error = "invalid recipient address";
