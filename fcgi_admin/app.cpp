@@ -124,6 +124,11 @@ json session_json(const db::SessionRow& s, Micros now) {
               {"max_lifetime", s.max_lifetime}};
 }
 
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
 std::string timeout_text(const db::SessionRow& s) {
   std::string out;
   if (s.idle_timeout > 0) out = format_duration(Micros(s.idle_timeout) * kMicrosPerSecond) + " idle";
@@ -506,7 +511,7 @@ Response App::sessions_page(Context& ctx) {
     out += "<td>" + h(format_time(s.last_access)) + "</td>";
     out += "<td>" + h(format_duration(now - s.last_access)) + "</td>";
     out += "<td class=\"mono\">" + h(s.client_ip) + "</td>";
-    out += "<td>" + h(s.device) + "<span class=\"ua\" title=\"" + h(s.user_agent) + "\">" + h(s.user_agent.substr(0, 120)) +
+    out += "<td>" + h(s.device) + "<span class=\"ua\" title=\"" + h(s.user_agent) + "\">" + h(s.user_agent.substr(0, 80)) +
            "</span></td>";
     out += "<td class=\"opt\">" + h(s.browser) + (s.os.empty() ? "" : " · " + h(s.os)) + "</td>";
     out += "<td class=\"opt\">" + h(s.server_name) + "</td>";
@@ -642,7 +647,7 @@ Response App::audit_page(Context& ctx) {
   for (const auto& a : entries) {
     out += "<tr><td>" + h(format_time(a.at)) + "</td><td>" + h(a.actor) + "</td><td class=\"opt\">" + h(a.actor_ip) +
            (a.actor_ip.empty() ? "" : " ") + "<span class=\"badge\">" + h(a.source) + "</span></td><td>" + h(a.action) +
-           "</td><td>" + h(a.target_user) + "</td><td class=\"mono\">" + h(a.target_session.substr(0, 8)) + "</td><td>" +
+           "</td><td>" + h(a.target_user) + "</td><td class=\"mono\">" + h(upper(a.target_session.substr(0, 8))) + "</td><td>" +
            h(a.reason) + "</td><td>" + h(a.message) + "</td><td>" + h(a.mail_state) + "</td></tr>\n";
   }
   out += "</tbody></table></div>\n";
@@ -922,7 +927,7 @@ Response App::api(Context& ctx, const std::string& name) {
                             {"source", a.source},
                             {"action", a.action},
                             {"user", a.target_user},
-                            {"session", a.target_session.empty() ? json(nullptr) : json(a.target_session.substr(0, 8))},
+                            {"session", a.target_session.empty() ? json(nullptr) : json(upper(a.target_session.substr(0, 8)))},
                             {"fingerprint", a.target_session},
                             {"reason", a.reason},
                             {"message", a.message},

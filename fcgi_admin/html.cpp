@@ -133,7 +133,7 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .badge.blocked { background: #fee4e2; color: var(--danger); }
 .badge.active { background: #dcfae6; color: var(--ok); }
 .muted { color: var(--muted); }
-.ua { display: block; color: var(--muted); font-size: .78rem; max-width: 22rem; overflow-wrap: anywhere; }
+.ua { display: block; color: var(--muted); font-size: .78rem; min-width: 11rem; max-width: 18rem; overflow-wrap: anywhere; }
 .pager { display: flex; flex-wrap: wrap; gap: .6rem; align-items: center; margin: .8rem 0; }
 .bulk { display: flex; gap: .6rem; align-items: center; margin: .6rem 0; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; background: var(--card);
