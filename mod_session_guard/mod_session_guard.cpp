@@ -86,8 +86,8 @@ ProcessState g_process;
 
 struct RequestState {
   const sg::CookieSpec* cookie = nullptr;
-  std::string cookie_value;  // only in memory for this request, never logged
-  std::optional<sg::Fingerprint> fingerprint;
+  std::optional<sg::Fingerprint> fingerprint;  // of the raw value: what logins bind
+  std::vector<sg::Fingerprint> aliases;        // other spellings the app would read the same way
   sg::Reason denial = sg::Reason::none;
   int limit = 0;  // the session limit a refused login hit, for the message
   const sg::LoginForm* login_form = nullptr;
@@ -417,6 +417,15 @@ void with_login_connection(request_rec* r, Work&& work) {
   work(connection);
 }
 
+sg::Reason revoked_reason(const sg::DenyRegion& region, const RequestState& state) {
+  if (!state.fingerprint) return sg::Reason::none;
+  sg::Reason reason = region.session_revoked(*state.fingerprint);
+  for (std::size_t i = 0; reason == sg::Reason::none && i < state.aliases.size(); ++i) {
+    reason = region.session_revoked(state.aliases[i]);
+  }
+  return reason;
+}
+
 sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, const std::string& username) {
   const sg::DirConfig& config = dir_config(r);
   sg::db::LoginRecord login;
@@ -439,16 +448,18 @@ sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, cons
 sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& username, const char* how) {
   sg::DenyRegion& region = *g_process.region;
   sg::Fingerprint user = sg::user_key(username);
-  if (sg::Reason revoked = region.session_revoked(*state.fingerprint); revoked != sg::Reason::none) return revoked;
-  if (region.user_blocked(user)) {
-    with_login_connection(r, [&](sg::db::Connection& db) {
-      sg::db::revoke_session(db, *state.fingerprint, username, sg::Reason::blocked, "system");
-    });
-    return sg::Reason::blocked;
-  }
-  if (region.bound_to(*state.fingerprint, user)) return sg::Reason::none;
+  if (sg::Reason revoked = revoked_reason(region, state); revoked != sg::Reason::none) return revoked;
+  bool known_blocked = region.user_blocked(user);
+  if (!known_blocked && region.bound_to(*state.fingerprint, user)) return sg::Reason::none;
   sg::db::LoginOutcome outcome;
-  with_login_connection(r, [&](sg::db::Connection& db) { outcome = sg::db::record_login(db, login_record(r, state, username)); });
+  try {
+    // Even a login we already know to refuse is recorded: the admin sees the attempt, and
+    // the session the app just created is revoked everywhere.
+    with_login_connection(r, [&](sg::db::Connection& db) { outcome = sg::db::record_login(db, login_record(r, state, username)); });
+  } catch (const sg::StoreError&) {
+    if (known_blocked) return sg::Reason::blocked;
+    throw;
+  }
   switch (outcome.kind) {
     case sg::db::LoginOutcome::Kind::user_blocked:
       return sg::Reason::blocked;
@@ -543,16 +554,26 @@ int denial_handler(request_rec* r) {
 
 // ---------------------------------------------------------------- request path
 
-const sg::CookieSpec* session_cookie(request_rec* r, const sg::DirConfig& config, std::string& value) {
+// Finds the session cookie and fingerprints every way the app could read it.
+void identify_session(request_rec* r, const sg::DirConfig& config, RequestState& state) {
   std::string_view header = header_in(r, "Cookie");
-  if (!config.cookies) return nullptr;
+  auto fingerprint_all = [&](std::string_view name, const std::vector<std::string>& values) {
+    state.fingerprint = sg::session_fingerprint(name, values.front());
+    for (std::size_t i = 1; i < values.size(); ++i) state.aliases.push_back(sg::session_fingerprint(name, values[i]));
+  };
+  if (!config.cookies) {
+    auto values = sg::session_cookie_candidates(header, kTrackingCookie);
+    if (!values.empty()) fingerprint_all(kTrackingCookie, values);
+    return;
+  }
   for (const auto& spec : *config.cookies) {
-    if (auto found = sg::find_cookie(header, spec.name); found && !found->empty()) {
-      value.assign(found->data(), found->size());
-      return &spec;
+    auto values = sg::session_cookie_candidates(header, spec.name);
+    if (!values.empty()) {
+      state.cookie = &spec;
+      fingerprint_all(spec.name, values);
+      return;
     }
   }
-  return nullptr;
 }
 
 void deny_now(request_rec* r, RequestState& state, sg::Reason reason) {
@@ -585,25 +606,16 @@ int fixups(request_rec* r) {
     sg::DenyRegion& region = *g_process.region;
     const sg::ServerConfig& server = server_config(r->server);
 
-    state->cookie = session_cookie(r, config, state->cookie_value);
+    identify_session(r, config, *state);
     bool tracking = !config.cookies;
-    if (state->cookie != nullptr) {
-      state->fingerprint = sg::session_fingerprint(state->cookie->name, state->cookie_value);
-    } else if (tracking) {
-      if (auto found = sg::find_cookie(header_in(r, "Cookie"), kTrackingCookie); found && !found->empty()) {
-        state->fingerprint = sg::session_fingerprint(kTrackingCookie, *found);
-      }
-    }
 
     sg::RequestFacts facts;
     facts.now = now_micros();
     facts.last_refresh = region.last_refresh();
     facts.started_at = region.started_at();
     std::string user = r->user != nullptr ? r->user : "";
-    if (state->fingerprint) {
-      facts.session_revoked = region.session_revoked(*state->fingerprint);
-      if (user.empty()) user = region.bound_user(*state->fingerprint);
-    }
+    facts.session_revoked = revoked_reason(region, *state);
+    if (state->fingerprint && user.empty()) user = region.bound_user(*state->fingerprint);
     if (!user.empty()) facts.user_blocked = region.user_blocked(sg::user_key(user));
     sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
     if (!verdict.allow) {

@@ -201,6 +201,7 @@ ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min
   else if (unit == "m") scale = 60 * kMicrosPerSecond;
   else if (unit == "h") scale = 3600 * kMicrosPerSecond;
   else if (!unit.empty()) return "unknown unit '" + std::string(unit) + "' (use ms, s, m or h)";
+  if (value > max / scale) return "duration '" + std::string(arg) + "' is out of range";
   Micros result = value * scale;
   if (result < min || result > max) return "duration '" + std::string(arg) + "' is out of range";
   out = result;

@@ -21,12 +21,16 @@ std::string_view default_message(Reason reason) {
 }
 
 std::string denial_redirect_url(std::string_view url, Reason reason, std::string_view message) {
+  std::size_t hash = url.find('#');
+  std::string_view fragment = hash == std::string_view::npos ? std::string_view{} : url.substr(hash);
+  url = url.substr(0, hash);
   std::string out(url);
   out += out.find('?') == std::string::npos ? '?' : '&';
   out += "reason=";
   out += to_string(reason);
   out += "&message=";
   out += url_encode(message);
+  out += fragment;
   return out;
 }
 

@@ -128,7 +128,7 @@ DenyRegion DenyRegion::create(void* memory, std::size_t size, const RegionCapaci
 std::optional<DenyRegion> DenyRegion::attach(void* memory, std::size_t size) {
   if (memory == nullptr || size < sizeof(Header)) return std::nullopt;
   DenyRegion region(static_cast<unsigned char*>(memory));
-  if (!region.validate().empty() || region.header()->total_size > size) return std::nullopt;
+  if (region.header()->total_size > size || !region.validate().empty()) return std::nullopt;
   return region;
 }
 
@@ -137,6 +137,12 @@ std::string DenyRegion::validate() const {
   if (h->magic != kMagic) return "bad magic";
   if (h->version != kVersion) return "unknown layout version";
   if (required_size(h->capacity) != h->total_size) return "size does not match capacity";
+  bool ok = true;
+  if (h->buffer_size != buffer_bytes(h->capacity, ok) || h->buffer_offset[0] != align64(sizeof(Header)) ||
+      h->buffer_offset[1] != h->buffer_offset[0] + h->buffer_size ||
+      h->activity_offset != h->buffer_offset[1] + h->buffer_size) {
+    return "offsets do not match capacity";
+  }
   if (h->active_buffer.load() > 1) return "active buffer index out of range";
   for (std::uint32_t i = 0; i < 2; ++i) {
     const Buffer* b = buffer(i);
@@ -324,12 +330,24 @@ std::vector<ActivityRecord> DenyRegion::pending_activity(Micros forget_before) {
       slot.tag.store(kEmptyTag, std::memory_order_release);
     }
   }
+  // Two children may claim slots for one new session at the same moment: report it once.
+  std::sort(pending.begin(), pending.end(), [](const ActivityRecord& a, const ActivityRecord& b) {
+    return a.fingerprint < b.fingerprint || (a.fingerprint == b.fingerprint && a.last_seen > b.last_seen);
+  });
+  pending.erase(std::unique(pending.begin(), pending.end(),
+                            [](const ActivityRecord& a, const ActivityRecord& b) { return a.fingerprint == b.fingerprint; }),
+                pending.end());
   return pending;
 }
 
 void DenyRegion::mark_flushed(const std::vector<ActivityRecord>& flushed) {
+  ActivitySlot* slots = activity_slots();
+  const std::uint32_t capacity = header()->capacity.activity;
   for (const auto& record : flushed) {
-    if (ActivitySlot* slot = find_activity(record.fingerprint, false, 0)) {
+    const std::uint64_t tag = tag_of(record.fingerprint);
+    for (int i = 0; i < kActivityProbe; ++i) {
+      ActivitySlot* slot = &slots[(tag + static_cast<std::uint64_t>(i)) % capacity];
+      if (slot->tag.load(std::memory_order_acquire) != tag || !(slot->fingerprint == record.fingerprint)) continue;
       Micros current = slot->flushed.load(std::memory_order_relaxed);
       if (record.last_seen > current) slot->flushed.store(record.last_seen, std::memory_order_relaxed);
     }

@@ -53,6 +53,8 @@ DeviceInfo classify_user_agent(std::string_view ua) {
   else if (has(ua, "Linux")) info.os = "Linux";
 
   if (has(ua, "Edg/")) info.browser = with_version("Edge", major_version_after(ua, "Edg/"));
+  else if (has(ua, "Edge/")) info.browser = with_version("Edge", major_version_after(ua, "Edge/"));
+  else if (has(ua, "Silk/")) info.browser = with_version("Silk", major_version_after(ua, "Silk/"));
   else if (has(ua, "OPR/")) info.browser = with_version("Opera", major_version_after(ua, "OPR/"));
   else if (has(ua, "SamsungBrowser/")) info.browser = with_version("Samsung Internet", major_version_after(ua, "SamsungBrowser/"));
   else if (has(ua, "Firefox/")) info.browser = with_version("Firefox", major_version_after(ua, "Firefox/"));

@@ -67,6 +67,7 @@ void Poller::full_resync(Micros now, TickResult& result) {
   max_seen_ = top;
   next_full_resync_ = now + settings_.full_resync_interval;
   dirty_ = true;
+  users_stale_ = false;
   result.full_resync = true;
   result.events_applied = revocations.size();
 }
@@ -92,8 +93,10 @@ void Poller::incremental(Micros now, TickResult& result) {
     }
     // else: already applied, re-read because it sits inside the window we re-check
   }
-  if (users_changed) {
+  if (users_changed) users_stale_ = true;
+  if (users_stale_) {
     blocked_users_ = feed_.blocked_users();
+    users_stale_ = false;
     dirty_ = true;
   }
   for (auto it = missing_.begin(); it != missing_.end();) {

@@ -60,12 +60,13 @@ std::string url_encode(std::string_view text) {
   return out;
 }
 
-std::string url_decode(std::string_view text) {
+namespace {
+std::string decode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    if (c == '+') {
+    if (c == '+' && plus_is_space) {
       out.push_back(' ');
     } else if (c == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
                std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
@@ -78,6 +79,11 @@ std::string url_decode(std::string_view text) {
   }
   return out;
 }
+
+}  // namespace
+
+std::string url_decode(std::string_view text) { return decode(text, true); }
+std::string percent_decode(std::string_view text) { return decode(text, false); }
 
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body) {
   std::vector<std::pair<std::string, std::string>> fields;

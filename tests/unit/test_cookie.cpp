@@ -13,14 +13,12 @@ std::string value_or(std::optional<std::string_view> v, std::string_view fallbac
   return v ? std::string(*v) : std::string(fallback);
 }
 
-// The fingerprints the guard checks against the deny-list for a request, exactly as
-// mod_session_guard.cpp does it today (find_cookie, skip an empty value, session_fingerprint).
-// If the fix for the tests below adds a core function returning every candidate value the app
-// might use, this helper should call it instead.
+// The fingerprints the guard checks against the deny-list for a request, as
+// mod_session_guard.cpp does: one per value the app might read.
 std::vector<sg::Fingerprint> judged(std::string_view header, std::string_view name) {
   std::vector<sg::Fingerprint> out;
-  if (auto found = sg::find_cookie(header, name); found && !found->empty()) {
-    out.push_back(sg::session_fingerprint(name, *found));
+  for (const auto& value : sg::session_cookie_candidates(header, name)) {
+    out.push_back(sg::session_fingerprint(name, value));
   }
   return out;
 }

@@ -103,6 +103,7 @@ class Poller {
   Micros next_full_resync_ = 0;
   Micros next_expiry_ = 0;
   bool dirty_ = false;
+  bool users_stale_ = false;  // a user event was applied but the accounts read has not succeeded yet
 };
 
 }  // namespace sg

@@ -11,6 +11,7 @@ std::string html_escape(std::string_view text);
 std::string json_escape(std::string_view text);  // without the surrounding quotes
 std::string url_encode(std::string_view text);
 std::string url_decode(std::string_view text);  // '+' is a space, bad escapes kept verbatim
+std::string percent_decode(std::string_view text);  // %XX only, '+' stays (PHP's cookie decoding)
 
 // application/x-www-form-urlencoded body or query string.
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body);
