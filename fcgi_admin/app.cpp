@@ -139,6 +139,9 @@ std::string timeout_text(const db::SessionRow& s) {
   return out.empty() ? "none" : out;
 }
 
+// 0 (exact) for one user's sessions, else counting stops after this many rows.
+std::uint64_t count_cap(const db::SessionQuery& q) { return !q.user.empty() && q.search.empty() ? 0 : 10000; }
+
 struct ListParams {
   db::SessionQuery query;
   std::uint64_t start = 0;
@@ -434,10 +437,14 @@ Response App::sessions_page(Context& ctx) {
   const db::SessionQuery& q = p.query;
   const std::string base = settings_.prefix + "/sessions";
   auto page_data = backend_.sessions(q);
-  const std::uint64_t cap = 10000;
-  std::uint64_t total = backend_.count_sessions(q, q.search.empty() ? 0 : cap);
-  bool capped = !q.search.empty() && total > cap;
+  // Counting is the one part of the page that grows with the table: exact for one user (an
+  // index range), capped otherwise; past the cap the unfiltered total comes from the latest
+  // activity sample, marked "about".
+  const std::uint64_t cap = count_cap(q);
+  std::uint64_t total = backend_.count_sessions(q, cap);
+  bool capped = cap != 0 && total > cap;
   auto stats = backend_.activity();
+  bool estimated = capped && q.user.empty() && q.search.empty() && stats.active_sessions > cap;
   const Micros now = now_micros();
   std::vector<std::pair<std::string, std::string>> keep = {
       {"user", q.user}, {"q", q.search}, {"sort", q.sort}, {"order", p.order_text},
@@ -534,7 +541,8 @@ Response App::sessions_page(Context& ctx) {
   if (page_data.rows.empty()) out += "0 sessions";
   else
     out += "Sessions " + format_count(first) + "–" + format_count(last) + " of " +
-           (capped ? "more than " + format_count(cap) : format_count(total));
+           (estimated ? "about " + format_count(stats.active_sessions)
+                      : capped ? "more than " + format_count(cap) : format_count(total));
   out += "</span>";
   auto link = [&](const std::string& label, std::vector<std::pair<std::string, std::string>> extra, bool enabled) {
     if (!enabled) return "<span class=\"muted\">" + h(label) + "</span>";
@@ -544,8 +552,9 @@ Response App::sessions_page(Context& ctx) {
   };
   const auto& rows = page_data.rows;
   std::uint64_t prev_start = p.start > q.limit ? p.start - q.limit : 0;
-  std::uint64_t last_start = total > q.limit ? total - q.limit : 0;
-  if (capped) last_start = 0;
+  std::uint64_t known = estimated ? stats.active_sessions : total;
+  std::uint64_t last_start = known > q.limit ? known - q.limit : 0;
+  if (capped && !estimated) last_start = 0;
   out += link("« First", {}, page_data.has_prev);
   out += link("‹ Previous",
               rows.empty() ? std::vector<std::pair<std::string, std::string>>{}
@@ -868,13 +877,13 @@ Response App::api(Context& ctx, const std::string& name) {
     if (name == "sessions") {
       ListParams p = session_params(ctx);
       auto page_data = backend_.sessions(p.query);
-      const std::uint64_t cap = 10000;
-      std::uint64_t total = backend_.count_sessions(p.query, p.query.search.empty() ? 0 : cap);
+      const std::uint64_t cap = count_cap(p.query);
+      std::uint64_t total = backend_.count_sessions(p.query, cap);
       json list = json::array();
       for (const auto& s : page_data.rows) list.push_back(session_json(s, now));
       json body{{"sessions", list},
                 {"total", total},
-                {"total_is_lower_bound", !p.query.search.empty() && total > cap},
+                {"total_is_lower_bound", cap != 0 && total > cap},
                 {"sort", p.query.sort},
                 {"order", p.order_text},
                 {"limit", p.query.limit}};
