@@ -6,6 +6,10 @@
 
 namespace sg::db {
 
+void initialize_library() {
+  if (mysql_library_init(0, nullptr, nullptr) != 0) throw StoreError("cannot initialise the MariaDB client library");
+}
+
 Connection::Connection(const ConnectOptions& options) {
   mysql_ = mysql_init(nullptr);
   if (mysql_ == nullptr) throw StoreError("out of memory creating a MariaDB handle");

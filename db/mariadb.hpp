@@ -27,6 +27,10 @@ struct ConnectOptions {
   unsigned io_timeout_seconds = 5;
 };
 
+// Initialises Connector/C once, before any thread exists: the implicit initialisation in
+// mysql_init is not thread-safe, and a child's poller and request threads may race into it.
+void initialize_library();
+
 class Connection {
  public:
   explicit Connection(const ConnectOptions& options);  // throws StoreError

@@ -338,6 +338,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
   try {
     g_process.config = server_config(s);
+    sg::db::initialize_library();
     if (!g_process.config.db_options_file) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "session guard: no SessionGuardDBOptions; guarded locations will only see an empty deny-list");
@@ -507,7 +508,8 @@ void prepare_denial(request_rec* r, RequestState& state, sg::Reason reason, std:
   apr_table_unset(r->headers_out, "Location");
   apr_table_unset(r->err_headers_out, "Location");
   apr_table_unset(r->headers_out, "Content-Length");
-  expire_cookie(r, state);
+  // "unavailable" ends nothing: the session must survive until the list is fresh again.
+  if (reason != sg::Reason::unavailable) expire_cookie(r, state);
   apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
   apr_table_setn(r->err_headers_out, "X-Session-Guard-Reason", apr_pstrdup(r->pool, std::string(sg::to_string(reason)).c_str()));
   r->status = status;
