@@ -19,6 +19,7 @@
 #include <apr_strings.h>
 #include <util_filter.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <new>
@@ -70,6 +71,22 @@ T* pool_new(apr_pool_t* pool, Args&&... args) {
 
 struct DirConf {
   sg::DirConfig config;
+  // httpd merges <Location> settings on every request; the result for a given pair never
+  // changes, so it is computed once per process and reused (sections are few).
+  struct Merged {
+    const DirConf* parent;
+    DirConf* result;
+    Merged* next;
+  };
+  std::atomic<Merged*> merged{nullptr};
+  ~DirConf() {
+    for (Merged* m = merged.load(); m != nullptr;) {
+      Merged* next = m->next;
+      delete m->result;
+      delete m;
+      m = next;
+    }
+  }
 };
 
 struct ServerConf {
@@ -127,10 +144,19 @@ sg::db::ConnectOptions connect_options(const sg::ServerConfig& config) {
 
 void* create_dir_config(apr_pool_t* pool, char*) { return pool_new<DirConf>(pool); }
 
-void* merge_dir_config(apr_pool_t* pool, void* parent, void* child) {
-  auto* merged = pool_new<DirConf>(pool);
-  merged->config = sg::merge(static_cast<DirConf*>(parent)->config, static_cast<DirConf*>(child)->config);
-  return merged;
+void* merge_dir_config(apr_pool_t*, void* parent_conf, void* child_conf) {
+  auto* parent = static_cast<const DirConf*>(parent_conf);
+  auto* child = static_cast<DirConf*>(child_conf);
+  for (DirConf::Merged* m = child->merged.load(std::memory_order_acquire); m != nullptr; m = m->next) {
+    if (m->parent == parent) return m->result;
+  }
+  // Owned by the child section (freed with it, at restart); never by a request's pool.
+  auto* result = new DirConf;
+  result->config = sg::merge(parent->config, child->config);
+  auto* node = new DirConf::Merged{parent, result, child->merged.load(std::memory_order_acquire)};
+  while (!child->merged.compare_exchange_weak(node->next, node, std::memory_order_acq_rel)) {
+  }
+  return result;
 }
 
 void* create_server_config(apr_pool_t* pool, server_rec*) { return pool_new<ServerConf>(pool); }
@@ -615,10 +641,17 @@ int fixups(request_rec* r) {
     facts.now = now_micros();
     facts.last_refresh = region.last_refresh();
     facts.started_at = region.started_at();
-    std::string user = r->user != nullptr ? r->user : "";
+    std::string user;
     facts.session_revoked = revoked_reason(region, *state);
-    if (state->fingerprint && user.empty()) user = region.bound_user(*state->fingerprint);
-    if (!user.empty()) facts.user_blocked = region.user_blocked(sg::user_key(user));
+    if (r->user != nullptr) {
+      user = r->user;
+      facts.user_blocked = region.user_blocked(sg::user_key(user));
+    } else if (state->fingerprint) {
+      if (auto owner = region.owner(*state->fingerprint)) {
+        user = std::move(owner->name);
+        facts.user_blocked = region.user_blocked(owner->key);
+      }
+    }
     sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
     if (!verdict.allow) {
       deny_now(r, *state, verdict.reason);

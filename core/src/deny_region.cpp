@@ -11,7 +11,7 @@ namespace sg {
 
 namespace {
 constexpr std::uint64_t kMagic = 0x5347524547494f4eULL;  // "SGREGION"
-constexpr std::uint32_t kVersion = 2;
+constexpr std::uint32_t kVersion = 3;
 constexpr std::uint64_t kEmptyTag = 0;
 constexpr std::uint64_t kClaimingTag = 1;
 constexpr int kActivityProbe = 32;
@@ -78,6 +78,7 @@ struct DenyRegion::ActivitySlot {
   std::atomic<Micros> flushed;
   std::atomic<std::uint64_t> bound_user_tag;
   std::atomic<std::uint32_t> user_length;
+  Fingerprint user_key;
   char user[DenyRegion::kMaxSlotUser];
 };
 
@@ -298,22 +299,33 @@ bool DenyRegion::bound_to(const Fingerprint& fp, const Fingerprint& user) const 
 void DenyRegion::mark_bound(const Fingerprint& fp, const Fingerprint& user, Micros now, std::string_view username) {
   if (ActivitySlot* slot = find_activity(fp, true, now)) {
     std::size_t length = username.size() <= kMaxSlotUser ? username.size() : 0;
+    // Unbind first: a reader that copied the name meanwhile sees the tag change and gives up.
+    slot->bound_user_tag.store(0, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(slot->user, username.data(), length);
+    slot->user_key = user;
     slot->user_length.store(static_cast<std::uint32_t>(length), std::memory_order_relaxed);
     slot->bound_user_tag.store(tag_of(user), std::memory_order_release);
   }
 }
 
-std::string DenyRegion::bound_user(const Fingerprint& fp) const {
+std::optional<DenyRegion::Owner> DenyRegion::owner(const Fingerprint& fp) const {
   const ActivitySlot* slot = find_activity(fp, false, 0);
-  if (slot == nullptr) return {};
+  if (slot == nullptr) return std::nullopt;
   std::uint64_t tag = slot->bound_user_tag.load(std::memory_order_acquire);
-  if (tag == 0) return {};
+  if (tag == 0) return std::nullopt;
   std::uint32_t length = std::min<std::uint32_t>(slot->user_length.load(std::memory_order_relaxed), kMaxSlotUser);
-  std::string name(slot->user, length);
-  // A different user bound meanwhile: the name may be torn, and we would rather say nothing.
-  if (slot->bound_user_tag.load(std::memory_order_acquire) != tag || tag_of(user_key(name)) != tag) return {};
-  return name;
+  Owner owner{std::string(slot->user, length), slot->user_key};
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (length == 0 || slot->bound_user_tag.load(std::memory_order_relaxed) != tag || tag_of(owner.key) != tag) {
+    return std::nullopt;
+  }
+  return owner;
+}
+
+std::string DenyRegion::bound_user(const Fingerprint& fp) const {
+  auto found = owner(fp);
+  return found ? found->name : std::string();
 }
 
 std::vector<ActivityRecord> DenyRegion::pending_activity(Micros forget_before) {

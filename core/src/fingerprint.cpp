@@ -2,24 +2,30 @@
 
 #include <openssl/evp.h>
 
+#include <memory>
+#include <new>
 #include <string>
 
 namespace sg {
 
 namespace {
+// Fetching the digest is a provider lookup under a lock in OpenSSL 3: do it once. The
+// context is per thread and reused, so hashing a cookie allocates nothing.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 Fingerprint sha256(std::string_view a, std::string_view separator, std::string_view b) {
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   Fingerprint fp;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned int length = 0;
-  // The one-shot EVP_Digest cannot hash three pieces without a copy of the cookie.
-  if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx, a.data(), a.size()) != 1 ||
-      EVP_DigestUpdate(ctx, separator.data(), separator.size()) != 1 ||
-      EVP_DigestUpdate(ctx, b.data(), b.size()) != 1 || EVP_DigestFinal_ex(ctx, fp.bytes.data(), &length) != 1) {
-    EVP_MD_CTX_free(ctx);
+  if (!ctx || sha256_md() == nullptr || EVP_DigestInit_ex(ctx.get(), sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), a.data(), a.size()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), separator.data(), separator.size()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), b.data(), b.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), fp.bytes.data(), &length) != 1) {
     throw std::bad_alloc();
   }
-  EVP_MD_CTX_free(ctx);
   return fp;
 }
 }  // namespace

@@ -76,6 +76,11 @@ class DenyRegion {
                   std::string_view username = {});
   // The user a session is bound to, as far as this instance knows; empty when unknown.
   std::string bound_user(const Fingerprint& fingerprint) const;
+  struct Owner {
+    std::string name;
+    Fingerprint key;  // user_key(name), kept so the request path need not hash it again
+  };
+  std::optional<Owner> owner(const Fingerprint& fingerprint) const;
   static constexpr std::size_t kMaxSlotUser = 64;
 
   // --- the single writer: the poller ---
