@@ -61,6 +61,14 @@ def fill(db, rows, buffer_pool_mb):
     db.query("ANALYZE TABLE sessions, accounts")
 
 
+def sessions_after(db, sort, order, offset):
+    """Id of the active session at `offset` in that order (the keyset cursor a user who paged there holds)."""
+    column = {"login": "login_at", "ip": "client_ip", "device": "device", "timeout": "idle_timeout", "user": "username",
+              "session": "fingerprint", "server": "server_name", "browser": "browser"}[sort]
+    d = "DESC" if order == "desc" else "ASC"
+    return db.scalar(f"SELECT id FROM sessions WHERE state='active' ORDER BY {column} {d}, id {d} LIMIT 1 OFFSET %s", offset)
+
+
 def server_times(web, marker):
     """%D of the access-log lines whose request contains `marker`, in ms."""
     out = []
@@ -95,11 +103,18 @@ def main():
     p.add_argument("--rows", type=int, default=1000000)
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--buffer-pool-mb", type=int, default=1024)
+    p.add_argument("--db-dir", help="reuse a running, filled mariadb-ctl folder (DIR:PORT) instead of loading one")
     args = p.parse_args()
     tmp = h.tmpdir("sg-bench-")
-    db = h.MariaDB().start(tmp=tmp)
-    print(f"sessions page benchmark: {args.rows:,} session rows, {args.requests} requests per case")
-    fill(db, args.rows, args.buffer_pool_mb)
+    if args.db_dir:
+        db = h.MariaDB()
+        db.dir, db.port = args.db_dir.rsplit(":", 1)
+        print(f"sessions page benchmark on {db.dir}, {args.requests} requests per case")
+    else:
+        db = h.MariaDB().start(tmp=tmp)
+        print(f"sessions page benchmark: {args.rows:,} session rows, {args.requests} requests per case")
+        fill(db, args.rows, args.buffer_pool_mb)
+    args.rows = int(db.scalar("SELECT COUNT(*) FROM sessions"))
     active = int(db.scalar("SELECT COUNT(*) FROM sessions WHERE state='active'"))
     heavy_active = int(db.scalar("SELECT COUNT(*) FROM sessions WHERE username=%s AND state='active'", HEAVY))
     print(f"  {active:,} active sessions; {HEAVY} has {heavy_active:,} of them")
@@ -120,6 +135,12 @@ def main():
     measure(web, admin, "all users, page after row 100,000", f"{base}?sort=last_access&order=desc&limit=100&after={deep}", args.requests)
     measure(web, admin, "all users, sorted by IP, 100", f"{base}?sort=ip&order=asc&limit=100", args.requests)
     measure(web, admin, "all users, last page", f"{base}?sort=last_access&order=desc&limit=100&last=1", args.requests)
+    for sort, order in (("login", "desc"), ("ip", "asc"), ("device", "asc"), ("timeout", "desc"), ("user", "asc"),
+                        ("session", "asc"), ("server", "asc"), ("browser", "asc")):
+        cursor = sessions_after(db, sort, order, min(100000, max(0, active - 200)))
+        measure(web, admin, f"all users, {sort} {order}, after 100,000", f"{base}?sort={sort}&order={order}&limit=100&after={cursor}",
+                max(20, args.requests // 10))
+    measure(web, admin, "all users, sorted by admin, 100", f"{base}?sort=admin&order=desc&limit=100", max(10, args.requests // 20))
     measure(web, admin, "search 'user12', 25", f"{base}?q=user12&limit=25", max(20, args.requests // 10))
     measure(web, admin, "JSON API, user filter, 100", f"/session-guard/api/sessions?user={HEAVY}&limit=100", args.requests)
     target = 50.0
@@ -132,4 +153,6 @@ if __name__ == "__main__":
     try:
         main()
     finally:
+        if "--db-dir" in " ".join(sys.argv):
+            h._servers[:] = [x for x in h._servers if not isinstance(x, h.MariaDB)]
         h._cleanup()

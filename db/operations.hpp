@@ -56,6 +56,11 @@ struct SessionQuery {
   bool active_only = true;
 };
 
+enum class PageMode { first, after, before, last };
+
+// count_sessions() could not finish within its time budget (a substring search).
+constexpr std::uint64_t kCountUnknown = ~std::uint64_t{0};
+
 struct SessionPage {
   std::vector<SessionRow> rows;
   bool has_prev = false;
@@ -108,7 +113,8 @@ class Operations {
 
   SessionPage session_page(const SessionQuery& query);
   std::vector<SessionRow> sessions(const SessionQuery& query) { return session_page(query).rows; }
-  // Exact up to `cap` (0 = no cap); a result of cap + 1 means "more than cap".
+  // Exact up to `cap` (0 = no cap); a result of cap + 1 means "more than cap", and
+  // kCountUnknown that a search could not be counted in its time budget.
   std::uint64_t count_sessions(const SessionQuery& query, std::uint64_t cap = 0);
   // An active session by full fingerprint or unambiguous prefix (8+ hex digits).
   SessionRow find_session(std::string_view id);
@@ -123,6 +129,10 @@ class Operations {
                               const Actor& actor);
 
  private:
+  SessionPage finish_page(std::vector<SessionRow> rows, PageMode mode, std::size_t limit);
+  SessionPage admin_sorted_page(const SessionQuery& query, bool scan_descending, PageMode mode,
+                                const std::optional<std::string>& cursor_value, std::uint64_t cursor_id,
+                                std::size_t limit);
   std::string resolve_session(std::string_view id);
   std::vector<std::string> end_user_sessions(std::string_view username, Reason reason, const Actor& actor);
   std::uint64_t audit(const Actor& actor, std::string_view action, std::string_view user, std::string_view session,

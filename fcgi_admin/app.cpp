@@ -442,7 +442,8 @@ Response App::sessions_page(Context& ctx) {
   // activity sample, marked "about".
   const std::uint64_t cap = count_cap(q);
   std::uint64_t total = backend_.count_sessions(q, cap);
-  bool capped = cap != 0 && total > cap;
+  const bool uncounted = total == db::kCountUnknown;
+  bool capped = cap != 0 && total > cap && !uncounted;
   auto stats = backend_.activity();
   bool estimated = capped && q.user.empty() && q.search.empty() && stats.active_sessions > cap;
   const Micros now = now_micros();
@@ -541,7 +542,8 @@ Response App::sessions_page(Context& ctx) {
   if (page_data.rows.empty()) out += "0 sessions";
   else
     out += "Sessions " + format_count(first) + "–" + format_count(last) + " of " +
-           (estimated ? "about " + format_count(stats.active_sessions)
+           (uncounted ? std::string("many (too many to count quickly)")
+            : estimated ? "about " + format_count(stats.active_sessions)
                       : capped ? "more than " + format_count(cap) : format_count(total));
   out += "</span>";
   auto link = [&](const std::string& label, std::vector<std::pair<std::string, std::string>> extra, bool enabled) {
@@ -554,7 +556,7 @@ Response App::sessions_page(Context& ctx) {
   std::uint64_t prev_start = p.start > q.limit ? p.start - q.limit : 0;
   std::uint64_t known = estimated ? stats.active_sessions : total;
   std::uint64_t last_start = known > q.limit ? known - q.limit : 0;
-  if (capped && !estimated) last_start = 0;
+  if ((capped && !estimated) || uncounted) last_start = 0;
   out += link("« First", {}, page_data.has_prev);
   out += link("‹ Previous",
               rows.empty() ? std::vector<std::pair<std::string, std::string>>{}
@@ -881,9 +883,10 @@ Response App::api(Context& ctx, const std::string& name) {
       std::uint64_t total = backend_.count_sessions(p.query, cap);
       json list = json::array();
       for (const auto& s : page_data.rows) list.push_back(session_json(s, now));
+      const bool uncounted = total == db::kCountUnknown;
       json body{{"sessions", list},
-                {"total", total},
-                {"total_is_lower_bound", cap != 0 && total > cap},
+                {"total", uncounted ? json(nullptr) : json(total)},
+                {"total_is_lower_bound", cap != 0 && total > cap && !uncounted},
                 {"sort", p.query.sort},
                 {"order", p.order_text},
                 {"limit", p.query.limit}};
