@@ -17,10 +17,18 @@
 #include <ap_mpm.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
+#include <unixd.h>
 #include <util_filter.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <string>
@@ -98,6 +106,7 @@ struct ProcessState {
   apr_shm_t* shm = nullptr;
   std::optional<sg::DenyRegion> region;
   sg::ServerConfig config;  // main server's, which owns the poller and the DB options
+  std::string state_file;   // empty: disabled
 };
 ProcessState g_process;
 
@@ -253,6 +262,12 @@ const char* cmd_capacity(cmd_parms* cmd, void*, const char* arg) {
   return to_apache_error(cmd, sg::parse_count(arg, 1000, 10000000, server_of(cmd).deny_capacity));
 }
 
+const char* cmd_state_file(cmd_parms* cmd, void*, const char* arg) {
+  if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+  server_of(cmd).state_file = std::string_view(arg) == "none" ? std::string("none") : ap_server_root_relative(cmd->pool, arg);
+  return nullptr;
+}
+
 const command_rec kCommands[] = {
     AP_INIT_TAKE1("SessionGuard", reinterpret_cast<cmd_func>(cmd_enable), nullptr, OR_AUTHCFG | ACCESS_CONF,
                   "On to guard this location, Off to exempt it"),
@@ -286,6 +301,8 @@ const command_rec kCommands[] = {
                   "how old the deny-list may get before the fail mode applies (default 60 s)"),
     AP_INIT_TAKE1("SessionGuardDenyListSize", reinterpret_cast<cmd_func>(cmd_capacity), nullptr, RSRC_CONF,
                   "revoked sessions kept in shared memory (default 100000)"),
+    AP_INIT_TAKE1("SessionGuardStateFile", reinterpret_cast<cmd_func>(cmd_state_file), nullptr, RSRC_CONF,
+                  "where the deny-list is kept between cold restarts (default: runtime dir; none to disable)"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
 
 // ---------------------------------------------------------------- shared memory and poller
@@ -294,6 +311,47 @@ sg::RegionCapacity capacity_for(const sg::ServerConfig& config) {
   sg::RegionCapacity capacity;
   capacity.sessions = config.deny_capacity_or_default();
   return capacity;
+}
+
+// The copy on disk is only a head start for a cold start: the database stays the truth.
+void save_state_file(server_rec* s) {
+  if (g_process.state_file.empty()) return;
+  std::string text = sg::serialize_snapshot(g_process.region->snapshot());
+  std::FILE* file = std::fopen(g_process.state_file.c_str(), "w");
+  bool ok = file != nullptr && std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  if (file != nullptr && std::fclose(file) != 0) ok = false;
+  if (!ok) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "session guard: cannot write %s", g_process.state_file.c_str());
+  }
+}
+
+void restore_state_file(server_rec* s) {
+  if (g_process.state_file.empty()) return;
+  std::ifstream in(g_process.state_file, std::ios::binary);
+  if (in) {
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (auto snapshot = sg::parse_snapshot(text)) {
+      g_process.region->restore(*snapshot);
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                   "session guard: enforcing %u revoked sessions and %u blocked users from %s until the database answers",
+                   static_cast<unsigned>(snapshot->sessions.size()), static_cast<unsigned>(snapshot->blocked_users.size()),
+                   g_process.state_file.c_str());
+    } else {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring %s: not a complete deny-list",
+                   g_process.state_file.c_str());
+    }
+  }
+  // The poller runs in a child, as the server's user: it must be able to rewrite the file.
+  if (geteuid() == 0) {
+    int fd = ::open(g_process.state_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+      if (fchown(fd, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "session guard: cannot hand %s to the server user",
+                     g_process.state_file.c_str());
+      }
+      ::close(fd);
+    }
+  }
 }
 
 class AprClock : public sg::Clock {
@@ -343,6 +401,7 @@ apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) {
           ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
                        result.activity_flushed);
         }
+        if (result.ok && result.published) save_state_file(s);
         g_poller->healthy = result.ok;
         g_poller->first_tick = false;
         break;
@@ -369,6 +428,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "session guard: no SessionGuardDBOptions; guarded locations will only see an empty deny-list");
     }
+    std::string state_file = g_process.config.state_file.value_or(ap_runtime_dir_relative(pconf, "session_guard.state"));
+    g_process.state_file = state_file == "none" ? std::string() : state_file;
     sg::RegionCapacity capacity = capacity_for(g_process.config);
     std::size_t size = sg::DenyRegion::required_size(capacity);
     if (size == 0) {
@@ -398,6 +459,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
       apr_pool_userdata_set(shm, kShmKey, apr_pool_cleanup_null, s->process->pool);
       g_process.shm = shm;
       g_process.region = sg::DenyRegion::create(apr_shm_baseaddr_get(shm), size, capacity, now_micros());
+      restore_state_file(s);
     }
 
     auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);

@@ -60,6 +60,7 @@ ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost) {
   out.fail_mode = pick(base.fail_mode, vhost.fail_mode);
   out.max_stale = pick(base.max_stale, vhost.max_stale);
   out.deny_capacity = pick(base.deny_capacity, vhost.deny_capacity);
+  out.state_file = pick(base.state_file, vhost.state_file);
   return out;
 }
 

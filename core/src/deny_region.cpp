@@ -249,6 +249,81 @@ void DenyRegion::publish(std::vector<RevokedSession> sessions, std::vector<Finge
   h->publications.fetch_add(1, std::memory_order_relaxed);
 }
 
+DenySnapshot DenyRegion::snapshot() const {
+  const Header* h = header();
+  DenySnapshot out;
+  for (;;) {
+    const Buffer* b = buffer(h->active_buffer.load(std::memory_order_acquire));
+    std::uint64_t before = b->sequence.load(std::memory_order_acquire);
+    if (before % 2 != 0) continue;
+    std::uint32_t sessions = std::min(b->session_count.load(std::memory_order_relaxed), h->capacity.sessions);
+    std::uint32_t users = std::min(b->user_count.load(std::memory_order_relaxed), h->capacity.users);
+    auto* session_entries = reinterpret_cast<const SessionEntry*>(b + 1);
+    auto* user_entries = reinterpret_cast<const UserEntry*>(session_entries + h->capacity.sessions);
+    out.sessions.clear();
+    out.blocked_users.clear();
+    for (std::uint32_t i = 0; i < sessions; ++i) {
+      out.sessions.push_back(RevokedSession{session_entries[i].fingerprint, static_cast<Reason>(session_entries[i].reason)});
+    }
+    for (std::uint32_t i = 0; i < users; ++i) out.blocked_users.push_back(user_entries[i].key);
+    out.refreshed_at = h->last_refresh.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (b->sequence.load(std::memory_order_relaxed) == before) return out;
+  }
+}
+
+void DenyRegion::restore(const DenySnapshot& snapshot) {
+  publish(snapshot.sessions, snapshot.blocked_users);
+  mark_refreshed(snapshot.refreshed_at);
+}
+
+std::string serialize_snapshot(const DenySnapshot& snapshot) {
+  std::string out = "session-guard-deny-list 1 " + std::to_string(snapshot.refreshed_at) + "\n";
+  out.reserve(out.size() + snapshot.sessions.size() * 68 + snapshot.blocked_users.size() * 66 + 32);
+  for (const auto& s : snapshot.sessions) {
+    out += "s " + s.fingerprint.hex() + " " + std::to_string(static_cast<int>(s.reason)) + "\n";
+  }
+  for (const auto& u : snapshot.blocked_users) out += "u " + u.hex() + "\n";
+  out += "end " + std::to_string(snapshot.sessions.size() + snapshot.blocked_users.size()) + "\n";
+  return out;
+}
+
+std::optional<DenySnapshot> parse_snapshot(std::string_view text) {
+  DenySnapshot snapshot;
+  std::size_t lines = 0;
+  bool ended = false;
+  while (!text.empty()) {
+    std::size_t newline = text.find('\n');
+    if (newline == std::string_view::npos || ended) return std::nullopt;  // torn last line, or data after the end
+    std::string_view line = text.substr(0, newline);
+    text.remove_prefix(newline + 1);
+    if (lines++ == 0) {
+      constexpr std::string_view kHead = "session-guard-deny-list 1 ";
+      if (line.substr(0, kHead.size()) != kHead) return std::nullopt;
+      std::string_view time = line.substr(kHead.size());
+      if (time.empty() || time.size() > 19 || time.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt;
+      }
+      snapshot.refreshed_at = std::stoll(std::string(time));
+    } else if (line.size() == 66 + 2 && line.substr(0, 2) == "s ") {
+      auto fp = Fingerprint::from_hex(line.substr(2, 64));
+      if (!fp || line[66] != ' ' || line[67] < '1' || line[67] > '7') return std::nullopt;
+      snapshot.sessions.push_back(RevokedSession{*fp, static_cast<Reason>(line[67] - '0')});
+    } else if (line.size() == 66 && line.substr(0, 2) == "u ") {
+      auto key = Fingerprint::from_hex(line.substr(2));
+      if (!key) return std::nullopt;
+      snapshot.blocked_users.push_back(*key);
+    } else if (line.substr(0, 4) == "end ") {
+      if (line.substr(4) != std::to_string(snapshot.sessions.size() + snapshot.blocked_users.size())) return std::nullopt;
+      ended = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!ended) return std::nullopt;
+  return snapshot;
+}
+
 void DenyRegion::mark_refreshed(Micros now) { header()->last_refresh.store(now, std::memory_order_release); }
 
 DenyRegion::ActivitySlot* DenyRegion::find_activity(const Fingerprint& fp, bool create, Micros now) const {

@@ -376,6 +376,27 @@ def test_graceful_restart_keeps_enforcing():
     h.expect("Hello, bob" in live.get("/php/").body)
 
 
+def test_cold_restart_with_database_down_enforces_the_last_known_list():
+    ensure_unblocked("carol")
+    web = h.Apache().start(db=DB, module=h.MODULE, name="sg-cold-restart")
+    h.eventually(lambda: "deny-list loaded" in web.error_log_text(), what="first poll")
+    killed, live = php_user(web, "carol"), php_user(web, "carol")
+    cli("kill", session_id(killed, "PHPSESSID"))
+    denied_with(killed, "/php/", "killed")
+    web.stop()
+    DB.stop()
+    try:
+        script_start = len(web.error_log_text())
+        h.script("apache-ctl", "start", web.dir, timeout=60)
+        web.running = True
+        h.expect("from " in web.error_log_text()[script_start:] and "until the database answers" in
+                 web.error_log_text()[script_start:], "state file not restored")
+        h.expect(reason_of(killed.get("/php/")) == "killed", "cold start forgot the kill")
+        h.expect("Hello, carol" in live.get("/php/").body, "live session must survive the cold restart")
+    finally:
+        DB.start()
+
+
 def test_database_outage_keeps_enforcing_and_activity_catches_up():
     ensure_unblocked("alice")
     killed, live = php_user(WEB, "alice"), php_user(WEB, "alice")

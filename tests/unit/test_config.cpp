@@ -494,6 +494,7 @@ sg::ServerConfig full_server(int n) {
   c.fail_mode = n % 2 == 0 ? sg::FailMode::closed : sg::FailMode::open;
   c.max_stale = n * kS;
   c.deny_capacity = static_cast<std::uint32_t>(n * 1000);
+  c.state_file = "/run/sg/" + std::to_string(n) + ".state";
   return c;
 }
 }  // namespace
@@ -540,6 +541,13 @@ SG_TEST(server_merge_deny_capacity) {
   assert_int_equal(*sg::merge(base, vhost).deny_capacity, 1000);
 }
 
+SG_TEST(server_merge_state_file) {
+  auto base = full_server(1), vhost = full_server(2);
+  assert_str_eq(*sg::merge(base, vhost).state_file, "/run/sg/2.state");
+  vhost.state_file.reset();
+  assert_str_eq(*sg::merge(base, vhost).state_file, "/run/sg/1.state");
+}
+
 SG_TEST(server_defaults) {
   sg::ServerConfig c;
   assert_str_eq(c.db_group(), "session_guard");
@@ -565,8 +573,8 @@ SG_TEST(every_member_has_a_merge_test) {
     fail_msg("sg::DirConfig is now %zu bytes (was 296): a member was added or changed; test its merge",
              sizeof(sg::DirConfig));
   }
-  if (sizeof(sg::ServerConfig) != 128) {
-    fail_msg("sg::ServerConfig is now %zu bytes (was 128): a member was added or changed; test its merge",
+  if (sizeof(sg::ServerConfig) != 168) {
+    fail_msg("sg::ServerConfig is now %zu bytes (was 168): a member was added or changed; test its merge",
              sizeof(sg::ServerConfig));
   }
 }
@@ -630,6 +638,7 @@ int main() {
       cmocka_unit_test(server_merge_fail_mode),
       cmocka_unit_test(server_merge_max_stale),
       cmocka_unit_test(server_merge_deny_capacity),
+      cmocka_unit_test(server_merge_state_file),
       cmocka_unit_test(server_defaults),
       cmocka_unit_test(every_member_has_a_merge_test),
       cmocka_unit_test(dir_defaults_are_unset),

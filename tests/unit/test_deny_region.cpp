@@ -808,6 +808,46 @@ SG_TEST(login_slots_respect_the_limit) {
   assert_true(region.try_acquire_login_slot(1));
 }
 
+SG_TEST(snapshot_round_trips_through_text_and_restores_a_fresh_region) {
+  sg::RegionCapacity c = small_capacity();
+  SharedMemory a(sg::DenyRegion::required_size(c)), b(sg::DenyRegion::required_size(c));
+  assert_true(a.ok() && b.ok());
+  auto region = sg::DenyRegion::create(a.base, a.size, c, kNow);
+  region.publish({{fp("snap", 1), sg::Reason::killed}, {fp("snap", 2), sg::Reason::superseded}},
+                 {sg::user_key("mallory")});
+  region.mark_refreshed(kNow + 5);
+  std::string text = sg::serialize_snapshot(region.snapshot());
+
+  auto parsed = sg::parse_snapshot(text);
+  assert_true(parsed.has_value());
+  auto fresh = sg::DenyRegion::create(b.base, b.size, c, kNow + 100);
+  assert_true(fresh.session_revoked(fp("snap", 2)) == sg::Reason::none);
+  fresh.restore(*parsed);
+  assert_true(fresh.session_revoked(fp("snap", 1)) == sg::Reason::killed);
+  assert_true(fresh.session_revoked(fp("snap", 2)) == sg::Reason::superseded);
+  assert_true(fresh.user_blocked(sg::user_key("mallory")));
+  assert_int_equal(fresh.last_refresh(), kNow + 5);  // as old as the list really is
+}
+
+SG_TEST(torn_or_forged_snapshots_are_rejected) {
+  sg::DenySnapshot snapshot;
+  snapshot.refreshed_at = 42;
+  snapshot.sessions.push_back({fp("snap", 3), sg::Reason::blocked});
+  snapshot.blocked_users.push_back(sg::user_key("eve"));
+  std::string text = sg::serialize_snapshot(snapshot);
+  assert_true(sg::parse_snapshot(text).has_value());
+  for (std::size_t cut = 0; cut < text.size(); ++cut) {
+    assert_false(sg::parse_snapshot(text.substr(0, cut)).has_value());  // every truncation
+  }
+  std::string wrong_count = text;
+  wrong_count.replace(wrong_count.rfind("end 2"), 5, "end 1");
+  assert_false(sg::parse_snapshot(wrong_count).has_value());
+  std::string bad_reason = text;
+  bad_reason[bad_reason.find("\ns ") + 68] = '9';
+  assert_false(sg::parse_snapshot(bad_reason).has_value());
+  assert_false(sg::parse_snapshot(text + "s junk\n").has_value());
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(required_size_grows_with_capacity),
@@ -830,6 +870,8 @@ int main() {
       cmocka_unit_test(activity_table_full_drops_and_counts),
       cmocka_unit_test(bound_to_and_mark_bound),
       cmocka_unit_test(bound_user_names_the_bound_user),
+      cmocka_unit_test(snapshot_round_trips_through_text_and_restores_a_fresh_region),
+      cmocka_unit_test(torn_or_forged_snapshots_are_rejected),
       cmocka_unit_test(login_slots_respect_the_limit),
   };
   return cmocka_run_group_tests_name("deny_region", tests, nullptr, nullptr);

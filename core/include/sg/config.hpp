@@ -75,6 +75,7 @@ struct ServerConfig {
   std::optional<FailMode> fail_mode;
   std::optional<Micros> max_stale;
   std::optional<std::uint32_t> deny_capacity;
+  std::optional<std::string> state_file;  // "none" disables the copy of the deny-list on disk
 
   std::string db_group() const { return db_options_group.value_or("session_guard"); }
   Micros poll_interval_or_default() const { return poll_interval.value_or(250 * 1000); }

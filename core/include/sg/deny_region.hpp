@@ -37,6 +37,19 @@ struct ActivityRecord {
   Micros last_seen = 0;
 };
 
+// What a region enforces, as a value: written to disk after each change so that a cold
+// start (not only a graceful one) enforces the last known list before the database answers.
+struct DenySnapshot {
+  Micros refreshed_at = 0;
+  std::vector<RevokedSession> sessions;
+  std::vector<Fingerprint> blocked_users;
+};
+
+std::string serialize_snapshot(const DenySnapshot& snapshot);
+// Rejects anything truncated or malformed: a half-written file must never shrink the list
+// silently, nor be trusted.
+std::optional<DenySnapshot> parse_snapshot(std::string_view text);
+
 struct RegionStats {
   Micros last_refresh = 0;
   Micros started_at = 0;
@@ -87,6 +100,8 @@ class DenyRegion {
   // Inputs need not be sorted; entries beyond capacity are dropped (sessions: the caller
   // orders newest first so the oldest revocations are the ones that go).
   void publish(std::vector<RevokedSession> sessions, std::vector<Fingerprint> blocked_users);
+  DenySnapshot snapshot() const;
+  void restore(const DenySnapshot& snapshot);
   void mark_refreshed(Micros now);
   // Activity not yet flushed; forget entries idle since before `forget_before` once flushed.
   std::vector<ActivityRecord> pending_activity(Micros forget_before);
