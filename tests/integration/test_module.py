@@ -480,6 +480,30 @@ def test_database_queries_do_not_grow_with_requests():
     h.expect(busy / 1000 < 0.2, f"{busy / 1000:.3f} queries per request")
 
 
+def test_connections_do_not_grow_with_workers():
+    """40 logins at once against 20 workers: the instance's connections stay at its poller
+    plus the 4 login connections, whatever MaxRequestWorkers is."""
+    import threading
+    web = h.Apache().start(db=DB, module=h.MODULE, name="sg-connections")
+    h.eventually(lambda: "deny-list loaded" in web.error_log_text(), what="first poll")
+    baseline = int(DB.query("SHOW STATUS LIKE 'Threads_connected'")[0][1]) - 1  # minus this query's
+    DB.root_query("FLUSH STATUS")
+    results = []
+
+    def login(i):
+        b = web.browser()
+        results.append(b.login_php(["alice", "bob", "carol"][i % 3], "demo").status)
+    threads = [threading.Thread(target=login, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak = int(DB.query("SHOW GLOBAL STATUS LIKE 'Max_used_connections'")[0][1])
+    print(f"    {len(results)} concurrent logins: peak {peak} connections, {baseline} before")
+    h.expect(results.count(302) == 40, f"not every login succeeded: {results}")
+    h.expect(peak - baseline <= 4 + 1, f"peak {peak} connections, {baseline} before: grew with the workers")
+
+
 # ----------------------------------------------------------------- the app may know
 
 def test_environment_names_user_and_session():
