@@ -94,7 +94,7 @@ def measure(web, admin, name, url, requests):
     times.sort()
     med = statistics.median(times)
     p95 = times[int(len(times) * 0.95) - 1]
-    print(f"  {name:<34} median {med:7.1f} ms   p95 {p95:7.1f} ms   max {times[-1]:7.1f} ms   ({len(times)} requests)")
+    print(f"  {name:<40} median {med:7.1f} ms   p95 {p95:7.1f} ms   max {times[-1]:7.1f} ms   ({len(times)} requests)")
     return med
 
 

@@ -93,7 +93,9 @@ int list_sessions(db::Operations& ops, const Options& options, std::ostream& out
                   s.client_ip.c_str(), s.device.c_str(), s.browser.c_str(), s.os.c_str());
     out << line;
   }
-  out << sessions.size() << (sessions.size() == 1 ? " active session\n" : " active sessions\n");
+  std::uint64_t total = sessions.size() < query.limit ? sessions.size() : ops.count_sessions(query);
+  if (total > sessions.size()) out << "showing " << sessions.size() << " of ";
+  out << total << (total == 1 ? " active session\n" : " active sessions\n");
   return 0;
 }
 
