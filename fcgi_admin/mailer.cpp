@@ -40,6 +40,7 @@ SendResult run_sendmail(const std::string& program, const std::string& from, con
     result.error = "invalid recipient address";
     return result;
   }
+  if (access(program.c_str(), X_OK) != 0) return {false, "cannot run " + program + ": " + std::strerror(errno)};
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0) return {false, std::string("pipe: ") + std::strerror(errno)};
   if (pipe2(out, O_CLOEXEC) != 0) {
