@@ -94,8 +94,8 @@ SendResult run_sendmail(const std::string& program, const std::string& from, con
       if (fds[i].fd == in[1] && (fds[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
         ssize_t w = write(in[1], message.data() + written, message.size() - written);
         if (w > 0) written += static_cast<std::size_t>(w);
-        if (w < 0 && errno != EAGAIN && errno != EINTR) written = message.size();  // EPIPE: the program quit
-        if (written >= message.size()) {
+        bool broken = w < 0 && errno != EAGAIN && errno != EINTR;  // EPIPE: the program quit before reading it all
+        if (written >= message.size() || broken) {
           close(in[1]);
           in_open = false;
         }
