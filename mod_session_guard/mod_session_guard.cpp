@@ -709,7 +709,7 @@ int fixups(request_rec* r) {
       user = r->user;
       facts.user_blocked = region.user_blocked(sg::user_key(user));
     } else if (state->fingerprint) {
-      if (auto owner = region.owner(*state->fingerprint)) {
+      if (auto owner = region.touch(*state->fingerprint, facts.now)) {
         user = std::move(owner->name);
         facts.user_blocked = region.user_blocked(owner->key);
       }
@@ -723,7 +723,7 @@ int fixups(request_rec* r) {
     // state, so it carries the verdict too; everything with side effects happens once, here.
     if (r->main != nullptr) return OK;
 
-    if (state->fingerprint) region.record_activity(*state->fingerprint, facts.now);
+    if (state->fingerprint && r->user != nullptr) region.record_activity(*state->fingerprint, facts.now);
     if (r->user != nullptr && tracking && !state->fingerprint) {
       // Only a client that returns the cookie becomes a session: scripts that send Basic
       // credentials without keeping cookies must not create a row per request.

@@ -36,6 +36,12 @@ std::optional<std::string_view> find_cookie(std::string_view header, std::string
 
 std::vector<std::string> session_cookie_candidates(std::string_view header, std::string_view name) {
   std::vector<std::string> candidates;
+  // Nearly every real header has nothing to decode and no ',' separators: then every app
+  // reads the raw value, and the decoding passes below would only allocate.
+  if (header.find_first_of("%+,&") == std::string_view::npos) {
+    if (auto raw = find_cookie(header, name); raw && !raw->empty()) candidates.emplace_back(*raw);
+    return candidates;
+  }
   auto add = [&candidates](std::string value) {
     if (value.empty()) return;
     for (const auto& known : candidates) {

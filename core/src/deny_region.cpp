@@ -362,8 +362,23 @@ DenyRegion::ActivitySlot* DenyRegion::find_activity(const Fingerprint& fp, bool 
   return nullptr;
 }
 
+namespace {
+template <typename Slot>
+void note_seen(Slot& slot, Micros now) {
+  Micros seen = slot.last_seen.load(std::memory_order_relaxed);
+  if (now - seen >= DenyRegion::kActivityResolution) slot.last_seen.store(now, std::memory_order_relaxed);
+}
+}  // namespace
+
 void DenyRegion::record_activity(const Fingerprint& fp, Micros now) {
   if (ActivitySlot* slot = find_activity(fp, true, now)) slot->last_seen.store(now, std::memory_order_relaxed);
+}
+
+std::optional<DenyRegion::Owner> DenyRegion::touch(const Fingerprint& fp, Micros now) {
+  ActivitySlot* slot = find_activity(fp, true, now);
+  if (slot == nullptr) return std::nullopt;
+  note_seen(*slot, now);
+  return read_owner(*slot);
 }
 
 bool DenyRegion::bound_to(const Fingerprint& fp, const Fingerprint& user) const {
@@ -384,18 +399,22 @@ void DenyRegion::mark_bound(const Fingerprint& fp, const Fingerprint& user, Micr
   }
 }
 
-std::optional<DenyRegion::Owner> DenyRegion::owner(const Fingerprint& fp) const {
-  const ActivitySlot* slot = find_activity(fp, false, 0);
-  if (slot == nullptr) return std::nullopt;
-  std::uint64_t tag = slot->bound_user_tag.load(std::memory_order_acquire);
+std::optional<DenyRegion::Owner> DenyRegion::read_owner(const ActivitySlot& slot) {
+  std::uint64_t tag = slot.bound_user_tag.load(std::memory_order_acquire);
   if (tag == 0) return std::nullopt;
-  std::uint32_t length = std::min<std::uint32_t>(slot->user_length.load(std::memory_order_relaxed), kMaxSlotUser);
-  Owner owner{std::string(slot->user, length), slot->user_key};
+  std::uint32_t length = std::min<std::uint32_t>(slot.user_length.load(std::memory_order_relaxed), kMaxSlotUser);
+  Owner owner{std::string(slot.user, length), slot.user_key};
   std::atomic_thread_fence(std::memory_order_acquire);
-  if (length == 0 || slot->bound_user_tag.load(std::memory_order_relaxed) != tag || tag_of(owner.key) != tag) {
+  if (length == 0 || slot.bound_user_tag.load(std::memory_order_relaxed) != tag || tag_of(owner.key) != tag) {
     return std::nullopt;
   }
   return owner;
+}
+
+std::optional<DenyRegion::Owner> DenyRegion::owner(const Fingerprint& fp) const {
+  const ActivitySlot* slot = find_activity(fp, false, 0);
+  if (slot == nullptr) return std::nullopt;
+  return read_owner(*slot);
 }
 
 std::string DenyRegion::bound_user(const Fingerprint& fp) const {

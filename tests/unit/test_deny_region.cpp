@@ -848,6 +848,27 @@ SG_TEST(torn_or_forged_snapshots_are_rejected) {
   assert_false(sg::parse_snapshot(text + "s junk\n").has_value());
 }
 
+SG_TEST(touch_records_to_the_resolution_and_names_the_owner) {
+  sg::RegionCapacity c = small_capacity();
+  SharedMemory shm(sg::DenyRegion::required_size(c));
+  assert_true(shm.ok());
+  auto region = sg::DenyRegion::create(shm.base, shm.size, c, kNow);
+  auto session = fp("touch", 1);
+  assert_false(region.touch(session, kNow).has_value());  // seen, not bound
+  region.mark_bound(session, sg::user_key("alice"), kNow, "alice");
+  auto owner = region.touch(session, kNow + 1000);
+  assert_true(owner.has_value());
+  assert_str_eq(owner->name, "alice");
+  auto pending = region.pending_activity(0);
+  assert_int_equal(pending.size(), 1);
+  assert_int_equal(pending[0].last_seen, kNow);  // 1 ms later is within the resolution
+  region.mark_flushed(pending);
+  region.touch(session, kNow + sg::DenyRegion::kActivityResolution);
+  pending = region.pending_activity(0);
+  assert_int_equal(pending.size(), 1);
+  assert_int_equal(pending[0].last_seen, kNow + sg::DenyRegion::kActivityResolution);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(required_size_grows_with_capacity),
@@ -872,6 +893,7 @@ int main() {
       cmocka_unit_test(bound_user_names_the_bound_user),
       cmocka_unit_test(snapshot_round_trips_through_text_and_restores_a_fresh_region),
       cmocka_unit_test(torn_or_forged_snapshots_are_rejected),
+      cmocka_unit_test(touch_records_to_the_resolution_and_names_the_owner),
       cmocka_unit_test(login_slots_respect_the_limit),
   };
   return cmocka_run_group_tests_name("deny_region", tests, nullptr, nullptr);

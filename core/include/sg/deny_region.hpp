@@ -94,6 +94,12 @@ class DenyRegion {
     Fingerprint key;  // user_key(name), kept so the request path need not hash it again
   };
   std::optional<Owner> owner(const Fingerprint& fingerprint) const;
+  // record_activity (to kActivityResolution) and owner in one probe of the table: what
+  // every guarded request needs.
+  std::optional<Owner> touch(const Fingerprint& fingerprint, Micros now);
+  // Activity closer together than this is not written again: every child writing the same
+  // cache line on every request costs more than a last access exact to the millisecond.
+  static constexpr Micros kActivityResolution = 500 * 1000;
   static constexpr std::size_t kMaxSlotUser = 64;
 
   // --- the single writer: the poller ---
@@ -120,6 +126,7 @@ class DenyRegion {
   Buffer* buffer(std::uint32_t index) const;
   ActivitySlot* activity_slots() const;
   ActivitySlot* find_activity(const Fingerprint& fingerprint, bool create, Micros now) const;
+  static std::optional<Owner> read_owner(const ActivitySlot& slot);
 
   unsigned char* base_;
 };
