@@ -61,7 +61,7 @@ $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/
 
 # Tools such as apxs may only exist after deps, so the build runs in a fresh make.
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
 	@scripts/run
 
 unit: all
@@ -71,11 +71,11 @@ integration: all
 	@tests/run-integration
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
 	@tests/run-all
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
 	@bench/run
 
 clean:

@@ -151,34 +151,72 @@ sg::db::ConnectOptions connect_options(const sg::ServerConfig& config) {
 
 // ---------------------------------------------------------------- configuration
 
-void* create_dir_config(apr_pool_t* pool, char*) { return pool_new<DirConf>(pool); }
+// Should allocation fail while httpd builds its configuration, these hand back an unset
+// (unguarded) configuration rather than let an exception into httpd.
+DirConf g_unset_dir;
+ServerConf g_unset_server;
 
-void* merge_dir_config(apr_pool_t*, void* parent_conf, void* child_conf) {
+void* create_dir_config(apr_pool_t* pool, char*) noexcept {
+  try {
+    return pool_new<DirConf>(pool);
+  } catch (...) {
+    return &g_unset_dir;
+  }
+}
+
+void* merge_dir_config(apr_pool_t*, void* parent_conf, void* child_conf) noexcept {
   auto* parent = static_cast<const DirConf*>(parent_conf);
   auto* child = static_cast<DirConf*>(child_conf);
   for (DirConf::Merged* m = child->merged.load(std::memory_order_acquire); m != nullptr; m = m->next) {
     if (m->parent == parent) return m->result;
   }
-  // Owned by the child section (freed with it, at restart); never by a request's pool.
-  auto* result = new DirConf;
-  result->config = sg::merge(parent->config, child->config);
-  auto* node = new DirConf::Merged{parent, result, child->merged.load(std::memory_order_acquire)};
-  while (!child->merged.compare_exchange_weak(node->next, node, std::memory_order_acq_rel)) {
+  try {
+    // Owned by the child section (freed with it, at restart); never by a request's pool.
+    auto result = std::make_unique<DirConf>();
+    result->config = sg::merge(parent->config, child->config);
+    auto* node = new DirConf::Merged{parent, result.get(), child->merged.load(std::memory_order_acquire)};
+    while (!child->merged.compare_exchange_weak(node->next, node, std::memory_order_acq_rel)) {
+    }
+    return result.release();
+  } catch (...) {
+    return child;
   }
-  return result;
 }
 
-void* create_server_config(apr_pool_t* pool, server_rec*) { return pool_new<ServerConf>(pool); }
+void* create_server_config(apr_pool_t* pool, server_rec*) noexcept {
+  try {
+    return pool_new<ServerConf>(pool);
+  } catch (...) {
+    return &g_unset_server;
+  }
+}
 
-void* merge_server_config(apr_pool_t* pool, void* base, void* vhost) {
-  auto* merged = pool_new<ServerConf>(pool);
-  merged->config = sg::merge(static_cast<ServerConf*>(base)->config, static_cast<ServerConf*>(vhost)->config);
-  return merged;
+void* merge_server_config(apr_pool_t* pool, void* base, void* vhost) noexcept {
+  try {
+    auto* merged = pool_new<ServerConf>(pool);
+    merged->config = sg::merge(static_cast<ServerConf*>(base)->config, static_cast<ServerConf*>(vhost)->config);
+    return merged;
+  } catch (...) {
+    return vhost;
+  }
 }
 
 const char* to_apache_error(cmd_parms* cmd, const sg::ConfigError& error) {
   if (!error) return nullptr;
   return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", error->c_str(), nullptr);
+}
+
+// Directive handlers run inside httpd's configuration reader: whatever the parser throws
+// (only allocation failure, in practice) becomes an error message, never an exception.
+template <typename Parse>
+const char* directive(cmd_parms* cmd, Parse&& parse) noexcept {
+  try {
+    return to_apache_error(cmd, parse());
+  } catch (const std::exception& e) {
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", e.what(), nullptr);
+  } catch (...) {
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": unexpected error", nullptr);
+  }
 }
 
 sg::DirConfig& dir_of(void* conf) { return static_cast<DirConf*>(conf)->config; }
@@ -187,85 +225,91 @@ sg::ServerConfig& server_of(cmd_parms* cmd) {
 }
 
 const char* cmd_enable(cmd_parms* cmd, void* conf, const char* arg) {
-  return to_apache_error(cmd, sg::parse_on_off(arg, dir_of(conf).enabled));
+  return directive(cmd, [&] { return sg::parse_on_off(arg, dir_of(conf).enabled); });
 }
 
 const char* cmd_cookie(cmd_parms* cmd, void* conf, const char* name, const char* path) {
-  return to_apache_error(cmd, sg::parse_cookie(name, path != nullptr ? path : "", dir_of(conf)));
+  return directive(cmd, [&] { return sg::parse_cookie(name, path != nullptr ? path : "", dir_of(conf)); });
 }
 
 const char* cmd_login_form(cmd_parms* cmd, void* conf, int argc, char* const argv[]) {
   if (argc < 2 || argc > 3) return "SessionGuardLoginForm PATH FIELD [redirect|status=NNN|header=NAME]";
-  return to_apache_error(cmd, sg::parse_login_form(argv[0], argv[1], argc == 3 ? argv[2] : "", dir_of(conf)));
+  return directive(cmd, [&] { return sg::parse_login_form(argv[0], argv[1], argc == 3 ? argv[2] : "", dir_of(conf)); });
 }
 
 const char* cmd_logout(cmd_parms* cmd, void* conf, const char* arg) {
-  return to_apache_error(cmd, sg::parse_logout_path(arg, dir_of(conf)));
+  return directive(cmd, [&] { return sg::parse_logout_path(arg, dir_of(conf)); });
 }
 
 const char* cmd_user_header(cmd_parms* cmd, void* conf, const char* arg) {
-  if (*arg == '\0') return "SessionGuardUserHeader needs a header name";
-  dir_of(conf).user_header = arg;
-  return nullptr;
+  return directive(cmd, [&]() -> sg::ConfigError {
+    if (*arg == '\0') return "a header name is required";
+    dir_of(conf).user_header = arg;
+    return std::nullopt;
+  });
 }
 
 const char* cmd_deny_action(cmd_parms* cmd, void* conf, const char* kind, const char* arg) {
-  return to_apache_error(cmd, sg::parse_deny_action(kind, arg != nullptr ? arg : "", dir_of(conf).deny_action));
+  return directive(cmd, [&] { return sg::parse_deny_action(kind, arg != nullptr ? arg : "", dir_of(conf).deny_action); });
 }
 
 const char* cmd_max_sessions(cmd_parms* cmd, void* conf, const char* arg) {
-  return to_apache_error(cmd, sg::parse_count(arg, 0, 100000, dir_of(conf).max_sessions));
+  return directive(cmd, [&] { return sg::parse_count(arg, 0, 100000, dir_of(conf).max_sessions); });
 }
 
 const char* cmd_max_sessions_action(cmd_parms* cmd, void* conf, const char* arg) {
-  return to_apache_error(cmd, sg::parse_max_sessions_action(arg, dir_of(conf).refuse_new));
+  return directive(cmd, [&] { return sg::parse_max_sessions_action(arg, dir_of(conf).refuse_new); });
 }
 
 const char* cmd_idle_timeout(cmd_parms* cmd, void* conf, const char* arg) {
-  return to_apache_error(cmd, sg::parse_duration(arg, sg::kMicrosPerSecond, 0, 366LL * 24 * 3600 * sg::kMicrosPerSecond,
-                                                 dir_of(conf).idle_timeout));
+  return directive(cmd, [&] { return sg::parse_duration(arg, sg::kMicrosPerSecond, 0, 366LL * 24 * 3600 * sg::kMicrosPerSecond,
+                                                 dir_of(conf).idle_timeout); });
 }
 
 const char* cmd_max_lifetime(cmd_parms* cmd, void* conf, const char* arg) {
-  return to_apache_error(cmd, sg::parse_duration(arg, sg::kMicrosPerSecond, 0, 366LL * 24 * 3600 * sg::kMicrosPerSecond,
-                                                 dir_of(conf).max_lifetime));
+  return directive(cmd, [&] { return sg::parse_duration(arg, sg::kMicrosPerSecond, 0, 366LL * 24 * 3600 * sg::kMicrosPerSecond,
+                                                 dir_of(conf).max_lifetime); });
 }
 
 const char* cmd_message(cmd_parms* cmd, void* conf, const char* reason, const char* text) {
-  return to_apache_error(cmd, sg::parse_message(reason, text, dir_of(conf)));
+  return directive(cmd, [&] { return sg::parse_message(reason, text, dir_of(conf)); });
 }
 
 const char* cmd_db_options(cmd_parms* cmd, void*, const char* file, const char* group) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
-  server_of(cmd).db_options_file = ap_server_root_relative(cmd->pool, file);
-  if (group != nullptr) server_of(cmd).db_options_group = group;
-  return nullptr;
+  return directive(cmd, [&]() -> sg::ConfigError {
+    server_of(cmd).db_options_file = ap_server_root_relative(cmd->pool, file);
+    if (group != nullptr) server_of(cmd).db_options_group = group;
+    return std::nullopt;
+  });
 }
 
 const char* cmd_poll_interval(cmd_parms* cmd, void*, const char* arg) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
-  return to_apache_error(cmd, sg::parse_duration(arg, 1000, 10 * 1000, 60 * sg::kMicrosPerSecond,
-                                                 server_of(cmd).poll_interval));
+  return directive(cmd, [&] { return sg::parse_duration(arg, 1000, 10 * 1000, 60 * sg::kMicrosPerSecond,
+                                                 server_of(cmd).poll_interval); });
 }
 
 const char* cmd_fail_mode(cmd_parms* cmd, void*, const char* arg) {
-  return to_apache_error(cmd, sg::parse_fail_mode(arg, server_of(cmd).fail_mode));
+  return directive(cmd, [&] { return sg::parse_fail_mode(arg, server_of(cmd).fail_mode); });
 }
 
 const char* cmd_max_stale(cmd_parms* cmd, void*, const char* arg) {
-  return to_apache_error(cmd, sg::parse_duration(arg, sg::kMicrosPerSecond, sg::kMicrosPerSecond,
-                                                 7 * 24 * 3600 * sg::kMicrosPerSecond, server_of(cmd).max_stale));
+  return directive(cmd, [&] { return sg::parse_duration(arg, sg::kMicrosPerSecond, sg::kMicrosPerSecond,
+                                                 7 * 24 * 3600 * sg::kMicrosPerSecond, server_of(cmd).max_stale); });
 }
 
 const char* cmd_capacity(cmd_parms* cmd, void*, const char* arg) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
-  return to_apache_error(cmd, sg::parse_count(arg, 1000, 10000000, server_of(cmd).deny_capacity));
+  return directive(cmd, [&] { return sg::parse_count(arg, 1000, 10000000, server_of(cmd).deny_capacity); });
 }
 
 const char* cmd_state_file(cmd_parms* cmd, void*, const char* arg) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
-  server_of(cmd).state_file = std::string_view(arg) == "none" ? std::string("none") : ap_server_root_relative(cmd->pool, arg);
-  return nullptr;
+  return directive(cmd, [&]() -> sg::ConfigError {
+    server_of(cmd).state_file = std::string_view(arg) == "none" ? "none" : ap_server_root_relative(cmd->pool, arg);
+    return std::nullopt;
+  });
 }
 
 const command_rec kCommands[] = {
@@ -372,7 +416,7 @@ struct PollerThread {
 // hands the callback a pool it clears between runs.
 std::unique_ptr<PollerThread> g_poller;
 
-apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) {
+apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) noexcept {
   auto* s = static_cast<server_rec*>(data);
   try {
     switch (state) {
@@ -418,7 +462,7 @@ apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) {
   return APR_SUCCESS;
 }
 
-int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
   // httpd reads the configuration twice at start-up; only the second pass is the real one.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
   try {
@@ -626,7 +670,7 @@ void log_denial(request_rec* r, const RequestState& state, sg::Reason reason) {
                 std::string(sg::to_string(reason)).c_str());
 }
 
-int denial_handler(request_rec* r) {
+int denial_handler(request_rec* r) noexcept {
   if (r->handler == nullptr || std::string_view(r->handler) != kDenialHandler) return DECLINED;
   try {
     RequestState* state = request_state(r);
@@ -685,7 +729,7 @@ void start_tracking_session(request_rec* r) {
   apr_table_add(r->err_headers_out, "Set-Cookie", apr_pstrdup(r->pool, cookie.c_str()));
 }
 
-int fixups(request_rec* r) {
+int fixups(request_rec* r) noexcept {
   if (r->prev != nullptr) return DECLINED;  // an internal redirect: the original was judged
   const sg::DirConfig& config = dir_config(r);
   if (!config.enabled.value_or(false) || !g_process.region) return DECLINED;
@@ -776,7 +820,7 @@ int fixups(request_rec* r) {
 
 // Copies a bounded prefix of the request body while passing every byte on unchanged.
 apr_status_t tee_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode, apr_read_type_e block,
-                        apr_off_t readbytes) {
+                        apr_off_t readbytes) noexcept {
   apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
   if (rv != APR_SUCCESS || mode != AP_MODE_READBYTES) return rv;
   auto* state = static_cast<RequestState*>(f->ctx);
@@ -878,7 +922,7 @@ apr_status_t replace_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestSta
   return ap_pass_brigade(f->next, bb);
 }
 
-apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
+apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
   auto* state = static_cast<RequestState*>(f->ctx);
   request_rec* r = f->r;
   if (state->response_done) {
@@ -939,7 +983,7 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
   return ap_pass_brigade(f->next, bb);
 }
 
-int log_transaction(request_rec* r) {
+int log_transaction(request_rec* r) noexcept {
   RequestState* state = request_state(r);
   if (state == nullptr || !state->logout || !state->fingerprint || state->denial != sg::Reason::none) return DECLINED;
   try {
@@ -948,6 +992,8 @@ int log_transaction(request_rec* r) {
                   state->fingerprint->short_id().c_str());
   } catch (const std::exception& e) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record logout: %s", e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record logout");
   }
   return DECLINED;
 }
