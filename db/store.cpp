@@ -113,6 +113,20 @@ std::size_t SqlDenyFeed::expire_sessions(std::size_t limit) {
   return expired;
 }
 
+std::vector<std::pair<std::uint64_t, std::string>> SqlDenyFeed::audit_lines(std::uint64_t after, std::size_t limit) {
+  std::vector<std::pair<std::uint64_t, std::string>> lines;
+  for (const auto& row : db_.query("SELECT id, message FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
+                                   {static_cast<std::int64_t>(after), static_cast<std::int64_t>(limit)})) {
+    lines.emplace_back(static_cast<std::uint64_t>(to_int(row[0])), to_text(row[1]));
+  }
+  return lines;
+}
+
+std::uint64_t SqlDenyFeed::last_audit_id() {
+  auto rows = db_.query("SELECT COALESCE(MAX(id), 0) FROM audit_log");
+  return rows.empty() ? 0 : static_cast<std::uint64_t>(to_int(rows[0][0]));
+}
+
 LoginOutcome record_login(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();

@@ -26,6 +26,9 @@ class SqlDenyFeed : public DenyFeed {
   void record_activity(const std::vector<ActivityRecord>& activity) override;
   std::vector<std::pair<Fingerprint, std::string>> session_users(const std::vector<Fingerprint>& sessions) override;
   std::size_t expire_sessions(std::size_t limit) override;
+  // Audit lines written since `after` (by the admin pages, API or CLI), for Apache's log.
+  std::vector<std::pair<std::uint64_t, std::string>> audit_lines(std::uint64_t after, std::size_t limit);
+  std::uint64_t last_audit_id();
 
  private:
   Connection& db_;
@@ -105,6 +108,12 @@ class ReconnectingFeed : public DenyFeed {
   }
   std::size_t expire_sessions(std::size_t limit) override {
     return with([&](SqlDenyFeed& f) { return f.expire_sessions(limit); });
+  }
+  std::vector<std::pair<std::uint64_t, std::string>> audit_lines(std::uint64_t after, std::size_t limit) {
+    return with([&](SqlDenyFeed& f) { return f.audit_lines(after, limit); });
+  }
+  std::uint64_t last_audit_id() {
+    return with([](SqlDenyFeed& f) { return f.last_audit_id(); });
   }
   bool connected() const { return connection_ != nullptr; }
 

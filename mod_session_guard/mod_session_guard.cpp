@@ -411,7 +411,21 @@ struct PollerThread {
   sg::Poller poller;
   bool healthy = true;
   bool first_tick = true;
+  std::optional<std::uint64_t> audit_seen;  // audit lines up to here are in the log already
 };
+
+// Admin actions happen in fcgi_admin or the CLI, whose own output Apache tags as it likes;
+// the poller repeats each new audit line here at INFO, once per instance.
+void log_new_audit_lines(PollerThread& poller, server_rec* s) {
+  if (!poller.audit_seen) {
+    poller.audit_seen = poller.feed.last_audit_id();
+    return;
+  }
+  for (const auto& [id, message] : poller.feed.audit_lines(*poller.audit_seen, 100)) {
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "%s", message.c_str());
+    poller.audit_seen = id;
+  }
+}
 // Lives in the one child whose watchdog won the singleton. Not pool-owned: mod_watchdog
 // hands the callback a pool it clears between runs.
 std::unique_ptr<PollerThread> g_poller;
@@ -446,6 +460,13 @@ apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) noexcept {
                        result.activity_flushed);
         }
         if (result.ok && result.published) save_state_file(s);
+        if (result.ok) {
+          try {
+            log_new_audit_lines(*g_poller, s);
+          } catch (const sg::StoreError&) {
+            // The next tick reports the outage; audit lines wait until then.
+          }
+        }
         g_poller->healthy = result.ok;
         g_poller->first_tick = false;
         break;

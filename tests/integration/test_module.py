@@ -144,6 +144,10 @@ def test_php_kill_denies_that_session_only():
     audit = DB.query("SELECT actor, action, target_user, message FROM audit_log WHERE target_session=%s",
                      fingerprint("PHPSESSID", killed_cookie))
     h.expect(audit and audit[0][:3] == ["admin", "kill_session", "alice"], audit)
+    line = f"Session {fingerprint('PHPSESSID', killed_cookie)[:8].upper()} terminated by administrator admin"
+    for web in (WEB, WEB2):
+        h.eventually(lambda: any(line in l and "session_guard:info" in l for l in web.error_log_text().splitlines()),
+                     what=f"audit line at INFO in {web}")
 
 
 def test_php_json_clients_get_401_with_reason():
