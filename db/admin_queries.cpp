@@ -22,7 +22,7 @@ const std::string kUserColumns =
     "SELECT a.username, COALESCE(a.email, ''), a.is_admin, a.active, " + micros_of("a.blocked_at") +
     ", COALESCE(a.blocked_by, ''), COALESCE(a.block_reason, ''), "
     "(SELECT COUNT(*) FROM sessions s WHERE s.username = a.username AND s.state = 'active'), " +
-    micros_of("a.last_login_at") + " FROM accounts a";
+    micros_of("a.last_login_at") + ", COALESCE(a.max_sessions, -1) FROM accounts a";
 
 UserRow user_from(const Row& r) {
   UserRow u;
@@ -35,6 +35,7 @@ UserRow user_from(const Row& r) {
   u.block_reason = to_text(r[6]);
   u.live_sessions = static_cast<std::uint64_t>(to_int(r[7]));
   u.last_login_at = to_int(r[8]);
+  if (auto limit = to_int(r[9]); limit >= 0) u.max_sessions = static_cast<int>(limit);
   return u;
 }
 

@@ -21,6 +21,7 @@ struct UserRow {
   std::string block_reason;
   std::uint64_t live_sessions = 0;
   Micros last_login_at = 0;
+  std::optional<int> max_sessions;  // the user's own session limit (0 = none); unset: the server's
 };
 
 struct UserQuery {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "sg/mail.hpp"
+#include "sg/signout_link.hpp"
 #include "sg/text.hpp"
 #include "store.hpp"
 
@@ -42,6 +43,8 @@ const std::map<std::string, SortColumn>& sort_columns() {
       {"server", {"s.server_name", "s.server_name", "ix_sessions_state_server"}},
       {"timeout", {"s.idle_timeout", "s.idle_timeout", "ix_sessions_state_timeout"}},
       {"session", {"s.fingerprint", "s.fingerprint", "ix_sessions_state_fingerprint"}},
+      // The sooner of the idle and absolute deadlines, a stored column (sql/011_admin_policies.sql).
+      {"time_left", {"s.deadline", "s.deadline", "ix_sessions_state_deadline"}},
       // Not indexed (it lives in accounts): sorting all sessions by it is a filesort.
       {"admin", {"COALESCE(a.is_admin, 0)", "COALESCE(a.is_admin, 0)", ""}},
   };
@@ -72,7 +75,8 @@ const std::string kSelectColumns =
     "SELECT s.id, s.fingerprint, s.username, s.state, " + micros_of("s.login_at") + ", " + micros_of("s.last_access") +
     ", s.client_ip, s.user_agent, s.device, s.browser, s.os, s.server_name, s.idle_timeout, "
     "s.max_lifetime, COALESCE(a.is_admin, 0), " +
-    micros_of("s.ended_at") + ", COALESCE(s.ended_by, '') FROM sessions s";
+    micros_of("s.ended_at") + ", COALESCE(s.ended_by, ''), " + micros_of("s.idle_deadline") + ", " +
+    micros_of("s.absolute_deadline") + " FROM sessions s";
 const std::string kJoinAccounts = " LEFT JOIN accounts a ON a.username = s.username";
 const std::string kSessionColumns = kSelectColumns + kJoinAccounts;
 
@@ -95,6 +99,8 @@ SessionRow session_from(const Row& row) {
   s.is_admin = to_int(row[14]) != 0;
   s.ended_at = to_int(row[15]);
   s.ended_by = to_text(row[16]);
+  s.idle_deadline = to_int(row[17]);
+  s.absolute_deadline = to_int(row[18]);
   return s;
 }
 
@@ -117,6 +123,12 @@ const std::vector<std::string>& session_sort_keys() {
 bool valid_session_sort(std::string_view key) { return sort_columns().count(std::string(key)) != 0; }
 
 std::string SessionRow::short_id() const { return short_of(fingerprint); }
+
+Micros SessionRow::deadline() const {
+  if (idle_deadline == 0) return absolute_deadline;
+  if (absolute_deadline == 0) return idle_deadline;
+  return std::min(idle_deadline, absolute_deadline);
+}
 
 void validate_username(std::string_view username) {
   if (username.empty()) throw OperationError(OperationError::Kind::bad_input, "a user name is required");
@@ -358,8 +370,8 @@ std::uint64_t Operations::kill_in_transaction(const std::string& fingerprint_hex
                                                  {"session", fingerprint->short_id()},
                                                  {"server", server.empty() ? "the application" : server},
                                                  {"time", mail::format_utc(now_micros())}};
-    if (queue_mail("kill", username, mail::expand(policy_.kill.subject, values), mail::expand(policy_.kill.body, values),
-                   audit_id))
+    if (queue_mail("kill", username, mail::expand(policy_.kill.subject, values),
+                   with_link(mail::expand(policy_.kill.body, values), username, actor), audit_id))
       result.mails_queued += 1;
   }
   return audit_id;
@@ -426,7 +438,7 @@ ActionResult Operations::kill_user(std::string_view username, const Actor& actor
                                                  {"count", std::to_string(result.sessions_ended)},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("kill_user", username, mail::expand(policy_.kill_user.subject, values),
-                   mail::expand(policy_.kill_user.body, values), audit_id))
+                   with_link(mail::expand(policy_.kill_user.body, values), username, actor), audit_id))
       result.mails_queued += 1;
   }
   tx.commit();
@@ -461,7 +473,7 @@ ActionResult Operations::block_user(std::string_view username, std::string_view 
                                                  {"count", std::to_string(result.sessions_ended)},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("block", username, mail::expand(policy_.block.subject, values),
-                   mail::expand(policy_.block.body, values), audit_id))
+                   with_link(mail::expand(policy_.block.body, values), username, actor), audit_id))
       result.mails_queued += 1;
   }
   tx.commit();
@@ -508,6 +520,231 @@ ActionResult Operations::logout_request(std::string_view id, std::string_view su
     throw OperationError(OperationError::Kind::conflict, "user " + username + " has no valid email address on file");
   }
   result.mails_queued = 1;
+  tx.commit();
+  return result;
+}
+
+
+// --- issue 4: policies --------------------------------------------------------------------------
+
+namespace {
+// Placeholders for the IN list of a batch (never values: those are bound).
+std::string plural(std::size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+}  // namespace
+
+std::string Operations::link_text(std::string_view username, const Actor& actor) {
+  const std::string& base = policy_.link_base.empty() ? actor.link_base : policy_.link_base;
+  if (base.empty()) return "";
+  return base + make_signout_link_token(username);
+}
+
+std::string Operations::with_link(const std::string& body, std::string_view username, const Actor& actor) {
+  std::string link = link_text(username, actor);
+  if (link.empty()) return body;
+  std::string hours = std::to_string(std::max<Micros>(1, policy_.link_lifetime / (3600 * kMicrosPerSecond)));
+  std::string text = body;
+  const std::string placeholder = "{link}";
+  if (auto at = text.find(placeholder); at != std::string::npos) return text.replace(at, placeholder.size(), link);
+  if (!text.empty() && text.back() != '\n') text += "\n";
+  text += "\nThis wasn't me: sign me out everywhere\n" + link + "\n(The link works once, within " + hours +
+          (hours == "1" ? " hour" : " hours") + ".)\n";
+  return text;
+}
+
+std::string Operations::signout_key() {
+  if (!policy_.link_key.empty()) return policy_.link_key;
+  db_.execute("INSERT IGNORE INTO admin_settings (name, value) VALUES ('signout_link_key', ?)", {sg::random_hex(32)});
+  auto rows = db_.query("SELECT value FROM admin_settings WHERE name = 'signout_link_key'");
+  if (rows.empty() || !rows[0][0] || rows[0][0]->empty()) throw StoreError("the link key could not be stored");
+  return *rows[0][0];
+}
+
+std::string Operations::make_signout_link_token(std::string_view username) {
+  SignoutClaim claim;
+  claim.user = std::string(username);
+  claim.expires_at = now_micros() + policy_.link_lifetime;
+  claim.nonce = sg::random_hex(16);
+  return make_signout_token(signout_key(), claim);
+}
+
+std::string Operations::check_signout_link(std::string_view token) {
+  SignoutClaim claim;
+  switch (check_signout_token(signout_key(), token, now_micros(), claim)) {
+    case TokenCheck::ok: break;
+    case TokenCheck::expired:
+      throw OperationError(OperationError::Kind::gone, "This link has expired. Nothing was changed; if you still need to, "
+                                                       "sign in and use \"My sessions\", or contact your helpdesk.");
+    default:
+      throw OperationError(OperationError::Kind::bad_input,
+                           "This link is not valid (it may have been cut short or altered). Nothing was changed.");
+  }
+  auto used = db_.query("SELECT 1 FROM signout_links_used WHERE nonce = ?", {claim.nonce});
+  if (!used.empty()) throw OperationError(OperationError::Kind::gone, "This link has already been used. Nothing more was changed.");
+  return claim.user;
+}
+
+std::vector<std::string> Operations::end_sessions(const std::string& where, const std::vector<Param>& params,
+                                                  const std::string& ended_by, std::vector<std::string>* users) {
+  auto rows = db_.query("SELECT fingerprint, username FROM sessions WHERE state = 'active' AND " + where + " FOR UPDATE",
+                        params);
+  std::vector<std::string> ended;
+  for (const auto& row : rows) {
+    auto fp = Fingerprint::from_hex(to_text(row[0]));
+    if (!fp) continue;
+    // The same UPDATE + deny_events row as kill_session: every poller enforces it.
+    if (revoke_session(db_, *fp, to_text(row[1]), Reason::killed, ended_by)) {
+      ended.push_back(fp->short_id());
+      if (users) users->push_back(to_text(row[1]));
+    }
+  }
+  return ended;
+}
+
+ActionResult Operations::set_user_limit(std::string_view username, std::optional<int> limit, const Actor& actor) {
+  validate_username(username);
+  if (limit && (*limit < 0 || *limit > 1000))
+    throw OperationError(OperationError::Kind::bad_input, "a session limit is a number from 0 (no limit) to 1000, or none");
+  Transaction tx(db_);
+  auto rows = db_.query("SELECT max_sessions FROM accounts WHERE username = ? FOR UPDATE", {std::string(username)});
+  if (rows.empty()) throw OperationError(OperationError::Kind::not_found, "no user named " + std::string(username));
+  Param value = limit ? Param(static_cast<std::int64_t>(*limit)) : Param(Null{});
+  db_.execute("UPDATE accounts SET max_sessions = ? WHERE username = ?", {value, std::string(username)});
+  ActionResult result;
+  std::string what = !limit ? "removed (the server's setting applies)"
+                     : *limit == 0 ? "set to no limit"
+                                   : "set to " + plural(static_cast<std::size_t>(*limit), "session", "sessions");
+  result.message = "Session limit of user " + std::string(username) + " " + what + " by administrator " + actor.name;
+  result.log_lines.push_back(result.message);
+  audit(actor, "set_limit", username, "", limit ? std::to_string(*limit) : "none", result.message);
+  tx.commit();
+  return result;
+}
+
+ActionResult Operations::end_idle_sessions(int minutes, const Actor& actor) {
+  if (minutes < 1 || minutes > 525600)
+    throw OperationError(OperationError::Kind::bad_input, "the idle time is a number of minutes from 1 to 525600");
+  Transaction tx(db_);
+  ActionResult result;
+  auto ended = end_sessions("last_access < NOW(6) - INTERVAL ? MINUTE", {static_cast<std::int64_t>(minutes)}, actor.name);
+  result.sessions_ended = ended.size();
+  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " terminated by administrator " + actor.name);
+  result.message = plural(ended.size(), "session", "sessions") + " idle longer than " +
+                   plural(static_cast<std::size_t>(minutes), "minute", "minutes") + " terminated by administrator " +
+                   actor.name;
+  result.log_lines.push_back(result.message);
+  audit(actor, "end_idle", "", "", std::to_string(minutes) + " min", result.message);
+  tx.commit();
+  return result;
+}
+
+ActionResult Operations::sign_out_everyone(std::string_view server, const Actor& actor) {
+  if (server.size() > 255) throw OperationError(OperationError::Kind::bad_input, "the server name is longer than 255 bytes");
+  Transaction tx(db_);
+  ActionResult result;
+  std::string where = "username <> ?";
+  std::vector<Param> params = {actor.name};
+  if (!server.empty()) {
+    where += " AND server_name = ?";
+    params.emplace_back(std::string(server));
+  }
+  std::vector<std::string> users;
+  auto ended = end_sessions(where, params, actor.name, &users);
+  std::set<std::string> distinct(users.begin(), users.end());
+  result.sessions_ended = ended.size();
+  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " terminated by administrator " + actor.name);
+  result.message = plural(ended.size(), "session", "sessions") + " of " + plural(distinct.size(), "user", "users") +
+                   (server.empty() ? std::string() : " on " + std::string(server)) + " signed out by administrator " +
+                   actor.name + " (their own sessions kept)";
+  result.log_lines.push_back(result.message);
+  audit(actor, "sign_out_all", "", "", server.empty() ? "all servers" : "server " + std::string(server), result.message);
+  tx.commit();
+  return result;
+}
+
+std::vector<std::string> Operations::active_servers() {
+  std::vector<std::string> out;
+  for (const auto& row : db_.query("SELECT DISTINCT server_name FROM sessions WHERE state = 'active' ORDER BY 1 LIMIT 200"))
+    out.push_back(to_text(row[0]));
+  return out;
+}
+
+std::vector<SessionRow> Operations::user_sessions(std::string_view username, std::size_t limit) {
+  validate_username(username);
+  std::vector<SessionRow> out;
+  for (const auto& row : db_.query(kSessionColumns + " WHERE s.username = ? AND s.state = 'active' "
+                                                     "ORDER BY s.last_access DESC, s.id DESC LIMIT ?",
+                                   {std::string(username), static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, 1000))}))
+    out.push_back(session_from(row));
+  return out;
+}
+
+ActionResult Operations::self_end_session(std::string_view username, std::string_view id, const Actor& actor) {
+  validate_username(username);
+  std::string hex;
+  for (char c : id) hex.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  bool valid = hex.size() >= 8 && hex.size() <= 64 &&
+               std::all_of(hex.begin(), hex.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  // Malformed, unknown and somebody else's look the same: nothing to learn from probing.
+  if (!valid) throw OperationError(OperationError::Kind::not_found, "You have no active session with this id.");
+  Transaction tx(db_);
+  auto rows = db_.query("SELECT fingerprint FROM sessions WHERE username = ? AND state = 'active' AND fingerprint LIKE ? "
+                        "LIMIT 2 FOR UPDATE",
+                        {std::string(username), hex + "%"});
+  if (rows.size() != 1) throw OperationError(OperationError::Kind::not_found, "You have no active session with this id.");
+  auto fp = Fingerprint::from_hex(to_text(rows[0][0]));
+  if (!fp || !revoke_session(db_, *fp, username, Reason::killed, actor.name))
+    throw OperationError(OperationError::Kind::not_found, "You have no active session with this id.");
+  ActionResult result;
+  result.sessions_ended = 1;
+  result.message = "Session " + fp->short_id() + " signed out by its user " + std::string(username);
+  result.log_lines.push_back(result.message);
+  audit(actor, "self_sign_out", username, fp->hex(), "", result.message);
+  tx.commit();
+  return result;
+}
+
+ActionResult Operations::self_end_others(std::string_view username, std::string_view keep_fingerprint, const Actor& actor) {
+  validate_username(username);
+  Transaction tx(db_);
+  auto ended = end_sessions("username = ? AND fingerprint <> ?", {std::string(username), std::string(keep_fingerprint)},
+                            actor.name);
+  ActionResult result;
+  result.sessions_ended = ended.size();
+  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " signed out by its user " + std::string(username));
+  result.message = plural(ended.size(), "other session", "other sessions") + " of user " + std::string(username) +
+                   " signed out by the user";
+  result.log_lines.push_back(result.message);
+  audit(actor, "self_sign_out_others", username, std::string(keep_fingerprint), "", result.message);
+  tx.commit();
+  return result;
+}
+
+ActionResult Operations::use_signout_link(std::string_view token, const Actor& actor) {
+  std::string username = check_signout_link(token);
+  SignoutClaim claim;
+  check_signout_token(signout_key(), token, now_micros(), claim);
+  Transaction tx(db_);
+  // The nonce's row is the single use: a second request (even a racing one) finds it.
+  auto inserted = db_.execute(
+      "INSERT IGNORE INTO signout_links_used (nonce, username, expires_at, used_ip) "
+      "VALUES (?, ?, FROM_UNIXTIME(?), ?)",
+      {claim.nonce, username, static_cast<std::int64_t>(claim.expires_at / kMicrosPerSecond), actor.ip});
+  if (inserted == 0) throw OperationError(OperationError::Kind::gone, "This link has already been used. Nothing more was changed.");
+  db_.query("SELECT 1 FROM accounts WHERE username = ? FOR UPDATE", {username});
+  auto ended = end_sessions("username = ?", {username}, username);
+  db_.execute("UPDATE accounts SET not_valid_before = NOW(6) WHERE username = ?", {username});
+  ActionResult result;
+  result.sessions_ended = ended.size();
+  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " signed out by its user " + username);
+  result.message = "All sessions of user " + username + " (" + std::to_string(ended.size()) + ") signed out by " + username +
+                   " through a \"This wasn't me\" link";
+  result.log_lines.push_back(result.message);
+  Actor who = actor;
+  who.name = username;
+  who.source = "link";
+  audit(who, "wasnt_me", username, "", "", result.message);
   tx.commit();
   return result;
 }

@@ -15,7 +15,10 @@ namespace sg::db {
 struct Actor {
   std::string name;
   std::string ip;
-  std::string source = "cli";  // cli, web, api, module
+  std::string source = "cli";  // cli, web, api, module, self (my-sessions), link ("This wasn't me")
+  // Where "This wasn't me" links in mail point when the policy names no public URL (the
+  // pages pass the address the admin used), e.g. "http://host/session-guard/wasnt-me?t=".
+  std::string link_base;
 };
 
 struct SessionRow {
@@ -36,7 +39,11 @@ struct SessionRow {
   bool is_admin = false;
   Micros ended_at = 0;
   std::string ended_by;
+  Micros idle_deadline = 0;      // 0 = no idle timeout
+  Micros absolute_deadline = 0;  // 0 = no maximum lifetime
   std::string short_id() const;
+  // The sooner deadline, 0 when neither applies ("no limit").
+  Micros deadline() const;
 };
 
 // Sort keys a caller may ask for; anything else is refused before SQL is built.
@@ -75,7 +82,7 @@ struct ActionResult {
 };
 
 struct OperationError : std::runtime_error {
-  enum class Kind { bad_input, not_found, conflict };
+  enum class Kind { bad_input, not_found, conflict, gone };
   OperationError(Kind kind, const std::string& message) : std::runtime_error(message), kind(kind) {}
   Kind kind;
 };
@@ -100,6 +107,12 @@ struct MailPolicy {
                      "Hello {user},\n\nyour account was blocked by an administrator ({admin}) at {time}.\n"
                      "Reason: {reason}\n\nAll your sessions have ended and you cannot sign in until the account "
                      "is unblocked. Please contact your helpdesk.\n"};
+  // "This wasn't me: sign me out everywhere" in kill and block notices. link_base + token is
+  // the link ("" here: the actor's link_base, or no link); link_key signs it ("": a key
+  // generated once and kept in admin_settings).
+  std::string link_base;
+  std::string link_key;
+  Micros link_lifetime = 24 * 3600 * kMicrosPerSecond;
   MailTemplate logout_request{"Please sign out",
                               "Hello {user},\n\nplease save your work and sign out of {server} (session {session}).\n"
                               "An administrator ({admin}) needs to end your session.\n"};
@@ -128,6 +141,30 @@ class Operations {
   ActionResult logout_request(std::string_view id, std::string_view subject, std::string_view body,
                               const Actor& actor);
 
+  // --- issue 4: policies ---
+  // The user's own session limit: nullopt = none (the directive applies), 0 = no limit for
+  // this user, N = at most N. The module reads it at the next login.
+  ActionResult set_user_limit(std::string_view username, std::optional<int> limit, const Actor& actor);
+  // Ends (as killed, like kill_session) every session idle longer than `minutes`.
+  ActionResult end_idle_sessions(int minutes, const Actor& actor);
+  // Ends every active session except the acting admin's own; only server `server` if given.
+  ActionResult sign_out_everyone(std::string_view server, const Actor& actor);
+  std::vector<std::string> active_servers();  // server names with active sessions
+
+  // --- self-service: the user is the actor and may touch only their own sessions ---
+  std::vector<SessionRow> user_sessions(std::string_view username, std::size_t limit = 200);
+  // A forged id (another user's, unknown, malformed) is not_found and changes nothing.
+  ActionResult self_end_session(std::string_view username, std::string_view id, const Actor& actor);
+  ActionResult self_end_others(std::string_view username, std::string_view keep_fingerprint, const Actor& actor);
+
+  // --- "This wasn't me" links ---
+  std::string signout_key();
+  std::string make_signout_link_token(std::string_view username);
+  // Verifies a token: malformed/tampered -> bad_input, expired or used -> gone. Returns the user.
+  std::string check_signout_link(std::string_view token);
+  // Verifies, records the nonce (single use) and ends every session of the user, in one transaction.
+  ActionResult use_signout_link(std::string_view token, const Actor& actor);
+
  private:
   SessionPage finish_page(std::vector<SessionRow> rows, PageMode mode, std::size_t limit);
   SessionPage admin_sorted_page(const SessionQuery& query, bool scan_descending, PageMode mode,
@@ -140,6 +177,10 @@ class Operations {
   // Queues a mail to the user's address in the current transaction; false when none is on file.
   bool queue_mail(std::string_view kind, std::string_view username, const std::string& subject,
                   const std::string& body, std::uint64_t audit_id);
+  std::string link_text(std::string_view username, const Actor& actor);
+  std::string with_link(const std::string& body, std::string_view username, const Actor& actor);
+  std::vector<std::string> end_sessions(const std::string& where, const std::vector<Param>& params,
+                                        const std::string& ended_by, std::vector<std::string>* users = nullptr);
   std::uint64_t kill_in_transaction(const std::string& fingerprint_hex, const Actor& actor, ActionResult& result);
 
   Connection& db_;

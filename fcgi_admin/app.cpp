@@ -28,6 +28,9 @@ struct App::Context {
   std::string nonce;   // CSRF cookie value (existing or new)
   bool new_nonce = false;
   std::string csrf_key;
+  std::string link_base;  // where "This wasn't me" links point, from the request's address
+  bool self_service = false;  // my-sessions or a "This wasn't me" link: no admin around
+  std::string csrf_scope;     // what CSRF tokens are bound to when it is not the admin's name
 
   std::string get(const std::string& name) const {
     for (const auto& [k, v] : query)
@@ -40,7 +43,7 @@ struct App::Context {
       if (k == name) out.push_back(v);
     return out;
   }
-  db::Actor actor() const { return db::Actor{user, ip, api ? "api" : "web"}; }
+  db::Actor actor() const { return db::Actor{user, ip, api ? "api" : "web", link_base}; }
 };
 
 namespace {
@@ -79,6 +82,7 @@ int status_of(const db::OperationError& e) {
     case db::OperationError::Kind::bad_input: return 400;
     case db::OperationError::Kind::not_found: return 404;
     case db::OperationError::Kind::conflict: return 409;
+    case db::OperationError::Kind::gone: return 410;
   }
   return 400;
 }
@@ -88,6 +92,7 @@ const char* code_of(const db::OperationError& e) {
     case db::OperationError::Kind::bad_input: return "bad_request";
     case db::OperationError::Kind::not_found: return "not_found";
     case db::OperationError::Kind::conflict: return "conflict";
+    case db::OperationError::Kind::gone: return "gone";
   }
   return "bad_request";
 }
@@ -121,7 +126,10 @@ json session_json(const db::SessionRow& s, Micros now) {
               {"os", s.os},
               {"server", s.server_name},
               {"idle_timeout", s.idle_timeout},
-              {"max_lifetime", s.max_lifetime}};
+              {"max_lifetime", s.max_lifetime},
+              {"deadline", s.deadline() == 0 ? json(nullptr) : json(format_iso(s.deadline()))},
+              {"time_left_seconds",
+               s.deadline() == 0 ? json(nullptr) : json(std::max<Micros>(0, s.deadline() - now) / kMicrosPerSecond)}};
 }
 
 std::string upper(std::string text) {
@@ -137,6 +145,32 @@ std::string timeout_text(const db::SessionRow& s) {
     out += format_duration(Micros(s.max_lifetime) * kMicrosPerSecond) + " max";
   }
   return out.empty() ? "none" : out;
+}
+
+// "12m 30s" until the sooner deadline, "no limit" without one; which deadline in `which`.
+std::string time_left_text(const db::SessionRow& s, Micros now, std::string* which = nullptr) {
+  Micros deadline = s.deadline();
+  if (which) *which = deadline == 0 ? "" : deadline == s.idle_deadline ? "idle timeout" : "maximum lifetime";
+  if (deadline == 0) return "no limit";
+  if (deadline <= now) return "ending now";
+  return format_duration(deadline - now);
+}
+
+std::optional<int> parse_limit(const std::string& raw) {
+  std::string text(sg::trim(raw));
+  if (text.empty() || sg::to_lower(text) == "none") return std::nullopt;
+  if (text.size() > 4 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoi(text) > 1000)
+    throw BadRequest("The session limit must be a number from 0 (no limit) to 1000, or empty / none for the server's setting.");
+  return std::stoi(text);
+}
+
+int parse_minutes(const std::string& raw) {
+  std::string text(sg::trim(raw));
+  if (text.empty() || text.size() > 6 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoi(text) < 1 || std::stoi(text) > 525600)
+    throw BadRequest("The idle time must be a whole number of minutes from 1 to 525600.");
+  return std::stoi(text);
 }
 
 // 0 (exact) for one user's sessions, else counting stops after this many rows.
@@ -162,7 +196,7 @@ ListParams session_params(const App::Context& ctx) {
   }
   std::string order = ctx.get("order");
   if (order.empty()) order = (q.sort == "user" || q.sort == "ip" || q.sort == "device" || q.sort == "browser" ||
-                              q.sort == "server" || q.sort == "session")
+                              q.sort == "server" || q.sort == "session" || q.sort == "time_left")
                                  ? "asc"
                                  : "desc";
   if (order != "asc" && order != "desc") throw BadRequest("The order must be asc or desc.");
@@ -203,6 +237,9 @@ std::string notice_text(const App::Context& ctx) {
   else if (code == "killed_user") text = "All sessions of " + user + " have been killed (" + (n.empty() ? "0" : n) + ").";
   else if (code == "blocked") text = user + " has been blocked; " + (n.empty() ? "0" : n) + " sessions ended.";
   else if (code == "unblocked") text = user + " has been unblocked and may sign in again.";
+  else if (code == "limit_set") text = "The session limit of " + user + " has been changed; it applies from their next sign-in.";
+  else if (code == "ended_idle") text = (n.empty() ? "0" : n) + " idle sessions have been ended.";
+  else if (code == "signed_out_all") text = (n.empty() ? "0" : n) + " sessions have been signed out; yours were kept.";
   else if (code == "logout_sent") text = "The logout request email to " + user + " has been queued.", mails = "";
   else return "";
   return "<div class=\"notice\" role=\"status\">" + h(text + mails) + "</div>\n";
@@ -247,7 +284,7 @@ void App::handle(Request& request) noexcept {
 }
 
 Response App::respond(Request& request) noexcept {
-  Context ctx{request, {}, {}, {}, {}, {}, false, {}, false, {}};
+  Context ctx{request, {}, {}, {}, {}, {}, false, {}, false, {}, {}, false, {}};
   Response response;
   try {
     try {
@@ -260,6 +297,11 @@ Response App::respond(Request& request) noexcept {
       if (path.compare(0, prefix.size(), prefix) != 0) throw NotFound("There is no page at this address.");
       ctx.path = path.substr(prefix.size());
       ctx.api = ctx.path.compare(0, 5, "/api/") == 0;
+      if (settings_.public_url.empty()) {
+        std::string host = request.param("HTTP_HOST");
+        if (!host.empty() && host.find_first_of("/\\\"'<> ?#@") == std::string::npos)
+          ctx.link_base = std::string(request.param("HTTPS") == "on" ? "https://" : "http://") + host + prefix + "/wasnt-me?t=";
+      }
       response = route(ctx);
     } catch (const db::OperationError& e) {
       throw HttpError(status_of(e), code_of(e), e.what());
@@ -304,8 +346,9 @@ Response App::error_response(Context& ctx, int status, const std::string& code, 
   std::string content = "<h1>" + h(status == 503 ? std::string("Database unavailable") : title) + "</h1>\n<div class=\"error\" role=\"alert\">" +
                         h(message) + "</div>\n";
   if (status == 503) content += "<p><a class=\"button\" href=\"\">Try again</a></p>\n";
+  else if (ctx.self_service) content += "";
   else content += "<p><a href=\"" + h(settings_.prefix) + "/sessions\">Back to the sessions</a></p>\n";
-  PageFrame frame{title, settings_.prefix, "", ctx.user, 0};
+  PageFrame frame{title, settings_.prefix, "", ctx.user, 0, ctx.self_service};
   Response r;
   r.status = status;
   r.header("Content-Type", "text/html; charset=utf-8");
@@ -318,7 +361,7 @@ Response App::html(Context& ctx, const std::string& title, const std::string& ac
   Response r;
   r.status = status;
   r.header("Content-Type", "text/html; charset=utf-8");
-  r.body = page(PageFrame{title, settings_.prefix, active, ctx.user, refresh}, content);
+  r.body = page(PageFrame{title, settings_.prefix, active, ctx.user, refresh, ctx.self_service}, content);
   return r;
 }
 
@@ -342,6 +385,10 @@ Response App::route(Context& ctx) {
     if (!read) throw MethodNotAllowed("GET, HEAD");
     return redirect(settings_.prefix + "/sessions", 302);
   }
+  // Self-service: reached from inside a guarded app without Basic auth. Who the user is comes
+  // from the module (SESSION_GUARD_*), never from REMOTE_USER or a request header.
+  if (path == "/my-sessions" || path.compare(0, 13, "/my-sessions/") == 0) return my_sessions(ctx);
+  if (path == "/wasnt-me") return wasnt_me(ctx);
   // Authentication is Apache's; authorisation is ours.
   ctx.user = ctx.request.param("REMOTE_USER");
   if (ctx.user.empty()) {
@@ -394,7 +441,8 @@ Response App::static_file(Context&, const std::string& name) {
 
 std::string App::csrf_field(Context& ctx) {
   if (ctx.csrf_key.empty()) ctx.csrf_key = backend_.csrf_key();
-  return "<input type=\"hidden\" name=\"csrf\" value=\"" + h(csrf_token(ctx.csrf_key, ctx.nonce, ctx.user)) + "\">";
+  const std::string& scope = ctx.csrf_scope.empty() ? ctx.user : ctx.csrf_scope;
+  return "<input type=\"hidden\" name=\"csrf\" value=\"" + h(csrf_token(ctx.csrf_key, ctx.nonce, scope)) + "\">";
 }
 
 void App::require_csrf(Context& ctx, const Form& form) {
@@ -408,7 +456,7 @@ void App::require_csrf(Context& ctx, const Form& form) {
   }
   std::string nonce = cookie_nonce(ctx.request.param("HTTP_COOKIE"));
   if (ctx.csrf_key.empty()) ctx.csrf_key = backend_.csrf_key();
-  if (!csrf_valid(ctx.csrf_key, nonce, ctx.user, field(form, "csrf"))) {
+  if (!csrf_valid(ctx.csrf_key, nonce, ctx.csrf_scope.empty() ? ctx.user : ctx.csrf_scope, field(form, "csrf"))) {
     throw Forbidden("The form's security token is missing or expired, so nothing was changed. "
                     "Reload the page and try again.",
                     "csrf");
@@ -479,13 +527,16 @@ Response App::sessions_page(Context& ctx) {
          "\"><input type=\"hidden\" name=\"action\" value=\"kill_many\">"
          "<button type=\"submit\" class=\"danger\">Kill selected sessions</button>"
          "<span id=\"selected-count\" class=\"muted\" aria-live=\"polite\"></span>"
-         "<span id=\"refreshed\" class=\"muted\" aria-live=\"off\"></span></form>\n";
+         "<span id=\"refreshed\" class=\"muted\" aria-live=\"off\"></span>"
+         "<span class=\"spacer\"></span><a class=\"button\" href=\"" +
+         h(url_with(settings_.prefix + "/confirm", {{"action", "end_idle"}})) + "\">End idle sessions…</a><a class=\"button\" href=\"" +
+         h(url_with(settings_.prefix + "/confirm", {{"action", "sign_out_all"}})) + "\">Sign out everyone…</a></form>\n";
 
   auto header = [&](const std::string& key, const std::string& label, bool optional = false) {
     bool current = q.sort == key;
     std::string order = current ? (q.descending ? "asc" : "desc")
                                  : ((key == "user" || key == "ip" || key == "device" || key == "browser" ||
-                                     key == "server" || key == "session")
+                                     key == "server" || key == "session" || key == "time_left")
                                         ? "asc"
                                         : "desc");
     std::vector<std::pair<std::string, std::string>> params = keep;
@@ -499,12 +550,12 @@ Response App::sessions_page(Context& ctx) {
   out += "<div class=\"table-wrap\"><table>\n<caption class=\"sr-only\">Active sessions</caption>\n<thead><tr>"
          "<th scope=\"col\"><input type=\"checkbox\" id=\"pick-all\" aria-label=\"Select all sessions on this page\"></th>" +
          header("session", "Session") + header("user", "User") + header("admin", "Admin", true) +
-         header("login", "Login (UTC)", true) + header("last_access", "Last access (UTC)") + header("idle", "Idle") +
+         header("login", "Login (UTC)", true) + header("last_access", "Last access (UTC)") + header("idle", "Idle") + header("time_left", "Time left") +
          header("ip", "Client IP") + header("device", "Device") + header("browser", "Browser", true) +
          header("server", "Server", true) + header("timeout", "Timeout", true) + "<th scope=\"col\">Actions</th></tr></thead>\n";
   out += "<tbody id=\"sessions-body\">\n";
   if (page_data.rows.empty()) {
-    out += "<tr><td colspan=\"13\" class=\"muted\">No active sessions match.</td></tr>\n";
+    out += "<tr><td colspan=\"14\" class=\"muted\">No active sessions match.</td></tr>\n";
   }
   for (const auto& s : page_data.rows) {
     const std::string fp = h(s.fingerprint);
@@ -518,6 +569,10 @@ Response App::sessions_page(Context& ctx) {
     out += "<td class=\"opt\">" + h(format_time(s.login_at)) + "</td>";
     out += "<td>" + h(format_time(s.last_access)) + "</td>";
     out += "<td>" + h(format_duration(now - s.last_access)) + "</td>";
+    std::string which;
+    std::string left = time_left_text(s, now, &which);
+    out += "<td class=\"time-left\"" + (which.empty() ? std::string() : " title=\"" + h("until the " + which) + "\"") + ">" +
+           h(left) + "</td>";
     out += "<td class=\"mono\">" + h(s.client_ip) + "</td>";
     out += "<td>" + h(s.device) + "<span class=\"ua\" title=\"" + h(s.user_agent) + "\">" + h(s.user_agent.substr(0, 80)) +
            "</span></td>";
@@ -596,9 +651,9 @@ Response App::users_page(Context& ctx) {
   out += "</select></label><button type=\"submit\">Show</button></form>\n";
   out += "<div class=\"table-wrap\"><table><caption class=\"sr-only\">Accounts</caption><thead><tr><th scope=\"col\">User</th>"
          "<th scope=\"col\" class=\"opt\">Email</th><th scope=\"col\">State</th><th scope=\"col\">Blocked by</th>"
-         "<th scope=\"col\" class=\"opt\">Blocked at (UTC)</th><th scope=\"col\">Reason</th><th scope=\"col\">Live sessions</th>"
+         "<th scope=\"col\" class=\"opt\">Blocked at (UTC)</th><th scope=\"col\">Reason</th><th scope=\"col\">Live sessions</th><th scope=\"col\">Session limit</th>"
          "<th scope=\"col\" class=\"opt\">Last login (UTC)</th><th scope=\"col\">Actions</th></tr></thead><tbody>\n";
-  if (users.empty()) out += "<tr><td colspan=\"9\" class=\"muted\">No accounts match.</td></tr>\n";
+  if (users.empty()) out += "<tr><td colspan=\"10\" class=\"muted\">No accounts match.</td></tr>\n";
   for (const auto& u : users) {
     out += "<tr data-user=\"" + h(u.username) + "\"><td>" + h(u.username) +
            (u.is_admin ? " <span class=\"badge admin\">admin</span>" : "") + "</td><td class=\"opt\">" + h(u.email) + "</td>";
@@ -606,7 +661,11 @@ Response App::users_page(Context& ctx) {
                     : "<td><span class=\"badge blocked\">blocked</span></td><td>" + h(u.blocked_by) + "</td><td class=\"opt\">" +
                           h(format_time(u.blocked_at)) + "</td><td>" + h(u.block_reason) + "</td>";
     out += "<td><a href=\"" + h(url_with(settings_.prefix + "/sessions", {{"user", u.username}})) + "\">" +
-           format_count(u.live_sessions) + "</a></td><td class=\"opt\">" + h(format_time(u.last_login_at)) + "</td><td class=\"actions\">";
+           format_count(u.live_sessions) + "</a></td><td class=\"limit\">" +
+           h(!u.max_sessions ? std::string("server default") : *u.max_sessions == 0 ? std::string("no limit") : std::to_string(*u.max_sessions)) +
+           "</td><td class=\"opt\">" + h(format_time(u.last_login_at)) + "</td><td class=\"actions\">";
+    out += "<a href=\"" + h(url_with(confirm, {{"action", "set_limit"}, {"user", u.username}, {"back", "users"}})) +
+           "\">Set limit</a>";
     if (u.live_sessions > 0) {
       out += "<a href=\"" + h(url_with(confirm, {{"action", "kill_user"}, {"user", u.username}, {"back", "users"}})) +
              "\">Kill sessions</a>";
@@ -758,6 +817,43 @@ Response App::confirm_page(Context& ctx) {
       out += "<h1>" + h(title) + "</h1>\n" + facts;
       out += confirm_form(ctx, "unblock", extra, "Unblock user", false);
     }
+  } else if (what == "set_limit") {
+    std::string name = ctx.get("user");
+    check_length(name, 190, "user name");
+    auto u = backend_.user(name);
+    if (!u) throw NotFound("There is no account named '" + name + "'.");
+    title = "Session limit of " + u->username;
+    std::string current = !u->max_sessions ? "the server's setting (SessionGuardMaxSessions)"
+                          : *u->max_sessions == 0 ? "no limit" : std::to_string(*u->max_sessions) + " at a time";
+    out += "<h1>" + h(title) + "</h1>\n<dl class=\"facts\"><dt>User</dt><dd>" + h(u->username) +
+           "</dd><dt>Live sessions</dt><dd>" + format_count(u->live_sessions) + "</dd><dt>Limit now</dt><dd>" + h(current) +
+           "</dd></dl>\n<p>The new limit applies from the user's next sign-in, on every server; sessions that are open now "
+           "are not ended. Whether a sign-in over the limit ends the oldest session or is refused is the server's "
+           "setting (SessionGuardMaxSessionsAction).</p>\n";
+    std::string extra = "<input type=\"hidden\" name=\"user\" value=\"" + h(u->username) + "\">\n"
+                        "<label>Concurrent sessions (a number; 0 = no limit for this user; empty = the server's setting) "
+                        "<input type=\"text\" name=\"limit\" inputmode=\"numeric\" maxlength=\"4\" pattern=\"[0-9]{0,4}|none\" value=\"" +
+                        h(u->max_sessions ? std::to_string(*u->max_sessions) : std::string()) + "\"></label>\n";
+    out += confirm_form(ctx, "set-limit", extra, "Set limit", false);
+  } else if (what == "end_idle") {
+    title = "End idle sessions?";
+    out += "<h1>" + h(title) + "</h1>\n<p>Every session, of every user and on every server, that has had no request for "
+           "longer than the time below ends now. Each user is told on their next request that an administrator ended "
+           "the session.</p>\n";
+    std::string minutes = ctx.get("minutes").empty() ? "30" : ctx.get("minutes");
+    out += confirm_form(ctx, "end-idle",
+                        "<label>Idle longer than (minutes) <input type=\"number\" name=\"minutes\" min=\"1\" max=\"525600\" "
+                        "required value=\"" + h(minutes.substr(0, 6)) + "\"></label>\n",
+                        "End idle sessions", true);
+  } else if (what == "sign_out_all") {
+    title = "Sign out everyone?";
+    auto servers = backend_.active_servers();
+    out += "<h1>" + h(title) + "</h1>\n<p>Every active session ends now, on every server, except your own (" + h(ctx.user) +
+           "). Each user is told on their next request that an administrator ended the session.</p>\n";
+    std::string select = "<label>Virtual host <select name=\"server\"><option value=\"\">all virtual hosts</option>";
+    for (const auto& server : servers) select += "<option value=\"" + h(server) + "\">" + h(server) + "</option>";
+    select += "</select></label>\n";
+    out += confirm_form(ctx, "sign-out-all", select, "Sign out everyone", true);
   } else if (what == "logout_request") {
     auto s = backend_.find_session(ctx.get("id"));
     auto u = backend_.user(s.username);
@@ -851,6 +947,19 @@ Response App::action(Context& ctx, const std::string& name) {
     std::string user = field(form, "user");
     return done("unblocked", backend_.unblock_user(user, ctx.actor()), user);
   }
+  if (name == "set-limit") {
+    std::string user = field(form, "user");
+    db::validate_username(user);
+    auto result = backend_.set_user_limit(user, parse_limit(field(form, "limit")), ctx.actor());
+    changed(ctx, result);
+    return redirect(url_with(settings_.prefix + "/users", {{"notice", "limit_set"}, {"u", user}}));
+  }
+  if (name == "end-idle") return done("ended_idle", backend_.end_idle(parse_minutes(field(form, "minutes")), ctx.actor()), "");
+  if (name == "sign-out-all") {
+    std::string server = field(form, "server");
+    check_length(server, 255, "server name");
+    return done("signed_out_all", backend_.sign_out_everyone(server, ctx.actor()), "");
+  }
   if (name == "logout-request") {
     std::string id = field(form, "id");
     auto s = backend_.find_session(id);
@@ -872,7 +981,8 @@ Response App::api(Context& ctx, const std::string& name) {
   };
   const bool read = ctx.method == "GET" || ctx.method == "HEAD";
   static const std::vector<std::string> reads = {"sessions", "users", "audit", "outbox"};
-  static const std::vector<std::string> writes = {"kill", "kill-many", "kill-user", "block", "unblock", "logout-request"};
+  static const std::vector<std::string> writes = {"kill",           "kill-many", "kill-user", "block",       "unblock",
+                                                  "logout-request", "set-limit", "end-idle",  "sign-out-all"};
   const Micros now = now_micros();
   if (std::find(reads.begin(), reads.end(), name) != reads.end()) {
     if (!read) throw MethodNotAllowed("GET, HEAD");
@@ -914,7 +1024,8 @@ Response App::api(Context& ctx, const std::string& name) {
                             {"blocked_at", format_iso(u.blocked_at)},
                             {"block_reason", u.block_reason},
                             {"live_sessions", u.live_sessions},
-                            {"last_login_at", format_iso(u.last_login_at)}});
+                            {"last_login_at", format_iso(u.last_login_at)},
+                            {"max_sessions", u.max_sessions ? json(*u.max_sessions) : json(nullptr)}});
       }
       return reply(json{{"users", list}});
     }
@@ -1025,9 +1136,184 @@ Response App::api(Context& ctx, const std::string& name) {
     return result_json(backend_.block_user(user, text("reason", false), ctx.actor()));
   }
   if (name == "unblock") return result_json(backend_.unblock_user(text("user", true), ctx.actor()));
+  if (name == "set-limit") {
+    std::string user = text("user", true);
+    db::validate_username(user);
+    auto it = in.find("max_sessions");
+    if (it == in.end()) throw BadRequest("'max_sessions' is required (a number, or null for the server's setting).", "missing_field");
+    std::optional<int> limit;
+    if (it->is_number_integer()) {
+      auto n = it->get<long long>();
+      if (n < 0 || n > 1000) throw BadRequest("'max_sessions' must be from 0 (no limit) to 1000, or null.", "invalid_field");
+      limit = static_cast<int>(n);
+    } else if (!it->is_null()) {
+      throw BadRequest("'max_sessions' must be a whole number or null.", "invalid_field");
+    }
+    return result_json(backend_.set_user_limit(user, limit, ctx.actor()));
+  }
+  if (name == "end-idle") {
+    auto it = in.find("minutes");
+    if (it == in.end() || !it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 525600)
+      throw BadRequest("'minutes' must be a whole number from 1 to 525600.", "invalid_field");
+    return result_json(backend_.end_idle(static_cast<int>(it->get<long long>()), ctx.actor()));
+  }
+  if (name == "sign-out-all") {
+    std::string server = text("server", false);
+    check_length(server, 255, "server name");
+    return result_json(backend_.sign_out_everyone(server, ctx.actor()));
+  }
   // logout-request
   auto s = backend_.find_session(text("id", true));
   return result_json(backend_.logout_request(s.fingerprint, text("subject", true), text("message", true), ctx.actor()));
+}
+
+
+// --- self-service: my-sessions and "This wasn't me" links (no Basic auth) --------------------
+
+namespace {
+std::string device_text(const db::SessionRow& s) {
+  std::string text = s.device;
+  if (!s.browser.empty()) text += " · " + s.browser;
+  if (!s.os.empty()) text += " · " + s.os;
+  return text;
+}
+
+// Pages that carry forms but have no admin: make sure this browser holds a CSRF nonce.
+void ensure_nonce(App::Context& ctx) {
+  ctx.nonce = cookie_nonce(ctx.request.param("HTTP_COOKIE"));
+  if (!plausible_nonce(ctx.nonce)) {
+    ctx.nonce = random_hex(16);
+    ctx.new_nonce = true;
+  }
+}
+}  // namespace
+
+Response App::my_sessions(Context& ctx) {
+  ctx.self_service = true;
+  // Set by mod_session_guard for a guarded request whose session it knows the owner of. The
+  // module sets them as environment variables, which a client cannot send (headers arrive
+  // as HTTP_*), and REMOTE_USER is deliberately not accepted here.
+  const std::string user = ctx.request.param("SESSION_GUARD_USER");
+  const std::string current = sg::to_lower(ctx.request.param("SESSION_GUARD_FINGERPRINT"));
+  if (user.empty() || user.size() > 190 || !Fingerprint::from_hex(current)) {
+    throw Unauthorized("This page lists the sessions of the account you are signed in with, but this request does not "
+                       "come from a signed-in session. Sign in to the application first, then open this page again "
+                       "in the same browser.");
+  }
+  ctx.csrf_scope = "self\n" + user;
+  const std::string base = settings_.prefix + "/my-sessions";
+  const std::string sub = ctx.path.substr(std::string("/my-sessions").size());
+  db::Actor actor{user, ctx.ip, "self", ctx.link_base};
+  if (!sub.empty()) {
+    if (sub != "/sign-out" && sub != "/sign-out-others") throw NotFound("There is no page at this address.");
+    if (ctx.method != "POST") throw MethodNotAllowed("POST");
+    std::string type = sg::to_lower(ctx.request.param("CONTENT_TYPE"));
+    if (type.compare(0, 33, "application/x-www-form-urlencoded") != 0)
+      throw UnsupportedMediaType("Forms must be sent as application/x-www-form-urlencoded.");
+    Form form = sg::parse_form(ctx.request.body(settings_.max_body));
+    require_csrf(ctx, form);
+    db::ActionResult result;
+    if (sub == "/sign-out") {
+      std::string id = sg::to_lower(field(form, "id"));
+      if (id == current) {
+        throw Conflict("This is the session you are using now. To end it, sign out in the application.", "own_session");
+      }
+      result = backend_.self_end_session(user, id, actor);
+    } else {
+      result = backend_.self_end_others(user, current, actor);
+    }
+    changed(ctx, result);
+    return redirect(url_with(base, {{"notice", sub == "/sign-out" ? "one" : "others"},
+                                    {"n", std::to_string(result.sessions_ended)}}));
+  }
+  if (ctx.method != "GET" && ctx.method != "HEAD") throw MethodNotAllowed("GET, HEAD");
+  ensure_nonce(ctx);
+  auto sessions = backend_.user_sessions(user);
+  const Micros now = now_micros();
+  std::string out = "<h1>Your sessions</h1>\n";
+  std::string notice = ctx.get("notice");
+  std::string n = ctx.get("n");
+  if (n.size() > 6 || !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; })) n = "";
+  if (notice == "one") out += "<div class=\"notice\" role=\"status\">The session has been signed out.</div>\n";
+  if (notice == "others")
+    out += "<div class=\"notice\" role=\"status\">" + h((n.empty() ? "All" : n) + " other sessions have been signed out.") +
+           "</div>\n";
+  out += "<p>Signed in as <strong>" + h(user) + "</strong>. These are the sessions of your account that are open now, on "
+         "every server. If you do not recognise one, sign it out and change your password.</p>\n";
+  out += "<div class=\"table-wrap\"><table><caption class=\"sr-only\">Your active sessions</caption><thead><tr>"
+         "<th scope=\"col\">Session</th><th scope=\"col\">Device</th><th scope=\"col\">IP address</th>"
+         "<th scope=\"col\">Signed in (UTC)</th><th scope=\"col\">Last access (UTC)</th><th scope=\"col\"></th></tr></thead>"
+         "<tbody id=\"my-sessions-body\">\n";
+  std::size_t others = 0;
+  const std::string field_html = csrf_field(ctx);
+  for (const auto& s : sessions) {
+    const bool mine = s.fingerprint == current;
+    out += "<tr data-session=\"" + h(s.short_id()) + "\"" + (mine ? " class=\"current\"" : "") + "><td class=\"mono\">" +
+           h(s.short_id()) + "</td><td>" + h(device_text(s)) + "<span class=\"ua\">" + h(s.user_agent.substr(0, 120)) +
+           "</span></td><td class=\"mono\">" + h(s.client_ip) + "</td><td>" + h(format_time(s.login_at)) + "</td><td>" +
+           h(format_time(s.last_access)) + "</td><td>";
+    if (mine) {
+      out += "<span class=\"this-device\">This device</span>";
+    } else {
+      ++others;
+      out += "<form class=\"inline\" method=\"post\" action=\"" + h(base + "/sign-out") + "\">" + field_html +
+             "<input type=\"hidden\" name=\"id\" value=\"" + h(s.fingerprint) + "\"><button type=\"submit\" class=\"danger\" "
+             "aria-label=\"Sign out session " + h(s.short_id()) + "\">Sign out</button></form>";
+    }
+    out += "</td></tr>\n";
+  }
+  if (sessions.empty()) out += "<tr><td colspan=\"6\" class=\"muted\">No active sessions.</td></tr>\n";
+  out += "</tbody></table></div>\n";
+  (void)now;
+  if (others > 0) {
+    out += "<form method=\"post\" action=\"" + h(base + "/sign-out-others") + "\" class=\"bulk\">" + field_html +
+           "<button type=\"submit\" class=\"danger\">Sign out all other sessions (" + std::to_string(others) +
+           ")</button></form>\n";
+  }
+  return html(ctx, "Your sessions", "", out);
+}
+
+Response App::wasnt_me(Context& ctx) {
+  ctx.self_service = true;
+  const bool post = ctx.method == "POST";
+  if (!post && ctx.method != "GET" && ctx.method != "HEAD") throw MethodNotAllowed("GET, HEAD, POST");
+  Form form;
+  std::string token;
+  if (post) {
+    std::string type = sg::to_lower(ctx.request.param("CONTENT_TYPE"));
+    if (type.compare(0, 33, "application/x-www-form-urlencoded") != 0)
+      throw UnsupportedMediaType("Forms must be sent as application/x-www-form-urlencoded.");
+    form = sg::parse_form(ctx.request.body(settings_.max_body));
+    token = field(form, "t");
+  } else {
+    token = ctx.get("t");
+  }
+  if (token.empty()) throw BadRequest("This link is incomplete: it carries no token. Nothing was changed.");
+  check_length(token, 1000, "link");
+  ctx.csrf_scope = "link\n" + token;
+  // Signature, expiry and use are checked before anything is shown or changed.
+  const std::string user = backend_.check_signout_link(token);
+  if (post) {
+    require_csrf(ctx, form);
+    db::Actor actor{user, ctx.ip, "link", ctx.link_base};
+    auto result = backend_.use_signout_link(token, actor);
+    changed(ctx, result);
+    std::string out = "<div class=\"confirm\"><h1>You have been signed out everywhere</h1>\n<div class=\"notice\" role=\"status\">" +
+                      h("All sessions of the account " + user + " have ended (" + std::to_string(result.sessions_ended) +
+                        "), on every server.") +
+                      "</div>\n<p>Please sign in again and change your password, and tell your helpdesk that someone else "
+                      "may have used your account.</p></div>\n";
+    return html(ctx, "Signed out everywhere", "", out);
+  }
+  ensure_nonce(ctx);
+  std::string out = "<div class=\"confirm\"><h1>Sign out everywhere?</h1>\n<p>This link was sent to the account <strong>" +
+                    h(user) + "</strong> after an administrator ended one of its sessions or blocked it.</p>\n"
+                    "<p>If that was not you, confirm below: every session of the account ends now, on every server, "
+                    "including any that someone else may have open. The link works once.</p>\n";
+  out += "<form method=\"post\" action=\"" + h(settings_.prefix + "/wasnt-me") + "\">" + csrf_field(ctx) +
+         "<input type=\"hidden\" name=\"t\" value=\"" + h(token) + "\">\n<div class=\"buttons\"><button type=\"submit\" "
+         "class=\"danger\">Sign me out everywhere</button></div>\n</form></div>\n";
+  return html(ctx, "Sign out everywhere", "", out);
 }
 
 }  // namespace sg::admin

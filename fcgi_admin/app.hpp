@@ -34,6 +34,9 @@ class App {
   Response audit_page(Context& ctx);
   Response confirm_page(Context& ctx);
   Response action(Context& ctx, const std::string& name);
+  // Self-service (issue 4): no Basic auth; the module's SESSION_GUARD_* variables say who.
+  Response my_sessions(Context& ctx);
+  Response wasnt_me(Context& ctx);
   Response api(Context& ctx, const std::string& name);
   Response html(Context& ctx, const std::string& title, const std::string& active, const std::string& content,
                 int status = 200, int refresh = 0);

@@ -76,4 +76,33 @@ db::ActionResult SqlBackend::logout_request(const std::string& id, const std::st
   return with([&](db::Operations& o, db::AdminQueries&) { return o.logout_request(id, subject, body, actor); });
 }
 
+db::ActionResult SqlBackend::set_user_limit(const std::string& user, std::optional<int> limit, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.set_user_limit(user, limit, actor); });
+}
+db::ActionResult SqlBackend::end_idle(int minutes, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.end_idle_sessions(minutes, actor); });
+}
+db::ActionResult SqlBackend::sign_out_everyone(const std::string& server, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.sign_out_everyone(server, actor); });
+}
+std::vector<std::string> SqlBackend::active_servers() {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.active_servers(); });
+}
+std::vector<db::SessionRow> SqlBackend::user_sessions(const std::string& user) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.user_sessions(user); });
+}
+db::ActionResult SqlBackend::self_end_session(const std::string& user, const std::string& id, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.self_end_session(user, id, actor); });
+}
+db::ActionResult SqlBackend::self_end_others(const std::string& user, const std::string& keep_fingerprint,
+                                             const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.self_end_others(user, keep_fingerprint, actor); });
+}
+std::string SqlBackend::check_signout_link(const std::string& token) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.check_signout_link(token); });
+}
+db::ActionResult SqlBackend::use_signout_link(const std::string& token, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.use_signout_link(token, actor); });
+}
+
 }  // namespace sg::admin

@@ -36,6 +36,18 @@ class Backend {
   virtual db::ActionResult unblock_user(const std::string& user, const db::Actor& actor) = 0;
   virtual db::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
                                           const db::Actor& actor) = 0;
+
+  // Issue 4: per-user limits, bulk actions, self-service, "This wasn't me" links.
+  virtual db::ActionResult set_user_limit(const std::string& user, std::optional<int> limit, const db::Actor& actor) = 0;
+  virtual db::ActionResult end_idle(int minutes, const db::Actor& actor) = 0;
+  virtual db::ActionResult sign_out_everyone(const std::string& server, const db::Actor& actor) = 0;
+  virtual std::vector<std::string> active_servers() = 0;
+  virtual std::vector<db::SessionRow> user_sessions(const std::string& user) = 0;
+  virtual db::ActionResult self_end_session(const std::string& user, const std::string& id, const db::Actor& actor) = 0;
+  virtual db::ActionResult self_end_others(const std::string& user, const std::string& keep_fingerprint,
+                                           const db::Actor& actor) = 0;
+  virtual std::string check_signout_link(const std::string& token) = 0;  // the user it names
+  virtual db::ActionResult use_signout_link(const std::string& token, const db::Actor& actor) = 0;
 };
 
 // One connection per process, opened on first use and again after any failure, so a
@@ -63,6 +75,16 @@ class SqlBackend : public Backend {
   db::ActionResult unblock_user(const std::string& user, const db::Actor& actor) override;
   db::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
                                   const db::Actor& actor) override;
+  db::ActionResult set_user_limit(const std::string& user, std::optional<int> limit, const db::Actor& actor) override;
+  db::ActionResult end_idle(int minutes, const db::Actor& actor) override;
+  db::ActionResult sign_out_everyone(const std::string& server, const db::Actor& actor) override;
+  std::vector<std::string> active_servers() override;
+  std::vector<db::SessionRow> user_sessions(const std::string& user) override;
+  db::ActionResult self_end_session(const std::string& user, const std::string& id, const db::Actor& actor) override;
+  db::ActionResult self_end_others(const std::string& user, const std::string& keep_fingerprint,
+                                   const db::Actor& actor) override;
+  std::string check_signout_link(const std::string& token) override;
+  db::ActionResult use_signout_link(const std::string& token, const db::Actor& actor) override;
 
  private:
   template <typename F>

@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "admin_queries.hpp"
@@ -27,6 +28,10 @@ constexpr const char* kUsage =
     "  kill-user USER                    end every session of USER\n"
     "  block USER --reason TEXT          block USER and end all their sessions\n"
     "  unblock USER                      allow USER to sign in again\n"
+    "  set-limit USER N|none             USER's own concurrent-session limit (0 = no limit,\n"
+    "                                    none = the server's SessionGuardMaxSessions)\n"
+    "  end-idle MINUTES                  end every session idle longer than MINUTES\n"
+    "  sign-out-all [--server NAME]      end every session except those of --as (one virtual host only)\n"
     "  deliver-mail [--loop]             send due mail from the outbox (once, or every mail_interval)\n"
     "  serve                             FastCGI responder (the default with no command)\n"
     "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
@@ -57,7 +62,8 @@ struct Options {
 
 // Flags that take a value; every other --flag is boolean.
 bool takes_value(const std::string& flag) {
-  return flag == "--config" || flag == "--group" || flag == "--as" || flag == "--user" || flag == "--reason";
+  return flag == "--config" || flag == "--group" || flag == "--as" || flag == "--user" || flag == "--reason" ||
+         flag == "--server";
 }
 
 int list_sessions(db::Operations& ops, const Options& options, std::ostream& out) {
@@ -102,7 +108,7 @@ int list_sessions(db::Operations& ops, const Options& options, std::ostream& out
 }  // namespace
 
 bool is_cli_command(const std::string& word) {
-  return word == "sessions" || word == "kill" || word == "kill-user" || word == "block" || word == "unblock" ||
+  return word == "sessions" || word == "kill" || word == "kill-user" || word == "block" || word == "unblock" || word == "set-limit" || word == "end-idle" || word == "sign-out-all" ||
          word == "deliver-mail" || word == "serve" || word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
 }
 
@@ -176,7 +182,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     db::Connection connection(connect);
     db::Operations ops(connection);
     ops.set_mail_policy(settings.policy);
-    db::Actor actor{options.actor, "", "cli"};
+    db::Actor actor{options.actor, "", "cli", ""};
     db::ActionResult result;
     if (command == "sessions") {
       if (!need(0)) return 1;
@@ -198,6 +204,30 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     } else if (command == "unblock") {
       if (!need(1)) return 1;
       result = ops.unblock_user(options.positional[1], actor);
+    } else if (command == "set-limit") {
+      if (!need(2)) return 1;
+      const std::string& text = options.positional[2];
+      std::optional<int> limit;
+      if (text != "none") {
+        if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos) {
+          err << "fcgi_admin: set-limit takes a number (0 = no limit) or none\n";
+          return 1;
+        }
+        limit = std::stoi(text);
+      }
+      result = ops.set_user_limit(options.positional[1], limit, actor);
+    } else if (command == "end-idle") {
+      if (!need(1)) return 1;
+      const std::string& text = options.positional[1];
+      if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {
+        err << "fcgi_admin: end-idle takes a number of minutes\n";
+        return 1;
+      }
+      result = ops.end_idle_sessions(std::stoi(text), actor);
+    } else if (command == "sign-out-all") {
+      if (!need(0)) return 1;
+      auto server = options.flags.find("--server");
+      result = ops.sign_out_everyone(server == options.flags.end() ? "" : server->second, actor);
     } else {
       err << "fcgi_admin: unknown command '" << command << "'\n" << kUsage;
       return 1;

@@ -70,7 +70,8 @@ std::string page(const PageFrame& frame, std::string_view content) {
   out += "<script src=\"" + h(p) + "/static/admin.js\" defer></script>\n</head>\n";
   out += "<body";
   if (frame.refresh_seconds > 0) out += " data-refresh=\"" + std::to_string(frame.refresh_seconds) + "\"";
-  out += ">\n<header class=\"top\"><a class=\"brand\" href=\"" + h(p) + "/sessions\">Session Guard</a>\n";
+  out += ">\n<header class=\"top\"><a class=\"brand\" href=\"" + h(p) + (frame.self_service ? "/my-sessions" : "/sessions") +
+         "\">Session Guard</a>\n";
   if (!frame.user.empty()) {
     out += "<nav aria-label=\"Main\">" + nav("sessions", "Sessions") + nav("users", "Users") + nav("audit", "Audit") +
            "</nav>\n<span class=\"who\">Signed in as <strong>" + h(frame.user) + "</strong></span>\n";
@@ -135,7 +136,10 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .muted { color: var(--muted); }
 .ua { display: block; color: var(--muted); font-size: .78rem; min-width: 11rem; max-width: 18rem; overflow-wrap: anywhere; }
 .pager { display: flex; flex-wrap: wrap; gap: .6rem; align-items: center; margin: .8rem 0; }
-.bulk { display: flex; gap: .6rem; align-items: center; margin: .6rem 0; }
+.bulk { display: flex; flex-wrap: wrap; gap: .6rem; align-items: center; margin: .6rem 0; }
+.bulk .spacer { flex: 1; }
+td form.inline { margin: 0; }
+.this-device { font-weight: 600; color: var(--ok); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; background: var(--card);
   border: 1px solid var(--line); border-radius: 8px; padding: .8rem 1rem; }
 dl.facts dt { color: var(--muted); }

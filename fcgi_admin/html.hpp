@@ -20,6 +20,7 @@ struct PageFrame {
   std::string active;  // "sessions", "users", "audit" or ""
   std::string user;    // signed-in admin, "" on error pages before authorisation
   int refresh_seconds = 0;  // the sessions page refreshes itself
+  bool self_service = false;  // a user's own pages: no admin navigation, brand links to my-sessions
 };
 
 std::string page(const PageFrame& frame, std::string_view content);

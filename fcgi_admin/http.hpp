@@ -51,6 +51,10 @@ struct MethodNotAllowed : HttpError {
 struct Conflict : HttpError {
   explicit Conflict(const std::string& message, std::string code = "conflict") : HttpError(409, std::move(code), message) {}
 };
+struct Unauthorized : HttpError {
+  explicit Unauthorized(const std::string& message, std::string code = "not_signed_in")
+      : HttpError(401, std::move(code), message) {}
+};
 struct PayloadTooLarge : HttpError {
   explicit PayloadTooLarge(const std::string& message) : HttpError(413, "payload_too_large", message) {}
 };

@@ -72,6 +72,15 @@ std::string apply_settings(const std::map<std::string, std::string>& group, Sett
     } else if (key == "sendmail") {
       ok = !value.empty() && value.front() == '/';
       if (ok) s.sendmail = value;
+    } else if (key == "public_url") {
+      ok = value.empty() || ((value.rfind("http://", 0) == 0 || value.rfind("https://", 0) == 0) && value.back() != '/' &&
+                             value.find_first_of("\"'<> ?#") == std::string::npos);
+      if (ok) s.public_url = value;
+    } else if (key == "link_secret") {
+      ok = value.size() >= 16;
+      if (ok) s.policy.link_key = value;
+    } else if (key == "link_lifetime") {
+      ok = parse_seconds(value, s.policy.link_lifetime, 60 * kMicrosPerSecond);
     } else if (key == "mail_from") {
       s.mail_from = value;
     } else if (key == "mail_interval") {
@@ -136,6 +145,7 @@ Settings load_settings(const std::string& path) {
   if (const char* env = std::getenv("SG_SENDMAIL")) overrides["sendmail"] = env;
   std::string error = apply_settings(overrides, settings);
   if (!error.empty()) throw std::runtime_error("environment: " + error);
+  if (!settings.public_url.empty()) settings.policy.link_base = settings.public_url + settings.prefix + "/wasnt-me?t=";
   return settings;
 }
 

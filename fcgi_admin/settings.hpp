@@ -26,6 +26,9 @@ struct Settings {
   Micros sample_interval = 10 * kMicrosPerSecond;
   int refresh_seconds = 15;  // sessions page auto-refresh; 0 = off
   std::size_t max_body = 64 * 1024;
+  // Where users reach the pages, for links in mail ("https://intranet.example.com"); "" = the
+  // address of the admin's request (the CLI then sends no link).
+  std::string public_url;
   db::MailPolicy policy;
 };
 

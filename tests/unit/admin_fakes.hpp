@@ -189,6 +189,55 @@ class Backend : public sg::admin::Backend {
     auto s = find_session(id);
     return act("logout:" + s.fingerprint.substr(0, 8) + ":" + subject + ":" + body, "Logout request");
   }
+
+  // --- issue 4 ---
+  std::string valid_token = "good-token";  // check_signout_link accepts only this one
+  bool token_used = false;
+  sg::db::ActionResult set_user_limit(const std::string& user, std::optional<int> limit, const sg::db::Actor& actor) override {
+    if (!accounts.count(user)) throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "no user named " + user);
+    accounts[user].max_sessions = limit;
+    return act("limit:" + user + ":" + (limit ? std::to_string(*limit) : "none") + ":" + actor.source, "limit set");
+  }
+  sg::db::ActionResult end_idle(int minutes, const sg::db::Actor& actor) override {
+    return act("end_idle:" + std::to_string(minutes) + ":" + actor.source, "idle ended");
+  }
+  sg::db::ActionResult sign_out_everyone(const std::string& server, const sg::db::Actor& actor) override {
+    return act("sign_out_all:" + server + ":" + actor.name + ":" + actor.source, "signed out");
+  }
+  std::vector<std::string> active_servers() override {
+    check();
+    return {"app.example.test", "<b>evil</b>"};
+  }
+  std::vector<sg::db::SessionRow> user_sessions(const std::string& user) override {
+    check();
+    std::vector<sg::db::SessionRow> out;
+    for (const auto& r : rows)
+      if (r.state == "active" && r.username == user) out.push_back(r);
+    return out;
+  }
+  sg::db::ActionResult self_end_session(const std::string& user, const std::string& id, const sg::db::Actor& actor) override {
+    for (auto& r : rows) {
+      if (r.state == "active" && r.username == user && id.size() >= 8 && r.fingerprint.compare(0, id.size(), id) == 0) {
+        r.state = "killed";
+        return act("self_kill:" + r.fingerprint.substr(0, 8) + ":" + actor.name + ":" + actor.source, "signed out");
+      }
+    }
+    throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "You have no active session with this id.");
+  }
+  sg::db::ActionResult self_end_others(const std::string& user, const std::string& keep, const sg::db::Actor& actor) override {
+    return act("self_others:" + user + ":" + keep.substr(0, 8) + ":" + actor.source, "others signed out");
+  }
+  std::string check_signout_link(const std::string& token) override {
+    check();
+    if (token != valid_token) throw sg::db::OperationError(sg::db::OperationError::Kind::bad_input, "This link is not valid.");
+    if (token_used) throw sg::db::OperationError(sg::db::OperationError::Kind::gone, "This link has already been used.");
+    return "alice";
+  }
+  sg::db::ActionResult use_signout_link(const std::string& token, const sg::db::Actor& actor) override {
+    check_signout_link(token);
+    token_used = true;
+    return act("wasnt_me:" + actor.name + ":" + actor.source, "all signed out");
+  }
 };
 
 }  // namespace fake
