@@ -90,6 +90,13 @@ def exercise(stack, app):
     h.expect(r.status == 403 and "administrator role" in r.body, r)
     user = stack.user("alice", app=app)
     fp = stack.session_of("alice")[0]
+    # Self-service: no Basic auth; the module names the user from the app's own cookie.
+    r = h.Browser(stack.base).get("/session-guard/my-sessions")
+    h.expect(r.status == 401 and not r.header("WWW-Authenticate") and "Sign in to the application" in r.body, r)
+    mine = h.eventually(lambda: (lambda r: r if r.status == 200 else None)(user.get("/session-guard/my-sessions")),
+                        timeout=5, what="my-sessions page")
+    h.expect(fp[:8].upper() in mine.body and "This device" in mine.body, mine)
+    h.expect(h.Browser(stack.base).get("/session-guard/wasnt-me?t=x").status == 400, "links need no Basic auth")
     page = admin.get("/session-guard/sessions")
     h.expect(page.status == 200 and fp in page.body and page.header("Content-Security-Policy"), page)
     r = a.do_action(admin, "kill", id=fp)
