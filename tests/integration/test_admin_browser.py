@@ -36,5 +36,20 @@ def test_admin_kills_and_blocks_in_a_real_browser():
         h.expect(os.path.getsize(os.path.join(OUT, shot)) > 1000, shot)
 
 
+def test_session_limit_of_one_supersedes_the_first_browser():
+    h.expect(os.access("/usr/bin/chromium", os.X_OK), "Debian's chromium is not installed (scripts/install-deps)")
+    ensure_node_modules()
+    st = a.Stack(extra_conf="<Location /php/>\n  SessionGuardMaxSessions 1\n</Location>\n")
+    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "policy_browser.mjs")], capture_output=True, text=True,
+                       timeout=300, cwd=BROWSER_DIR, env=dict(os.environ, BASE_URL=st.base, OUT_DIR=OUT))
+    print(p.stdout + p.stderr)
+    h.expect(p.returncode == 0 and "\nOK" in p.stdout, "browser test failed:",
+             (p.stdout.strip().splitlines() or ["no output"])[-1])
+    h.expect(st.db.scalar("SELECT COUNT(*) FROM sessions WHERE username='alice' AND state='superseded'") == "1")
+    h.expect(st.db.scalar("SELECT COUNT(*) FROM sessions WHERE username='alice' AND state='active'") == "1")
+    for shot in ("limit-superseded.png", "my-sessions.png"):
+        h.expect(os.path.getsize(os.path.join(OUT, shot)) > 1000, shot)
+
+
 if __name__ == "__main__":
     h.run(globals())
