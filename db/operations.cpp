@@ -534,6 +534,15 @@ std::string plural(std::size_t n, const char* one, const char* many) {
 }
 }  // namespace
 
+// One log line per ended session, but a bulk action over thousands writes a summary after
+// the first kLoggedSessions (the audit row and the database have every one).
+constexpr std::size_t kLoggedSessions = 200;
+static void log_sessions(ActionResult& result, const std::vector<std::string>& ended, const std::string& what) {
+  for (std::size_t i = 0; i < ended.size() && i < kLoggedSessions; ++i) result.log_lines.push_back("Session " + ended[i] + what);
+  if (ended.size() > kLoggedSessions)
+    result.log_lines.push_back("... and " + std::to_string(ended.size() - kLoggedSessions) + " more sessions" + what);
+}
+
 std::string Operations::link_text(std::string_view username, const Actor& actor) {
   const std::string& base = policy_.link_base.empty() ? actor.link_base : policy_.link_base;
   if (base.empty()) return "";
@@ -629,7 +638,7 @@ ActionResult Operations::end_idle_sessions(int minutes, const Actor& actor) {
   ActionResult result;
   auto ended = end_sessions("last_access < NOW(6) - INTERVAL ? MINUTE", {static_cast<std::int64_t>(minutes)}, actor.name);
   result.sessions_ended = ended.size();
-  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " terminated by administrator " + actor.name);
+  log_sessions(result, ended, " terminated by administrator " + actor.name);
   result.message = plural(ended.size(), "session", "sessions") + " idle longer than " +
                    plural(static_cast<std::size_t>(minutes), "minute", "minutes") + " terminated by administrator " +
                    actor.name;
@@ -653,7 +662,7 @@ ActionResult Operations::sign_out_everyone(std::string_view server, const Actor&
   auto ended = end_sessions(where, params, actor.name, &users);
   std::set<std::string> distinct(users.begin(), users.end());
   result.sessions_ended = ended.size();
-  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " terminated by administrator " + actor.name);
+  log_sessions(result, ended, " terminated by administrator " + actor.name);
   result.message = plural(ended.size(), "session", "sessions") + " of " + plural(distinct.size(), "user", "users") +
                    (server.empty() ? std::string() : " on " + std::string(server)) + " signed out by administrator " +
                    actor.name + " (their own sessions kept)";
@@ -712,7 +721,7 @@ ActionResult Operations::self_end_others(std::string_view username, std::string_
                             actor.name);
   ActionResult result;
   result.sessions_ended = ended.size();
-  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " signed out by its user " + std::string(username));
+  log_sessions(result, ended, " signed out by its user " + std::string(username));
   result.message = plural(ended.size(), "other session", "other sessions") + " of user " + std::string(username) +
                    " signed out by the user";
   result.log_lines.push_back(result.message);
@@ -737,7 +746,7 @@ ActionResult Operations::use_signout_link(std::string_view token, const Actor& a
   db_.execute("UPDATE accounts SET not_valid_before = NOW(6) WHERE username = ?", {username});
   ActionResult result;
   result.sessions_ended = ended.size();
-  for (const auto& id : ended) result.log_lines.push_back("Session " + id + " signed out by its user " + username);
+  log_sessions(result, ended, " signed out by its user " + username);
   result.message = "All sessions of user " + username + " (" + std::to_string(ended.size()) + ") signed out by " + username +
                    " through a \"This wasn't me\" link";
   result.log_lines.push_back(result.message);
