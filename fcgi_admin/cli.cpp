@@ -30,8 +30,8 @@ constexpr const char* kUsage =
     "  unblock USER                      allow USER to sign in again\n"
     "  set-limit USER N|none             USER's own concurrent-session limit (0 = no limit,\n"
     "                                    none = the server's SessionGuardMaxSessions)\n"
-    "  end-idle MINUTES                  end every session idle longer than MINUTES\n"
-    "  sign-out-all [--server NAME]      end every session except those of --as (one virtual host only)\n"
+    "  end-idle MINUTES --yes            end every session idle longer than MINUTES\n"
+    "  sign-out-all [--server NAME] --yes  end every session except those of --as (one virtual host only)\n"
     "  deliver-mail [--loop]             send due mail from the outbox (once, or every mail_interval)\n"
     "  serve                             FastCGI responder (the default with no command)\n"
     "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
@@ -218,6 +218,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       result = ops.set_user_limit(options.positional[1], limit, actor);
     } else if (command == "end-idle") {
       if (!need(1)) return 1;
+      if (!options.flags.count("--yes")) {
+        err << "fcgi_admin: end-idle ends the sessions of every user idle longer than " << options.positional[1]
+            << " minutes; nothing was changed. Add --yes to go ahead.\n";
+        return 1;
+      }
       const std::string& text = options.positional[1];
       if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {
         err << "fcgi_admin: end-idle takes a number of minutes\n";
@@ -226,6 +231,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       result = ops.end_idle_sessions(std::stoi(text), actor);
     } else if (command == "sign-out-all") {
       if (!need(0)) return 1;
+      if (!options.flags.count("--yes")) {
+        err << "fcgi_admin: sign-out-all ends every session except those of " << options.actor
+            << " (--as); nothing was changed. Add --yes to go ahead.\n";
+        return 1;
+      }
       auto server = options.flags.find("--server");
       result = ops.sign_out_everyone(server == options.flags.end() ? "" : server->second, actor);
     } else {
