@@ -31,6 +31,27 @@ def wrk(url, cookie):
     return rps, requests
 
 
+def apache_cpu_seconds(web):
+    """CPU time used by an Apache instance so far: the parent with the children it reaped,
+    plus the live children. Less sensitive than throughput to neighbours on the machine."""
+    parent = web.pid()
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        if pid == parent:
+            ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        elif ppid == parent:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def live_cookie(web):
     b = web.browser()
     r = b.login_php("alice", "demo")
@@ -41,8 +62,11 @@ def live_cookie(web):
 
 def main():
     db = h.MariaDB().start()
-    on = h.Apache().start(db=db, module=h.MODULE, name="bench-on")
-    off = h.Apache().start(db=db, module=None, name="bench-off")
+    # A fixed set of children, so none exits (taking its CPU time along) mid-measurement.
+    fixed = ("<IfModule mpm_prefork_module>\n StartServers 12\n MinSpareServers 12\n MaxSpareServers 20\n"
+             " MaxRequestWorkers 20\n</IfModule>\n")
+    on = h.Apache().start(db=db, module=h.MODULE, name="bench-on", extra_conf=fixed)
+    off = h.Apache().start(db=db, module=None, name="bench-off", extra_conf=fixed)
     # A static file inside the guarded location, so the module judges every request.
     for web in (on, off):
         with open(os.path.join(web.demo, "php", "bench.txt"), "w") as f:
@@ -56,6 +80,7 @@ def main():
     # Pairs measured back to back, in ABBA order, so drift and neighbours' load hit both
     # sides alike; the ratio is taken per pair and the median of those is reported.
     ratios = {"static": [], "php": [], "naive": []}
+    cpu = {k: [0.0, 0] for k in ("static_on", "static_off", "php_on", "php_off")}  # seconds, requests
     rates = {k: [] for k in ("static_on", "static_off", "php_on", "php_off", "naive_off")}
     queries = requests_on = 0
     for round_no in range(ROUNDS):
@@ -65,7 +90,10 @@ def main():
             got = {}
             for side, web in (reversed(pair) if flip else pair):
                 q0 = db.queries_count()
+                c0 = apache_cpu_seconds(web)
                 rps, n = wrk(web.base_url + path, cookies[web])
+                cpu[f"{name}_{side}"][0] += apache_cpu_seconds(web) - c0
+                cpu[f"{name}_{side}"][1] += n
                 if side == "on" and name == "php":
                     queries += db.queries_count() - q0 - 1  # minus our own SHOW STATUS
                     requests_on += n
@@ -85,8 +113,13 @@ def main():
     med = {k: statistics.median(v) for k, v in ratios.items()}
     spread = {k: f"{min(v):.3f}..{max(v):.3f}" for k, v in ratios.items()}
     per_request = queries / max(requests_on, 1)
-    print(f"static  module-on / module-off : {med['static']:.3f}  (pairs {spread['static']}; target >= 0.95)")
-    print(f"PHP     module-on / module-off : {med['php']:.3f}  (pairs {spread['php']}; target >= 0.97)")
+    per_request_us = {k: 1e6 * v[0] / max(v[1], 1) for k, v in cpu.items()}
+    print("Apache CPU per request (all processes of the instance): " +
+          ", ".join(f"{k} {v:.1f} us" for k, v in per_request_us.items()))
+    print(f"static  module-on / module-off : {med['static']:.3f}  (pairs {spread['static']}; target >= 0.95)"
+          f"   requests per CPU-second: {per_request_us['static_off'] / per_request_us['static_on']:.3f}")
+    print(f"PHP     module-on / module-off : {med['php']:.3f}  (pairs {spread['php']}; target >= 0.97)"
+          f"   requests per CPU-second: {per_request_us['php_off'] / per_request_us['php_on']:.3f}")
     print(f"PHP     naive SQL / module-off : {med['naive']:.3f}  (pairs {spread['naive']})")
     print(f"DB queries per request (module on, PHP): {per_request:.5f}   (target <= 0.01; {queries} queries, "
           f"{requests_on} requests)")

@@ -709,9 +709,47 @@ int denial_handler(request_rec* r) noexcept {
 
 // ---------------------------------------------------------------- request path
 
+// The requests of one keep-alive connection nearly always carry the same Cookie header:
+// its fingerprints are kept with the connection, so hashing happens once per connection.
+struct ConnectionCookieCache {
+  std::string header;
+  const void* cookie_config = nullptr;
+  const sg::CookieSpec* cookie = nullptr;
+  std::optional<sg::Fingerprint> fingerprint;
+  std::vector<sg::Fingerprint> aliases;
+};
+
+ConnectionCookieCache& connection_cache(conn_rec* c) {
+  auto* cache = static_cast<ConnectionCookieCache*>(ap_get_module_config(c->conn_config, &session_guard_module));
+  if (cache == nullptr) {
+    cache = pool_new<ConnectionCookieCache>(c->pool);
+    ap_set_module_config(c->conn_config, &session_guard_module, cache);
+  }
+  return *cache;
+}
+
+void identify_session_uncached(std::string_view header, const sg::DirConfig& config, RequestState& state);
+
 // Finds the session cookie and fingerprints every way the app could read it.
 void identify_session(request_rec* r, const sg::DirConfig& config, RequestState& state) {
   std::string_view header = header_in(r, "Cookie");
+  const void* cookie_config = config.cookies ? static_cast<const void*>(&*config.cookies) : nullptr;
+  ConnectionCookieCache& cache = connection_cache(r->connection);
+  if (cache.cookie_config != cookie_config || cache.header != header) {
+    RequestState fresh;
+    identify_session_uncached(header, config, fresh);
+    cache.header.assign(header.data(), header.size());
+    cache.cookie_config = cookie_config;
+    cache.cookie = fresh.cookie;
+    cache.fingerprint = fresh.fingerprint;
+    cache.aliases = std::move(fresh.aliases);
+  }
+  state.cookie = cache.cookie;
+  state.fingerprint = cache.fingerprint;
+  state.aliases = cache.aliases;
+}
+
+void identify_session_uncached(std::string_view header, const sg::DirConfig& config, RequestState& state) {
   auto fingerprint_all = [&](std::string_view name, const std::vector<std::string>& values) {
     state.fingerprint = sg::session_fingerprint(name, values.front());
     for (std::size_t i = 1; i < values.size(); ++i) state.aliases.push_back(sg::session_fingerprint(name, values[i]));
