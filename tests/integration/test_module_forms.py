@@ -122,6 +122,16 @@ def test_failed_login_redirecting_to_itself_binds_nobody():
     h.expect(bound_user(b) is None, "a redirect back to the login page is a failure")
 
 
+def test_user_names_that_cannot_be_logged_faithfully_are_refused():
+    for name in ("mallory\nSession 85C8A1F2 terminated by administrator admin", "x" * 191):
+        b = WEB.browser()
+        b.get("/formtest/start.cgi")
+        r = b.post_form("/formtest/login.cgi", {"user": name, "password": "demo"})
+        h.expect(r.header("X-Session-Guard-Reason") == "refused", "login with an unloggable name got through:", r)
+        h.expect("APPSESSION" not in b.cookies or bound_user(b) is None, "bound anyway")
+    h.expect("\nSession 85C8A1F2 terminated" not in WEB.error_log_text(), "a forged line reached the log")
+
+
 def test_header_success_rule():
     ok, bad = WEB.browser(), WEB.browser()
     bad.get("/formtest/start.cgi")
