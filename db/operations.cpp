@@ -741,6 +741,8 @@ ActionResult Operations::use_signout_link(std::string_view token, const Actor& a
       "VALUES (?, ?, FROM_UNIXTIME(?), ?)",
       {claim.nonce, username, static_cast<std::int64_t>(claim.expires_at / kMicrosPerSecond), actor.ip});
   if (inserted == 0) throw OperationError(OperationError::Kind::gone, "This link has already been used. Nothing more was changed.");
+  // A nonce only needs remembering while its link could still verify: forget old ones.
+  db_.execute("DELETE FROM signout_links_used WHERE expires_at < NOW(6) - INTERVAL 1 DAY LIMIT 100");
   db_.query("SELECT 1 FROM accounts WHERE username = ? FOR UPDATE", {username});
   auto ended = end_sessions("username = ?", {username}, username);
   db_.execute("UPDATE accounts SET not_valid_before = NOW(6) WHERE username = ?", {username});
