@@ -170,38 +170,49 @@ DenyRegion::ActivitySlot* DenyRegion::activity_slots() const {
   return reinterpret_cast<ActivitySlot*>(base_ + header()->activity_offset);
 }
 
-Reason DenyRegion::session_revoked(const Fingerprint& fp) const {
-  const Header* h = header();
-  for (;;) {
-    const Buffer* b = buffer(h->active_buffer.load(std::memory_order_acquire));
-    std::uint64_t before = b->sequence.load(std::memory_order_acquire);
-    if (before % 2 != 0) continue;  // the writer only touches the inactive buffer; this is brief
-    std::uint32_t count = std::min(b->session_count.load(std::memory_order_relaxed), h->capacity.sessions);
-    auto* first = reinterpret_cast<const SessionEntry*>(b + 1);
-    auto* last = first + count;
-    auto* it = std::lower_bound(first, last, fp,
-                                [](const SessionEntry& e, const Fingerprint& key) { return e.fingerprint < key; });
-    Reason found = (it != last && it->fingerprint == fp) ? static_cast<Reason>(it->reason) : Reason::none;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (b->sequence.load(std::memory_order_relaxed) == before) return found;
-  }
-}
+namespace {
+// One consistent view of the published snapshot. The writer only ever fills the inactive
+// buffer and then flips, so a reader almost never retries; if it raced a publication, the
+// buffer's sequence number changed and it reads again.
+struct SnapshotView {
+  const SessionEntry* sessions;
+  std::uint32_t session_count;
+  const UserEntry* users;
+  std::uint32_t user_count;
+};
+}  // namespace
 
-bool DenyRegion::user_blocked(const Fingerprint& key) const {
+template <typename Read>
+auto DenyRegion::read_consistent(Read&& read) const {
   const Header* h = header();
   for (;;) {
     const Buffer* b = buffer(h->active_buffer.load(std::memory_order_acquire));
     std::uint64_t before = b->sequence.load(std::memory_order_acquire);
     if (before % 2 != 0) continue;
-    std::uint32_t sessions = std::min(b->session_count.load(std::memory_order_relaxed), h->capacity.sessions);
-    std::uint32_t count = std::min(b->user_count.load(std::memory_order_relaxed), h->capacity.users);
-    auto* first = reinterpret_cast<const UserEntry*>(reinterpret_cast<const SessionEntry*>(b + 1) + h->capacity.sessions);
-    (void)sessions;
-    bool found = std::binary_search(first, first + count, UserEntry{key},
-                                    [](const UserEntry& a, const UserEntry& z) { return a.key < z.key; });
+    auto* sessions = reinterpret_cast<const SessionEntry*>(b + 1);
+    SnapshotView view{sessions, std::min(b->session_count.load(std::memory_order_relaxed), h->capacity.sessions),
+                      reinterpret_cast<const UserEntry*>(sessions + h->capacity.sessions),
+                      std::min(b->user_count.load(std::memory_order_relaxed), h->capacity.users)};
+    auto result = read(view);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (b->sequence.load(std::memory_order_relaxed) == before) return found;
+    if (b->sequence.load(std::memory_order_relaxed) == before) return result;
   }
+}
+
+Reason DenyRegion::session_revoked(const Fingerprint& fp) const {
+  return read_consistent([&](const SnapshotView& view) {
+    auto* last = view.sessions + view.session_count;
+    auto* it = std::lower_bound(view.sessions, last, fp,
+                                [](const SessionEntry& e, const Fingerprint& key) { return e.fingerprint < key; });
+    return (it != last && it->fingerprint == fp) ? static_cast<Reason>(it->reason) : Reason::none;
+  });
+}
+
+bool DenyRegion::user_blocked(const Fingerprint& key) const {
+  return read_consistent([&](const SnapshotView& view) {
+    return std::binary_search(view.users, view.users + view.user_count, UserEntry{key},
+                              [](const UserEntry& a, const UserEntry& z) { return a.key < z.key; });
+  });
 }
 
 Micros DenyRegion::last_refresh() const { return header()->last_refresh.load(std::memory_order_acquire); }
@@ -250,26 +261,16 @@ void DenyRegion::publish(std::vector<RevokedSession> sessions, std::vector<Finge
 }
 
 DenySnapshot DenyRegion::snapshot() const {
-  const Header* h = header();
-  DenySnapshot out;
-  for (;;) {
-    const Buffer* b = buffer(h->active_buffer.load(std::memory_order_acquire));
-    std::uint64_t before = b->sequence.load(std::memory_order_acquire);
-    if (before % 2 != 0) continue;
-    std::uint32_t sessions = std::min(b->session_count.load(std::memory_order_relaxed), h->capacity.sessions);
-    std::uint32_t users = std::min(b->user_count.load(std::memory_order_relaxed), h->capacity.users);
-    auto* session_entries = reinterpret_cast<const SessionEntry*>(b + 1);
-    auto* user_entries = reinterpret_cast<const UserEntry*>(session_entries + h->capacity.sessions);
-    out.sessions.clear();
-    out.blocked_users.clear();
-    for (std::uint32_t i = 0; i < sessions; ++i) {
-      out.sessions.push_back(RevokedSession{session_entries[i].fingerprint, static_cast<Reason>(session_entries[i].reason)});
+  DenySnapshot out = read_consistent([&](const SnapshotView& view) {
+    DenySnapshot copy;
+    for (std::uint32_t i = 0; i < view.session_count; ++i) {
+      copy.sessions.push_back(RevokedSession{view.sessions[i].fingerprint, static_cast<Reason>(view.sessions[i].reason)});
     }
-    for (std::uint32_t i = 0; i < users; ++i) out.blocked_users.push_back(user_entries[i].key);
-    out.refreshed_at = h->last_refresh.load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (b->sequence.load(std::memory_order_relaxed) == before) return out;
-  }
+    for (std::uint32_t i = 0; i < view.user_count; ++i) copy.blocked_users.push_back(view.users[i].key);
+    return copy;
+  });
+  out.refreshed_at = header()->last_refresh.load(std::memory_order_acquire);
+  return out;
 }
 
 void DenyRegion::restore(const DenySnapshot& snapshot) {

@@ -126,6 +126,8 @@ class DenyRegion {
   Buffer* buffer(std::uint32_t index) const;
   ActivitySlot* activity_slots() const;
   ActivitySlot* find_activity(const Fingerprint& fingerprint, bool create, Micros now) const;
+  template <typename Read>
+  auto read_consistent(Read&& read) const;
   static std::optional<Owner> read_owner(const ActivitySlot& slot);
 
   unsigned char* base_;
