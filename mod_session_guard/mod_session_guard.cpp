@@ -406,7 +406,12 @@ class AprClock : public sg::Clock {
 
 struct PollerThread {
   explicit PollerThread(const sg::ServerConfig& config)
-      : feed(connect_options(config)), poller(feed, clock, *g_process.region) {}
+      : feed(connect_options(config)), poller(feed, clock, *g_process.region, settings()) {}
+  static sg::PollerSettings settings() {
+    sg::PollerSettings settings;
+    settings.activity_flush_interval = sg::kMicrosPerSecond;
+    return settings;
+  }
   sg::db::ReconnectingFeed feed;
   AprClock clock;
   sg::Poller poller;

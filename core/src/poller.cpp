@@ -131,6 +131,8 @@ void Poller::publish() {
 }
 
 void Poller::flush_activity(Micros now, TickResult& result) {
+  if (now < next_activity_flush_) return;
+  next_activity_flush_ = now + settings_.activity_flush_interval;
   auto pending = region_.pending_activity(now - settings_.activity_retention);
   if (pending.empty()) return;
   feed_.record_activity(pending);

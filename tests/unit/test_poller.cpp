@@ -627,6 +627,20 @@ SG_TEST(database_down_since_start_goes_stale_from_start) {
 
 // --- activity -----------------------------------------------------------------------------------
 
+SG_TEST(activity_flush_interval_spaces_out_the_table_scans) {
+  sg::PollerSettings settings;
+  settings.activity_flush_interval = 1000 * 1000;
+  Fixture f(settings);
+  f.region->record_activity(fp("s1"), f.clock.t);
+  auto r = f.tick();
+  assert_int_equal(r.activity_flushed, 1);
+  f.region->record_activity(fp("s1"), f.clock.t + 1);
+  r = f.tick(250 * 1000);  // within the interval: kept for later
+  assert_int_equal(r.activity_flushed, 0);
+  r = f.tick(800 * 1000);  // past it
+  assert_int_equal(r.activity_flushed, 1);
+}
+
 SG_TEST(activity_is_flushed_to_the_feed) {
   Fixture f;
   assert_tick_ok(f.tick());
@@ -805,6 +819,7 @@ int main() {
       cmocka_unit_test(staleness_with_both_fail_modes),
       cmocka_unit_test(database_down_since_start_goes_stale_from_start),
       cmocka_unit_test(activity_is_flushed_to_the_feed),
+      cmocka_unit_test(activity_flush_interval_spaces_out_the_table_scans),
       cmocka_unit_test(activity_waits_while_the_database_is_down),
       cmocka_unit_test(activity_write_failure_keeps_records_pending),
       cmocka_unit_test(flushed_sessions_learn_their_user_from_the_database),

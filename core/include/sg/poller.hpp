@@ -61,6 +61,9 @@ struct PollerSettings {
   std::uint64_t resync_overlap = 256;
   std::size_t batch_limit = 1000;
   Micros activity_retention = 3600 * kMicrosPerSecond;
+  // Flushing scans the whole activity table; timeouts are minutes, so Apache does it once a
+  // second rather than on every poll (0: every tick).
+  Micros activity_flush_interval = 0;
   Micros expiry_interval = kMicrosPerSecond;
   std::size_t expiry_batch = 500;
 };
@@ -102,6 +105,7 @@ class Poller {
   std::map<std::uint64_t, Micros> missing_;  // id -> when we first noticed it absent
   Micros next_full_resync_ = 0;
   Micros next_expiry_ = 0;
+  Micros next_activity_flush_ = 0;
   bool dirty_ = false;
   bool users_stale_ = false;  // a user event was applied but the accounts read has not succeeded yet
 };
