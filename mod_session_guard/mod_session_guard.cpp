@@ -829,10 +829,9 @@ int fixups(request_rec* r) noexcept {
       user = r->user;
       facts.user_blocked = region.user_blocked(sg::user_key(user));
     } else if (state->fingerprint) {
-      if (auto owner = region.touch(*state->fingerprint, facts.now)) {
-        user = std::move(owner->name);
-        facts.user_blocked = region.user_blocked(owner->key);
-      }
+      // Not judged by its owner's block: a block revokes every session of the user in the
+      // same transaction, and the owner's state here may lag an unblock by one poll.
+      if (auto owner = region.touch(*state->fingerprint, facts.now)) user = std::move(owner->name);
     }
     sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
     if (!verdict.allow) {
