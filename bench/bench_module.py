@@ -63,8 +63,9 @@ def live_cookie(web):
 def main():
     db = h.MariaDB().start()
     # A fixed set of children, so none exits (taking its CPU time along) mid-measurement.
+    # Production log level on both sides (the test config logs the module at info).
     fixed = ("<IfModule mpm_prefork_module>\n StartServers 12\n MinSpareServers 12\n MaxSpareServers 20\n"
-             " MaxRequestWorkers 20\n</IfModule>\n")
+             " MaxRequestWorkers 20\n</IfModule>\nLogLevel warn\n")
     on = h.Apache().start(db=db, module=h.MODULE, name="bench-on", extra_conf=fixed)
     off = h.Apache().start(db=db, module=None, name="bench-off", extra_conf=fixed)
     # A static file inside the guarded location, so the module judges every request.

@@ -115,6 +115,8 @@ struct RequestState {
   const sg::CookieSpec* cookie = nullptr;
   std::optional<sg::Fingerprint> fingerprint;  // of the raw value: what logins bind
   std::vector<sg::Fingerprint> aliases;        // other spellings the app would read the same way
+  const char* short_id = nullptr;              // of `fingerprint`, formatted once per connection
+  const char* hex = nullptr;
   sg::Reason denial = sg::Reason::none;
   int limit = 0;  // the session limit a refused login hit, for the message
   const sg::LoginForm* login_form = nullptr;
@@ -734,6 +736,8 @@ struct ConnectionCookieCache {
   const sg::CookieSpec* cookie = nullptr;
   std::optional<sg::Fingerprint> fingerprint;
   std::vector<sg::Fingerprint> aliases;
+  const char* short_id = nullptr;  // in the connection's pool, for the app's environment
+  const char* hex = nullptr;
 };
 
 ConnectionCookieCache& connection_cache(conn_rec* c) {
@@ -760,7 +764,11 @@ void identify_session(request_rec* r, const sg::DirConfig& config, RequestState&
     cache.cookie = fresh.cookie;
     cache.fingerprint = fresh.fingerprint;
     cache.aliases = std::move(fresh.aliases);
+    cache.short_id = fresh.fingerprint ? apr_pstrdup(r->connection->pool, fresh.fingerprint->short_id().c_str()) : nullptr;
+    cache.hex = fresh.fingerprint ? apr_pstrdup(r->connection->pool, fresh.fingerprint->hex().c_str()) : nullptr;
   }
+  state.short_id = cache.short_id;
+  state.hex = cache.hex;
   state.cookie = cache.cookie;
   state.fingerprint = cache.fingerprint;
   state.aliases = cache.aliases;
@@ -855,12 +863,10 @@ int fixups(request_rec* r) noexcept {
       }
     }
     // The app may use these without any library; a client cannot forge them (not headers).
-    if (state->fingerprint && !user.empty()) {
-      apr_table_setn(r->subprocess_env, "SESSION_GUARD_USER", apr_pstrdup(r->pool, user.c_str()));
-      apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION",
-                     apr_pstrdup(r->pool, state->fingerprint->short_id().c_str()));
-      apr_table_setn(r->subprocess_env, "SESSION_GUARD_FINGERPRINT",
-                     apr_pstrdup(r->pool, state->fingerprint->hex().c_str()));
+    if (state->short_id != nullptr && !user.empty()) {
+      apr_table_setn(r->subprocess_env, "SESSION_GUARD_USER", apr_pstrmemdup(r->pool, user.data(), user.size()));
+      apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION", state->short_id);
+      apr_table_setn(r->subprocess_env, "SESSION_GUARD_FINGERPRINT", state->hex);
     }
 
     std::string_view uri = r->uri != nullptr ? r->uri : "";
