@@ -107,8 +107,11 @@ std::size_t SqlDenyFeed::expire_sessions(std::size_t limit) {
   for (const auto& row : rows) {
     auto fp = Fingerprint::from_hex(to_text(row[0]));
     if (!fp) continue;
-    // Every server sweeps; the state guard makes exactly one of them end each session.
+    // Every server sweeps; the state guard makes exactly one of them end each session, and
+    // the transaction keeps the ended row and its event together.
+    Transaction tx(db_);
     if (revoke_session(db_, *fp, to_text(row[1]), Reason::expired, "timeout")) ++expired;
+    tx.commit();
   }
   return expired;
 }
