@@ -813,10 +813,28 @@ void start_tracking_session(request_rec* r) {
   apr_table_add(r->err_headers_out, "Set-Cookie", apr_pstrdup(r->pool, cookie.c_str()));
 }
 
+bool same_cookies(const sg::DirConfig& a, const sg::DirConfig& b) {
+  if (!a.cookies || !b.cookies) return !a.cookies && !b.cookies;
+  if (a.cookies->size() != b.cookies->size()) return false;
+  for (std::size_t i = 0; i < a.cookies->size(); ++i) {
+    if ((*a.cookies)[i].name != (*b.cookies)[i].name) return false;
+  }
+  return true;
+}
+
 int fixups(request_rec* r) noexcept {
   if (r->prev != nullptr) return DECLINED;  // an internal redirect: the original was judged
   const sg::DirConfig& config = dir_config(r);
   if (!config.enabled.value_or(false) || !g_process.region) return DECLINED;
+  // A subrequest of an allowed main request judging the same cookies (mod_dir looking up
+  // index.php, say) shares its verdict and state: the same session, microseconds later.
+  if (r->main != nullptr) {
+    RequestState* main_state = request_state(r->main);
+    if (main_state != nullptr && main_state->denial == sg::Reason::none && same_cookies(config, dir_config(r->main))) {
+      ap_set_module_config(r->request_config, &session_guard_module, main_state);
+      return OK;
+    }
+  }
   RequestState* state = nullptr;
   try {
     state = pool_new<RequestState>(r->pool);
