@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include "html.hpp"
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -40,16 +42,6 @@ constexpr const char* kUsage =
 std::string unix_user() {
   if (const passwd* pw = getpwuid(geteuid())) return pw->pw_name;
   return "uid" + std::to_string(geteuid());
-}
-
-std::string format_time(Micros micros) {
-  if (micros == 0) return "-";
-  std::time_t seconds = static_cast<std::time_t>(micros / kMicrosPerSecond);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S", &tm);
-  return buffer;
 }
 
 struct Options {
