@@ -2,18 +2,11 @@
 // download) against the real stack that tests/integration/test_admin_browser.py starts.
 //   BASE_URL=http://127.0.0.1:PORT OUT_DIR=build/test-output/browser node admin_browser.mjs
 // Prints "STEP name" as it goes and "OK" at the end; exits non-zero on the first failure.
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
 import path from 'node:path';
 
-const BASE = process.env.BASE_URL;
-const OUT = process.env.OUT_DIR || 'build/test-output/browser';
-if (!BASE) throw new Error('BASE_URL is required');
-fs.mkdirSync(OUT, { recursive: true });
+import { BASE, OUT, clickUntilDenied, expect, launch, step } from './common.mjs';
 
-function expect(cond, what) {
-  if (!cond) throw new Error(what);
-}
+
 // Polls from Node: the page's CSP forbids eval, so page.waitForFunction cannot run there.
 async function until(check, what, timeout = 15000) {
   const end = Date.now() + timeout;
@@ -23,31 +16,8 @@ async function until(check, what, timeout = 15000) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-// The user's next click after an action elsewhere: the deny-list reaches Apache within a
-// poll (250 ms), so a click that raced ahead of it is answered normally; click again (as a
-// user would) until the denial shows, for at most `timeout` ms.
-async function clickUntilDenied(page, reason, timeout = 10000) {
-  const end = Date.now() + timeout;
-  const pattern = new RegExp(`reason=${reason}`);
-  for (;;) {
-    await Promise.all([page.waitForNavigation(), page.click('a[href="/php/page2.php"]')]);
-    if (pattern.test(page.url())) return;
-    if (Date.now() > end) throw new Error(`not denied as ${reason}: ${page.url()}`);
-    await new Promise((r) => setTimeout(r, 300));
-    await page.goto(`${BASE}/php/`);
-    if (pattern.test(page.url())) return;
-  }
-}
-function step(name) {
-  console.log(`STEP ${name}`);
-}
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 let failed = false;
 try {
   const dialogs = [];
