@@ -2,7 +2,7 @@
 // directives and apr_shm into core types and back; all decisions live in the core.
 //
 // Request path (every child): cookie -> fingerprint -> lock-free deny-list lookup -> verdict.
-// Background (one thread per instance, mod_watchdog singleton): Poller keeps the list fresh
+// Background (one process per instance, forked by the parent): Poller keeps the list fresh
 // and flushes the activity children recorded in shared memory.
 // Login and logout: the child writes to MariaDB through a short-lived connection, bounded
 // per instance by a counter in shared memory.
@@ -13,7 +13,8 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
-#include <mod_watchdog.h>
+#include <ap_listen.h>
+#include <mpm_common.h>
 #include <ap_mpm.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
@@ -21,11 +22,15 @@
 #include <util_filter.h>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -406,8 +411,8 @@ class AprClock : public sg::Clock {
   sg::Micros now() override { return now_micros(); }
 };
 
-struct PollerThread {
-  explicit PollerThread(const sg::ServerConfig& config)
+struct PollerState {
+  explicit PollerState(const sg::ServerConfig& config)
       : feed(connect_options(config)), poller(feed, clock, *g_process.region, settings()) {}
   static sg::PollerSettings settings() {
     sg::PollerSettings settings;
@@ -424,7 +429,7 @@ struct PollerThread {
 
 // Admin actions happen in fcgi_admin or the CLI, whose own output Apache tags as it likes;
 // the poller repeats each new audit line here at INFO, once per instance.
-void log_new_audit_lines(PollerThread& poller, server_rec* s) {
+void log_new_audit_lines(PollerState& poller, server_rec* s) {
   if (!poller.audit_seen) {
     poller.audit_seen = poller.feed.last_audit_id();
     return;
@@ -434,60 +439,156 @@ void log_new_audit_lines(PollerThread& poller, server_rec* s) {
     poller.audit_seen = id;
   }
 }
-// Lives in the one child whose watchdog won the singleton. Not pool-owned: mod_watchdog
-// hands the callback a pool it clears between runs.
-std::unique_ptr<PollerThread> g_poller;
 
-apr_status_t poller_callback(int state, void* data, apr_pool_t* pool) noexcept {
-  auto* s = static_cast<server_rec*>(data);
+void poll_once(PollerState& state, server_rec* s) {
+  sg::TickResult result = state.poller.tick();
+  if (!result.ok && (state.healthy || state.first_tick)) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                 "session guard: database unreachable, still enforcing the deny-list last refreshed %" APR_INT64_T_FMT " ms ago "
+                 "(%u revoked sessions, %u blocked users): %s",
+                 static_cast<apr_int64_t>((now_micros() - g_process.region->last_refresh()) / 1000),
+                 g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users,
+                 result.error.c_str());
+    state.poller.request_full_resync();
+  } else if (result.ok && (!state.healthy || state.first_tick)) {
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "session guard: deny-list loaded from the database (%u revoked sessions, %u blocked users)",
+                 g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
+  }
+  if (result.ok && result.activity_flushed > 0) {
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
+                 result.activity_flushed);
+  }
+  if (result.ok && result.published) save_state_file(s);
+  if (result.ok) {
+    try {
+      log_new_audit_lines(state, s);
+    } catch (const sg::StoreError&) {
+      // The next tick reports the outage; audit lines wait until then.
+    }
+  }
+  state.healthy = result.ok;
+  state.first_tick = false;
+}
+
+// ---------------------------------------------------------------- the poller process
+//
+// One process per instance, forked by the root parent after each (re)configuration and
+// running as the server's user, as mod_cgid does for its daemon. Not a mod_watchdog thread:
+// a singleton watchdog puts a thread in every child, each waking ten times a second to try
+// the singleton's lock, and a multi-threaded prefork child pays for it on every request.
+// The parent kills it when its configuration pool goes (restart, stop) and starts a new one
+// if it dies.
+
+volatile std::sig_atomic_t g_poller_stop = 0;
+
+struct PollerSpawn {
+  apr_pool_t* pconf = nullptr;
+  server_rec* server = nullptr;
+  apr_proc_t* proc = nullptr;  // the live poller; nullptr once it is gone
+};
+PollerSpawn g_spawn;
+
+[[noreturn]] void run_poller_process(server_rec* s, pid_t parent) {
+  struct sigaction stop {};
+  stop.sa_handler = [](int) { g_poller_stop = 1; };
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGINT, &stop, nullptr);
+  // The parent signals its whole process group on restarts; this process ends only when the
+  // parent says so through SIGTERM (or disappears).
+  for (int ignored : {SIGHUP, SIGUSR1, SIGWINCH, SIGPIPE}) std::signal(ignored, SIG_IGN);
+  ap_close_listeners();
+  apr_pool_t* pool = nullptr;
+  int code = 0;
+  if (apr_pool_create(&pool, nullptr) != APR_SUCCESS || ap_run_drop_privileges(pool, s) != 0) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: the poller cannot become the server's user");
+    _exit(APEXIT_CHILDFATAL);
+  }
   try {
-    switch (state) {
-      case AP_WATCHDOG_STATE_STARTING:
-        g_poller = std::make_unique<PollerThread>(g_process.config);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d (database options %s)",
-                     static_cast<int>(getpid()), g_process.config.db_options_file.value_or("-").c_str());
-        break;
-      case AP_WATCHDOG_STATE_RUNNING: {
-        if (g_poller == nullptr) break;
-        sg::TickResult result = g_poller->poller.tick();
-        if (!result.ok && (g_poller->healthy || g_poller->first_tick)) {
-          ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                       "session guard: database unreachable, still enforcing the deny-list last refreshed %" APR_INT64_T_FMT " ms ago "
-                       "(%u revoked sessions, %u blocked users): %s",
-                       static_cast<apr_int64_t>((now_micros() - g_process.region->last_refresh()) / 1000),
-                       g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users,
-                       result.error.c_str());
-          g_poller->poller.request_full_resync();
-        } else if (result.ok && (!g_poller->healthy || g_poller->first_tick)) {
-          ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                       "session guard: deny-list loaded from the database (%u revoked sessions, %u blocked users)",
-                       g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
-        }
-        if (result.ok && result.activity_flushed > 0) {
-          ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
-                       result.activity_flushed);
-        }
-        if (result.ok && result.published) save_state_file(s);
-        if (result.ok) {
-          try {
-            log_new_audit_lines(*g_poller, s);
-          } catch (const sg::StoreError&) {
-            // The next tick reports the outage; audit lines wait until then.
-          }
-        }
-        g_poller->healthy = result.ok;
-        g_poller->first_tick = false;
-        break;
+    PollerState state(g_process.config);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d (database options %s)",
+                 static_cast<int>(getpid()), g_process.config.db_options_file.value_or("-").c_str());
+    const auto interval = std::chrono::microseconds(g_process.config.poll_interval_or_default());
+    while (!g_poller_stop && getppid() == parent) {
+      auto next = std::chrono::steady_clock::now() + interval;
+      try {
+        poll_once(state, s);
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard poller: %s", e.what());
       }
-      case AP_WATCHDOG_STATE_STOPPING:
-        g_poller.reset();
-        break;
+      // A signal cuts the sleep short; the loop condition then decides.
+      auto left = next - std::chrono::steady_clock::now();
+      if (left > std::chrono::steady_clock::duration::zero() && !g_poller_stop) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        timespec pause{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+        nanosleep(&pause, nullptr);
+      }
     }
   } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard poller: %s", e.what());
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard poller: %s", e.what());
+    code = 1;
   } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard poller: unknown error");
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard poller: unknown error");
+    code = 1;
   }
+  // No exit(): the parent's atexit handlers and pools are not this process's to run.
+  _exit(code);
+}
+
+void poller_died(int reason, void* data, int status);
+
+apr_status_t start_poller() {
+  auto* proc = static_cast<apr_proc_t*>(apr_pcalloc(g_spawn.pconf, sizeof(apr_proc_t)));
+  pid_t parent = getpid();
+  apr_status_t rv = apr_proc_fork(proc, g_spawn.pconf);
+  if (rv == APR_INCHILD) run_poller_process(g_spawn.server, parent);
+  if (rv != APR_INPARENT) return rv;
+  g_spawn.proc = proc;
+  apr_proc_other_child_register(proc, poller_died, proc, nullptr, g_spawn.pconf);
+  return APR_SUCCESS;
+}
+
+// Called in the parent by the MPM (a process that is not one of its workers was reaped, or
+// a restart begins) and by APR (the registration goes with its pool).
+void poller_died(int reason, void* data, int status) {
+  auto* proc = static_cast<apr_proc_t*>(data);
+  switch (reason) {
+    case APR_OC_REASON_RESTART:  // stop_poller ends it with the configuration pool
+      apr_proc_other_child_unregister(data);
+      return;
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+      apr_proc_other_child_unregister(data);
+      if (g_spawn.proc == proc) g_spawn.proc = nullptr;
+      break;
+    default:  // RUNNING: a health check; UNREGISTER: APR is already dropping the record
+      return;
+  }
+  int mpm_state = AP_MPMQ_STOPPING;
+  if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) != APR_SUCCESS || mpm_state != AP_MPMQ_RUNNING) return;
+  ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_spawn.server,
+               "session guard: the poller (process %d) ended with status %d; starting a new one",
+               static_cast<int>(proc->pid), status);
+  apr_status_t rv = start_poller();
+  if (rv != APR_SUCCESS) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, rv, g_spawn.server, "session guard: cannot start a new poller");
+  }
+}
+
+// Runs when the configuration pool goes: the next generation starts its own poller.
+apr_status_t stop_poller(void*) {
+  apr_proc_t* proc = g_spawn.proc;
+  g_spawn = PollerSpawn{};
+  // Only a child not yet reaped is signalled: its pid cannot have been reused.
+  if (proc == nullptr || waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
+  kill(proc->pid, SIGTERM);
+  for (int waited_ms = 0; waited_ms < 3000; waited_ms += 10) {
+    if (waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
+    apr_sleep(10 * 1000);
+  }
+  kill(proc->pid, SIGKILL);
+  waitpid(proc->pid, nullptr, 0);
   return APR_SUCCESS;
 }
 
@@ -535,21 +636,13 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
       restore_state_file(s);
     }
 
-    auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
-    auto register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (get_instance == nullptr || register_callback == nullptr) {
-      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard needs mod_watchdog");
-      return HTTP_INTERNAL_SERVER_ERROR;
-    }
     if (!g_process.config.db_options_file) return OK;
-    ap_watchdog_t* watchdog = nullptr;
-    // Singleton: one poller per instance however many children; none in the root parent.
-    apr_status_t rv = get_instance(&watchdog, "_session_guard_", 0, 1, pconf);
-    if (rv == APR_SUCCESS) {
-      rv = register_callback(watchdog, g_process.config.poll_interval_or_default(), s, poller_callback);
-    }
+    // One poller per instance however many children; never the root parent itself.
+    g_spawn = PollerSpawn{pconf, s, nullptr};
+    apr_pool_cleanup_register(pconf, nullptr, stop_poller, apr_pool_cleanup_null);
+    apr_status_t rv = start_poller();
     if (rv != APR_SUCCESS) {
-      ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot register the poller with mod_watchdog");
+      ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot start the poller process");
       return HTTP_INTERNAL_SERVER_ERROR;
     }
   } catch (const std::exception& e) {

@@ -4,6 +4,8 @@ detection, unguarded paths, graceful restart, database outages, query counting a
 revocations committed out of id order."""
 import hashlib
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -570,6 +572,42 @@ def test_one_poller_per_instance():
         starts = text.count("poller started")
         restarts = text.count("Graceful restart requested")
         h.expect(starts == 1 + restarts, f"{starts} pollers for {restarts} restarts in {web}")
+
+
+def poller_pids(web):
+    return [int(m) for m in re.findall(r"poller started in process (\d+)", web.error_log_text())]
+
+
+def proc_status(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(line.split()[1] for line in f if line.startswith(field + ":"))
+    except OSError:
+        return None  # gone
+
+
+def test_poller_is_its_own_process_and_a_dead_one_is_replaced():
+    web = h.Apache().start(db=DB, module=h.MODULE, name="sg-respawn")
+    h.eventually(lambda: "deny-list loaded" in web.error_log_text(), what="first poll")
+    [first] = poller_pids(web)
+    # Not the root parent, running as the server's user, and the workers stay single-threaded.
+    h.expect(first != web.pid(), "the poller runs in the root parent")
+    h.expect(int(proc_status(first, "PPid")) == web.pid(), "the poller is not the parent's child")
+    h.expect(proc_status(first, "Uid") != "0" or os.geteuid() != 0, "the poller kept root's privileges")
+    workers = [int(p) for p in os.listdir("/proc")
+               if p.isdigit() and int(p) != first and proc_status(p, "PPid") == str(web.pid())]
+    h.expect(workers and all(proc_status(p, "Threads") in ("1", None) for p in workers),
+             "prefork workers have extra threads")
+    os.kill(first, signal.SIGKILL)
+    h.eventually(lambda: len(poller_pids(web)) == 2, timeout=10, what="a new poller")
+    h.expect("ended with status" in web.error_log_text(), "the lost poller is not reported")
+    # The new poller enforces: a kill made now reaches this instance.
+    b = php_user(web, "carol")
+    cli("kill", session_id(b, "PHPSESSID"))
+    denied_with(b, "/php/", "killed")
+    web.stop()
+    h.expect(not any(os.path.exists(f"/proc/{p}") for p in poller_pids(web)), "a poller outlived its Apache")
+    h.expect(not web.crashes(), web.crashes())
 
 
 if __name__ == "__main__":
