@@ -103,6 +103,16 @@ std::string cookie_nonce(const std::string& header) {
 }
 
 // Whether the browser that sent this request holds the session (one of its cookies hashes to it).
+// The fingerprint of the cookie the module judged: the one whose id it reported in
+// SESSION_GUARD_SESSION. Empty when no cookie of the request has that id.
+std::string session_in_cookies(const std::string& cookie_header, const std::string& short_id) {
+  for (const auto& [name, value] : sg::parse_cookie_header(cookie_header)) {
+    sg::Fingerprint fingerprint = sg::session_fingerprint(name, value);
+    if (fingerprint.short_id() == short_id) return fingerprint.hex();
+  }
+  return {};
+}
+
 bool is_current_session(const std::string& cookie_header, const std::string& fingerprint) {
   for (const auto& [name, value] : sg::parse_cookie_header(cookie_header)) {
     if (sg::session_fingerprint(name, value).hex() == fingerprint) return true;
@@ -1194,8 +1204,10 @@ Response App::my_sessions(Context& ctx) {
   // module sets them as environment variables, which a client cannot send (headers arrive
   // as HTTP_*), and REMOTE_USER is deliberately not accepted here.
   const std::string user = ctx.request.param("SESSION_GUARD_USER");
-  const std::string current = sg::to_lower(ctx.request.param("SESSION_GUARD_FINGERPRINT"));
-  if (user.empty() || user.size() > 190 || !Fingerprint::from_hex(current)) {
+  const std::string session_id = ctx.request.param("SESSION_GUARD_SESSION");
+  const std::string current =
+      session_id.empty() ? std::string() : session_in_cookies(ctx.request.param("HTTP_COOKIE"), session_id);
+  if (user.empty() || user.size() > 190 || current.empty()) {
     throw Unauthorized("This page lists the sessions of the account you are signed in with, but this request does not "
                        "come from a signed-in session. Sign in to the application first, then open this page again "
                        "in the same browser.");

@@ -121,7 +121,6 @@ struct RequestState {
   std::optional<sg::Fingerprint> fingerprint;  // of the raw value: what logins bind
   std::vector<sg::Fingerprint> aliases;        // other spellings the app would read the same way
   const char* short_id = nullptr;              // of `fingerprint`, formatted once per connection
-  const char* hex = nullptr;
   sg::Reason denial = sg::Reason::none;
   int limit = 0;  // the session limit a refused login hit, for the message
   const sg::LoginForm* login_form = nullptr;
@@ -830,7 +829,6 @@ struct ConnectionCookieCache {
   std::optional<sg::Fingerprint> fingerprint;
   std::vector<sg::Fingerprint> aliases;
   const char* short_id = nullptr;  // in the connection's pool, for the app's environment
-  const char* hex = nullptr;
 };
 
 ConnectionCookieCache& connection_cache(conn_rec* c) {
@@ -858,10 +856,8 @@ void identify_session(request_rec* r, const sg::DirConfig& config, RequestState&
     cache.fingerprint = fresh.fingerprint;
     cache.aliases = std::move(fresh.aliases);
     cache.short_id = fresh.fingerprint ? apr_pstrdup(r->connection->pool, fresh.fingerprint->short_id().c_str()) : nullptr;
-    cache.hex = fresh.fingerprint ? apr_pstrdup(r->connection->pool, fresh.fingerprint->hex().c_str()) : nullptr;
   }
   state.short_id = cache.short_id;
-  state.hex = cache.hex;
   state.cookie = cache.cookie;
   state.fingerprint = cache.fingerprint;
   state.aliases = cache.aliases;
@@ -974,10 +970,12 @@ int fixups(request_rec* r) noexcept {
       }
     }
     // The app may use these without any library; a client cannot forge them (not headers).
+    // Two and no more: mod_php copies every variable into $_SERVER on every request, which
+    // costs more than the module's own check (the full fingerprint follows from the cookie
+    // and the id, which is how fcgi_admin's my-sessions finds it).
     if (state->short_id != nullptr && !user.empty()) {
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_USER", apr_pstrmemdup(r->pool, user.data(), user.size()));
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION", state->short_id);
-      apr_table_setn(r->subprocess_env, "SESSION_GUARD_FINGERPRINT", state->hex);
     }
 
     std::string_view uri = r->uri != nullptr ? r->uri : "";

@@ -9,6 +9,7 @@
 #include "app.hpp"
 #include "csrf.hpp"
 #include "settings.hpp"
+#include "sg/fingerprint.hpp"
 #include "sg/signout_link.hpp"
 // Last: cmocka defines a `fail` macro that must not meet the C++ headers.
 #include "unit.hpp"
@@ -49,28 +50,32 @@ Response run(fake::Backend& backend, const Call& call, fake::Request* out = null
   return request.sent;
 }
 
-// Fingerprints whose short ids differ: "AAAAAAAA" (alice, this device), "CCCCCCCC" (alice),
-// "BBBBBBBB" (bob), "DDDDDDDD" (admin).
+// Fingerprints whose short ids differ: "CCCCCCCC" (alice), "BBBBBBBB" (bob), "DDDDDDDD" (admin).
 std::string fp(char c) { return std::string(64, c); }
+
+// Alice's browser: the cookie the module judged, its fingerprint and the id the module
+// reports for it in SESSION_GUARD_SESSION.
+const std::string kAliceCookie = "PHPSESSID=alice-browser";
+const std::string kAliceFp = sg::session_fingerprint("PHPSESSID", "alice-browser").hex();
+const std::string kAliceId = sg::session_fingerprint("PHPSESSID", "alice-browser").short_id();
 
 fake::Backend with_sessions() {
   fake::Backend b;
-  b.rows.push_back(fake::session(1, "alice", fp('a')));
+  b.rows.push_back(fake::session(1, "alice", kAliceFp));
   b.rows.push_back(fake::session(2, "alice", fp('c')));
   b.rows.push_back(fake::session(3, "bob", fp('b')));
   b.rows.push_back(fake::session(4, "admin", fp('d')));
   return b;
 }
 
-// A request the module judged: alice's session 0xa1 (what SESSION_GUARD_* say).
+// A request the module judged: alice's session in her browser (what SESSION_GUARD_* say).
 Call as_alice(const std::string& method, const std::string& path, const std::string& body = "") {
   Call c;
   c.method = method;
   c.uri = "/session-guard/my-sessions" + path;
   c.params = {{"SESSION_GUARD_USER", "alice"},
-              {"SESSION_GUARD_SESSION", "AAAAAAAA"},
-              {"SESSION_GUARD_FINGERPRINT", fp('a')},
-              {"HTTP_COOKIE", kCookie}};
+              {"SESSION_GUARD_SESSION", kAliceId},
+              {"HTTP_COOKIE", kCookie + "; " + kAliceCookie}};
   if (method == "POST") c.content_type = "application/x-www-form-urlencoded";
   c.body = body;
   return c;
@@ -140,12 +145,17 @@ SG_TEST(my_sessions_needs_the_modules_variables_and_nothing_else) {
   assert_not_contains(r.body, "<nav");
   // Basic auth (REMOTE_USER), even an admin's, and headers (HTTP_*) are not who the user is.
   none.params = {{"REMOTE_USER", "admin"}, {"HTTP_SESSION_GUARD_USER", "bob"},
-                 {"HTTP_SESSION_GUARD_FINGERPRINT", fp('b')}};
+                 {"HTTP_SESSION_GUARD_SESSION", "BBBBBBBB"}, {"HTTP_COOKIE", kCookie + "; " + kAliceCookie}};
   assert_int_equal(run(b, none).status, 401);
-  // A user without a valid fingerprint is not enough either.
-  Call half = as_alice("GET", "");
-  half.params["SESSION_GUARD_FINGERPRINT"] = "not-a-fingerprint";
-  assert_int_equal(run(b, half).status, 401);
+  // A user is not enough either: the session id must be that of a cookie of the request.
+  for (const std::string& id : {std::string("CCCCCCCC"), std::string("not-an-id"), std::string()}) {
+    Call half = as_alice("GET", "");
+    half.params["SESSION_GUARD_SESSION"] = id;
+    if (run(b, half).status != 401) fail_msg("session id '%s' accepted", id.c_str());
+  }
+  Call cookieless = as_alice("GET", "");
+  cookieless.params["HTTP_COOKIE"] = kCookie;
+  assert_int_equal(run(b, cookieless).status, 401);
   assert_true(b.calls.empty());
 }
 
@@ -155,10 +165,10 @@ SG_TEST(my_sessions_lists_only_the_callers_sessions_and_marks_this_device) {
   Response r = run(b, as_alice("GET", ""));
   assert_int_equal(r.status, 200);
   assert_contains(r.body, "Signed in as <strong>alice</strong>");
-  assert_contains(r.body, "<tr data-session=\"AAAAAAAA\" class=\"current\">");
+  assert_contains(r.body, "<tr data-session=\"" + kAliceId + "\" class=\"current\">");
   assert_contains(r.body, "This device");
   assert_contains(r.body, "value=\"" + fp('c') + "\"");   // the other one has a button
-  assert_not_contains(r.body, "value=\"" + fp('a') + "\"");  // this one has none
+  assert_not_contains(r.body, "value=\"" + kAliceFp + "\"");  // this one has none
   assert_not_contains(r.body, "BBBBBBBB");                             // bob's session
   assert_not_contains(r.body, "<script>alert");
   assert_contains(r.body, "Sign out all other sessions (1)");
@@ -188,7 +198,7 @@ SG_TEST(my_sessions_sign_out_checks_csrf_ownership_and_method) {
   }
   assert_true(b.calls.empty());
   // This device: 409, use the app's own sign-out.
-  assert_int_equal(run(b, as_alice("POST", "/sign-out", "id=" + fp('a') + "&csrf=" + self_token())).status, 409);
+  assert_int_equal(run(b, as_alice("POST", "/sign-out", "id=" + kAliceFp + "&csrf=" + self_token())).status, 409);
   assert_true(b.calls.empty());
   Response r = run(b, as_alice("POST", "/sign-out", "id=" + other + "&csrf=" + self_token()));
   assert_int_equal(r.status, 303);
@@ -197,7 +207,7 @@ SG_TEST(my_sessions_sign_out_checks_csrf_ownership_and_method) {
   assert_str_eq(b.calls[0], "self_kill:cccccccc:alice:self");
   r = run(b, as_alice("POST", "/sign-out-others", "csrf=" + self_token()));
   assert_int_equal(r.status, 303);
-  assert_str_eq(b.calls[1], "self_others:alice:aaaaaaaa:self");
+  assert_str_eq(b.calls[1], "self_others:alice:" + kAliceFp.substr(0, 8) + ":self");
 }
 
 // --- "This wasn't me" pages ---------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""Instructions per request, module on vs off, counted by callgrind: the same number on a
+busy machine as on an idle one, so it says where the module's cost goes when the
+throughput ratios of bench_module.py move by a point between runs.
+
+Each count is a fresh `apache2 -X` (one process) under callgrind, collecting only inside
+connection processing; it serves one login and then N keep-alive requests of the live
+session. The cost of a request is the difference between two runs with different N, so
+start-up, the login and the connection set-up cancel out.
+
+Configurations: the module off; on as shipped (directives in the apps' <Directory>); and on
+with the same directives repeated in <Location> sections, which is what a <Location>-based
+setup pays on top in httpd's own location walk and configuration merging.
+"""
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness as h  # noqa: E402
+
+FEW = int(os.environ.get("SG_BENCH_FEW", "50"))
+MANY = int(os.environ.get("SG_BENCH_MANY", "300"))
+PATHS = (("static", "/php/bench.txt"), ("php", "/php/"))
+LOCATIONS = """<Location /php/>
+  SessionGuard On
+  SessionGuardCookie PHPSESSID
+  SessionGuardLoginForm /php/login.php username
+  SessionGuardLogoutPath /php/logout.php
+  SessionGuardDenyAction redirect /php/login.php
+</Location>
+<Location /php/static/>
+  SessionGuard Off
+</Location>
+"""
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
+
+
+def processes_using(folder):
+    found = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                if folder.encode() in f.read():
+                    found.append(cmdline)
+        except OSError:
+            pass
+    return found
+
+
+def prepare(db, side, module, extra):
+    """Writes the instance's config with the harness, then hands its folder to the server's
+    user: under valgrind, apache2 -X runs as www-data from the start (valgrind writes its
+    counts as the process's final user)."""
+    web = h.Apache().start(db=db, module=module, name=f"instr-{side}", extra_conf="LogLevel warn\n" + extra)
+    with open(os.path.join(web.demo, "php", "bench.txt"), "w") as f:
+        f.write("static file for the benchmark\n" * 20)
+    web.stop()
+    for folder in (os.path.dirname(web.dir), web.demo):
+        os.chmod(folder, 0o755)
+    subprocess.run(["chown", "-R", "www-data:www-data", web.dir], check=True)
+    return web
+
+
+def count(web, path, requests, out_dir):
+    """Instructions executed inside connection processing for one login and `requests`
+    requests of the live session."""
+    prefix = os.path.join(out_dir, f"{os.path.basename(web.dir)}-{requests}")
+    server = subprocess.Popen(
+        ["runuser", "-u", "www-data", "--", "valgrind", "--tool=callgrind", "--collect-atstart=no",
+         "--toggle-collect=ap_run_process_connection", f"--callgrind-out-file={prefix}.%p",
+         "/usr/sbin/apache2", "-X", "-f", os.path.join(web.dir, "httpd.conf")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        h.eventually(lambda: port_open(web.port), timeout=120, interval=0.5, what="apache2 -X under callgrind")
+        browser = web.browser()
+        h.expect(browser.login_php("alice", "demo").status == 302, "login failed")
+        cookie = f"PHPSESSID={browser.cookies['PHPSESSID']}"
+        h.expect("Hello, alice" in browser.get("/php/").body, "not logged in")
+        result = subprocess.run(["ab", "-k", "-n", str(requests), "-c", "1", "-C", cookie, web.base_url + path],
+                                capture_output=True, text=True, timeout=600)
+        h.expect(re.search(rf"Complete requests:\s+{requests}\b", result.stdout) and "Non-2xx" not in result.stdout,
+                 "requests failed", result.stdout)
+    finally:
+        with open(os.path.join(web.dir, "httpd.pid")) as f:
+            pid = int(f.read())
+        os.kill(pid, 15)
+        server.wait(timeout=120)
+        # The module's poller (a child of apache2 -X, also under valgrind) follows its parent.
+        h.eventually(lambda: not processes_using(web.dir), timeout=60, what="valgrind processes gone")
+    # The largest file is the server's; the poller writes its own, smaller one.
+    dump = max(glob.glob(prefix + ".*"), key=os.path.getsize)
+    with open(dump) as f:
+        return int(re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M).group(1))
+
+
+def per_request(web, path, out_dir):
+    return (count(web, path, MANY, out_dir) - count(web, path, FEW, out_dir)) / (MANY - FEW)
+
+
+def main():
+    if shutil.which("valgrind") is None or shutil.which("ab") is None:
+        raise SystemExit("needs valgrind and ab (apache2-utils)")
+    out_dir = tempfile.mkdtemp(prefix="sg-instr-")
+    os.chmod(out_dir, 0o777)
+    db = h.MariaDB().start()
+    webs = {"off": prepare(db, "off", None, ""),
+            "on": prepare(db, "on", h.MODULE, ""),
+            "on+Location": prepare(db, "loc", h.MODULE, LOCATIONS)}
+    counts = {}
+    for name, path in PATHS:
+        for side, web in webs.items():
+            counts[(side, name)] = per_request(web, path, out_dir)
+    db.stop()
+    shutil.rmtree(out_dir, ignore_errors=True)
+
+    print(f"instructions per request (callgrind, apache2 -X, {MANY} - {FEW} keep-alive requests of a live session):")
+    for name, path in PATHS:
+        off = counts[("off", name)]
+        on = counts[("on", name)]
+        loc = counts[("on+Location", name)]
+        print(f"  {name:6s} {path:15s} off {off:8.0f}   on {on:8.0f}   on, guarded in <Location> {loc:8.0f}")
+        print(f"         module on / off: {on / off:.4f} (+{on - off:.0f});  "
+              f"<Location> on / off: {loc / off:.4f} (+{loc - off:.0f})")
+
+
+if __name__ == "__main__":
+    main()
