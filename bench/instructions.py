@@ -7,7 +7,8 @@ connection processing; it serves one login and then N keep-alive requests of the
 session. The cost of a request is the difference between two runs with different N, so
 start-up, the login and the connection set-up cancel out.
 
-Configurations: the module off; on as shipped (directives in the apps' <Directory>); and on
+Configurations: the module off; on as shipped (directives in the apps' <Directory>); on with
+SessionGuardAppEnv Off (what mod_php spends on the two SESSION_GUARD_* variables); and on
 with the same directives repeated in <Location> sections, which is what a <Location>-based
 setup pays on top in httpd's own location walk and configuration merging.
 """
@@ -59,14 +60,23 @@ def processes_using(folder):
     return found
 
 
-def prepare(db, side, module, extra):
+def prepare(db, side, module, extra="", in_php_directory=""):
     """Writes the instance's config with the harness, then hands its folder to the server's
     user: under valgrind, apache2 -X runs as www-data from the start (valgrind writes its
-    counts as the process's final user)."""
+    counts as the process's final user). `in_php_directory` is added to the PHP app's own
+    <Directory>, so that it costs no section of its own."""
     web = h.Apache().start(db=db, module=module, name=f"instr-{side}", extra_conf="LogLevel warn\n" + extra)
     with open(os.path.join(web.demo, "php", "bench.txt"), "w") as f:
         f.write("static file for the benchmark\n" * 20)
     web.stop()
+    if in_php_directory:
+        conf = os.path.join(web.dir, "httpd.conf")
+        with open(conf) as f:
+            text = f.read()
+        guard = "  SessionGuardCookie PHPSESSID\n"
+        h.expect(text.count(guard) == 1, "the PHP app's guard is not where expected")
+        with open(conf, "w") as f:
+            f.write(text.replace(guard, guard + in_php_directory))
     for folder in (os.path.dirname(web.dir), web.demo):
         os.chmod(folder, 0o755)
     subprocess.run(["chown", "-R", "www-data:www-data", web.dir], check=True)
@@ -115,8 +125,9 @@ def main():
     out_dir = tempfile.mkdtemp(prefix="sg-instr-")
     os.chmod(out_dir, 0o777)
     db = h.MariaDB().start()
-    webs = {"off": prepare(db, "off", None, ""),
-            "on": prepare(db, "on", h.MODULE, ""),
+    webs = {"off": prepare(db, "off", None),
+            "on": prepare(db, "on", h.MODULE),
+            "on, AppEnv Off": prepare(db, "quiet", h.MODULE, in_php_directory="  SessionGuardAppEnv Off\n"),
             "on+Location": prepare(db, "loc", h.MODULE, LOCATIONS)}
     counts = {}
     for name, path in PATHS:
@@ -128,11 +139,11 @@ def main():
     print(f"instructions per request (callgrind, apache2 -X, {MANY} - {FEW} keep-alive requests of a live session):")
     for name, path in PATHS:
         off = counts[("off", name)]
-        on = counts[("on", name)]
-        loc = counts[("on+Location", name)]
-        print(f"  {name:6s} {path:15s} off {off:8.0f}   on {on:8.0f}   on, guarded in <Location> {loc:8.0f}")
-        print(f"         module on / off: {on / off:.4f} (+{on - off:.0f});  "
-              f"<Location> on / off: {loc / off:.4f} (+{loc - off:.0f})")
+        print(f"  {name:6s} {path:15s} module off {off:8.0f}")
+        for side, label in (("on", "module on (as shipped)"), ("on, AppEnv Off", "on, SessionGuardAppEnv Off"),
+                            ("on+Location", "on, also guarded in <Location>")):
+            n = counts[(side, name)]
+            print(f"         {label:32s} {n:8.0f}   on / off {n / off:.4f}  (+{n - off:.0f})")
 
 
 if __name__ == "__main__":

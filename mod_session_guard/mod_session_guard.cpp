@@ -235,6 +235,10 @@ const char* cmd_enable(cmd_parms* cmd, void* conf, const char* arg) {
   return directive(cmd, [&] { return sg::parse_on_off(arg, dir_of(conf).enabled); });
 }
 
+const char* cmd_app_env(cmd_parms* cmd, void* conf, const char* arg) {
+  return directive(cmd, [&] { return sg::parse_on_off(arg, dir_of(conf).app_env); });
+}
+
 const char* cmd_cookie(cmd_parms* cmd, void* conf, const char* name, const char* path) {
   return directive(cmd, [&] { return sg::parse_cookie(name, path != nullptr ? path : "", dir_of(conf)); });
 }
@@ -322,6 +326,8 @@ const char* cmd_state_file(cmd_parms* cmd, void*, const char* arg) {
 const command_rec kCommands[] = {
     AP_INIT_TAKE1("SessionGuard", reinterpret_cast<cmd_func>(cmd_enable), nullptr, OR_AUTHCFG | ACCESS_CONF,
                   "On to guard this location, Off to exempt it"),
+    AP_INIT_TAKE1("SessionGuardAppEnv", reinterpret_cast<cmd_func>(cmd_app_env), nullptr, OR_AUTHCFG | ACCESS_CONF,
+                  "On (default) to name the user and session to the app in SESSION_GUARD_USER and SESSION_GUARD_SESSION"),
     AP_INIT_TAKE12("SessionGuardCookie", reinterpret_cast<cmd_func>(cmd_cookie), nullptr, OR_AUTHCFG | ACCESS_CONF,
                    "NAME [PATH]: the app's session cookie and the path it is set with (default /)"),
     AP_INIT_TAKE_ARGV("SessionGuardLoginForm", reinterpret_cast<cmd_func>(cmd_login_form), nullptr,
@@ -970,10 +976,10 @@ int fixups(request_rec* r) noexcept {
       }
     }
     // The app may use these without any library; a client cannot forge them (not headers).
-    // Two and no more: mod_php copies every variable into $_SERVER on every request, which
-    // costs more than the module's own check (the full fingerprint follows from the cookie
-    // and the id, which is how fcgi_admin's my-sessions finds it).
-    if (state->short_id != nullptr && !user.empty()) {
+    // Two and no more, and none with SessionGuardAppEnv Off: mod_php copies every variable
+    // into $_SERVER on every request, which costs it more than the module's own check (the
+    // full fingerprint follows from the cookie and the id: that is how my-sessions finds it).
+    if (state->short_id != nullptr && !user.empty() && config.app_env.value_or(true)) {
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_USER", apr_pstrmemdup(r->pool, user.data(), user.size()));
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION", state->short_id);
     }

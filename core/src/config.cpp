@@ -42,6 +42,7 @@ DirConfig merge(const DirConfig& parent, const DirConfig& child) {
   out.refuse_new = pick(parent.refuse_new, child.refuse_new);
   out.idle_timeout = pick(parent.idle_timeout, child.idle_timeout);
   out.max_lifetime = pick(parent.max_lifetime, child.max_lifetime);
+  out.app_env = pick(parent.app_env, child.app_env);
   out.messages = parent.messages;
   for (const auto& [reason, text] : child.messages) out.messages[reason] = text;
   return out;

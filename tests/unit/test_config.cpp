@@ -375,6 +375,7 @@ sg::DirConfig full_dir(const char* tag) {
   c.refuse_new = child;
   c.idle_timeout = (child ? 10 : 20) * 60 * kS;
   c.max_lifetime = (child ? 8 : 12) * 3600 * kS;
+  c.app_env = !child;
   c.messages[sg::Reason::killed] = std::string("killed-") + tag;
   return c;
 }
@@ -455,6 +456,14 @@ SG_TEST(dir_merge_max_lifetime) {
   assert_int_equal(*sg::merge(parent, child).max_lifetime, 8 * 3600 * kS);
   child.max_lifetime.reset();
   assert_int_equal(*sg::merge(parent, child).max_lifetime, 12 * 3600 * kS);
+}
+
+SG_TEST(dir_merge_app_env) {
+  auto parent = full_dir("parent"), child = full_dir("child");
+  assert_true(sg::merge(parent, child).app_env == std::optional<bool>(false));
+  child.app_env.reset();
+  assert_true(sg::merge(parent, child).app_env == std::optional<bool>(true));
+  assert_false(sg::merge(sg::DirConfig{}, sg::DirConfig{}).app_env.has_value());
 }
 
 SG_TEST(dir_merge_messages_per_reason) {
@@ -569,8 +578,8 @@ SG_TEST(every_member_has_a_merge_test) {
   // The merge tests above name every member. A member added later must be merged and tested
   // too: when this size changes, add a dir_merge_/server_merge_ test for the new member, check
   // merge() handles it, then update the size here (x86-64, libstdc++).
-  if (sizeof(sg::DirConfig) != 296) {
-    fail_msg("sg::DirConfig is now %zu bytes (was 296): a member was added or changed; test its merge",
+  if (sizeof(sg::DirConfig) != 304) {
+    fail_msg("sg::DirConfig is now %zu bytes (was 304): a member was added or changed; test its merge",
              sizeof(sg::DirConfig));
   }
   if (sizeof(sg::ServerConfig) != 168) {
@@ -591,6 +600,7 @@ SG_TEST(dir_defaults_are_unset) {
   assert_false(c.refuse_new.has_value());
   assert_false(c.idle_timeout.has_value());
   assert_false(c.max_lifetime.has_value());
+  assert_false(c.app_env.has_value());  // unset means On: the glue reads value_or(true)
   assert_true(c.messages.empty());
   sg::DenyAction a;
   assert_true(a.kind == sg::DenyAction::Kind::page);
@@ -630,6 +640,7 @@ int main() {
       cmocka_unit_test(dir_merge_refuse_new),
       cmocka_unit_test(dir_merge_idle_timeout),
       cmocka_unit_test(dir_merge_max_lifetime),
+      cmocka_unit_test(dir_merge_app_env),
       cmocka_unit_test(dir_merge_messages_per_reason),
       cmocka_unit_test(dir_merge_empty_child_inherits_everything),
       cmocka_unit_test(server_merge_db_options_file),

@@ -61,6 +61,7 @@ struct DirConfig {
   std::optional<bool> refuse_new;             // at the limit: refuse the new login (else end the oldest)
   std::optional<Micros> idle_timeout;         // 0 = none
   std::optional<Micros> max_lifetime;         // 0 = none; counted from login, never extended
+  std::optional<bool> app_env;                // SESSION_GUARD_USER/_SESSION for the app (default on)
   std::map<Reason, std::string> messages;     // merged per reason
 
   std::string message_for(Reason reason) const;  // the configured text or the default
