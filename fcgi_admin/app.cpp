@@ -102,7 +102,6 @@ std::string cookie_nonce(const std::string& header) {
   return value ? std::string(*value) : std::string();
 }
 
-// Whether the browser that sent this request holds the session (one of its cookies hashes to it).
 // The fingerprint of the cookie the module judged: the one whose id it reported in
 // SESSION_GUARD_SESSION. Empty when no cookie of the request has that id.
 std::string session_in_cookies(const std::string& cookie_header, const std::string& short_id) {
@@ -113,6 +112,7 @@ std::string session_in_cookies(const std::string& cookie_header, const std::stri
   return {};
 }
 
+// Whether the browser that sent this request holds the session (one of its cookies hashes to it).
 bool is_current_session(const std::string& cookie_header, const std::string& fingerprint) {
   for (const auto& [name, value] : sg::parse_cookie_header(cookie_header)) {
     if (sg::session_fingerprint(name, value).hex() == fingerprint) return true;
