@@ -60,23 +60,15 @@ def processes_using(folder):
     return found
 
 
-def prepare(db, side, module, extra="", in_php_directory=""):
+def prepare(db, side, module, extra="", php_guard_conf=""):
     """Writes the instance's config with the harness, then hands its folder to the server's
     user: under valgrind, apache2 -X runs as www-data from the start (valgrind writes its
-    counts as the process's final user). `in_php_directory` is added to the PHP app's own
-    <Directory>, so that it costs no section of its own."""
-    web = h.Apache().start(db=db, module=module, name=f"instr-{side}", extra_conf="LogLevel warn\n" + extra)
+    counts as the process's final user)."""
+    web = h.Apache().start(db=db, module=module, name=f"instr-{side}", extra_conf="LogLevel warn\n" + extra,
+                           php_guard_conf=php_guard_conf)
     with open(os.path.join(web.demo, "php", "bench.txt"), "w") as f:
         f.write("static file for the benchmark\n" * 20)
     web.stop()
-    if in_php_directory:
-        conf = os.path.join(web.dir, "httpd.conf")
-        with open(conf) as f:
-            text = f.read()
-        guard = "  SessionGuardCookie PHPSESSID\n"
-        h.expect(text.count(guard) == 1, "the PHP app's guard is not where expected")
-        with open(conf, "w") as f:
-            f.write(text.replace(guard, guard + in_php_directory))
     for folder in (os.path.dirname(web.dir), web.demo):
         os.chmod(folder, 0o755)
     subprocess.run(["chown", "-R", "www-data:www-data", web.dir], check=True)
@@ -127,7 +119,7 @@ def main():
     db = h.MariaDB().start()
     webs = {"off": prepare(db, "off", None),
             "on": prepare(db, "on", h.MODULE),
-            "on, AppEnv Off": prepare(db, "quiet", h.MODULE, in_php_directory="  SessionGuardAppEnv Off\n"),
+            "on, AppEnv Off": prepare(db, "quiet", h.MODULE, php_guard_conf="  SessionGuardAppEnv Off\n"),
             "on+Location": prepare(db, "loc", h.MODULE, LOCATIONS)}
     counts = {}
     for name, path in PATHS:
