@@ -78,7 +78,10 @@ def prepare(db, side, module, extra="", php_guard_conf=""):
 def count(web, path, requests, out_dir):
     """Instructions executed inside connection processing for one login and `requests`
     requests of the live session."""
-    prefix = os.path.join(out_dir, f"{os.path.basename(web.dir)}-{requests}")
+    prefix = os.path.join(out_dir, f"{os.path.basename(web.dir)}-{path.strip('/').replace('/', '_')}-{requests}")
+    pid_file = os.path.join(web.dir, "httpd.pid")
+    if os.path.exists(pid_file):
+        os.unlink(pid_file)
     server = subprocess.Popen(
         ["runuser", "-u", "www-data", "--", "valgrind", "--tool=callgrind", "--collect-atstart=no",
          "--toggle-collect=ap_run_process_connection", f"--callgrind-out-file={prefix}.%p",
@@ -95,9 +98,11 @@ def count(web, path, requests, out_dir):
         h.expect(re.search(rf"Complete requests:\s+{requests}\b", result.stdout) and "Non-2xx" not in result.stdout,
                  "requests failed", result.stdout)
     finally:
-        with open(os.path.join(web.dir, "httpd.pid")) as f:
-            pid = int(f.read())
-        os.kill(pid, 15)
+        try:
+            with open(pid_file) as f:
+                os.kill(int(f.read()), 15)
+        except (OSError, ValueError):  # it never came up: end valgrind itself
+            server.terminate()
         server.wait(timeout=120)
         # The module's poller (a child of apache2 -X, also under valgrind) follows its parent.
         h.eventually(lambda: not processes_using(web.dir), timeout=60, what="valgrind processes gone")
@@ -114,13 +119,16 @@ def per_request(web, path, out_dir):
 def main():
     if shutil.which("valgrind") is None or shutil.which("ab") is None:
         raise SystemExit("needs valgrind and ab (apache2-utils)")
+    if os.geteuid() != 0:
+        raise SystemExit("needs root: apache2 -X runs as www-data under valgrind (runuser)")
     out_dir = tempfile.mkdtemp(prefix="sg-instr-")
     os.chmod(out_dir, 0o777)
     db = h.MariaDB().start()
+    module = h.web_copy(h.MODULE)  # www-data may not read the clone (under /root, say)
     webs = {"off": prepare(db, "off", None),
-            "on": prepare(db, "on", h.MODULE),
-            "on, AppEnv Off": prepare(db, "quiet", h.MODULE, php_guard_conf="  SessionGuardAppEnv Off\n"),
-            "on+Location": prepare(db, "loc", h.MODULE, LOCATIONS)}
+            "on": prepare(db, "on", module),
+            "on, AppEnv Off": prepare(db, "quiet", module, php_guard_conf="  SessionGuardAppEnv Off\n"),
+            "on+Location": prepare(db, "loc", module, LOCATIONS)}
     counts = {}
     for name, path in PATHS:
         for side, web in webs.items():

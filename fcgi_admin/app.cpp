@@ -102,16 +102,6 @@ std::string cookie_nonce(const std::string& header) {
   return value ? std::string(*value) : std::string();
 }
 
-// The fingerprint of the cookie the module judged: the one whose id it reported in
-// SESSION_GUARD_SESSION. Empty when no cookie of the request has that id.
-std::string session_in_cookies(const std::string& cookie_header, const std::string& short_id) {
-  for (const auto& [name, value] : sg::parse_cookie_header(cookie_header)) {
-    sg::Fingerprint fingerprint = sg::session_fingerprint(name, value);
-    if (fingerprint.short_id() == short_id) return fingerprint.hex();
-  }
-  return {};
-}
-
 // Whether the browser that sent this request holds the session (one of its cookies hashes to it).
 bool is_current_session(const std::string& cookie_header, const std::string& fingerprint) {
   for (const auto& [name, value] : sg::parse_cookie_header(cookie_header)) {
@@ -1205,9 +1195,16 @@ Response App::my_sessions(Context& ctx) {
   // as HTTP_*), and REMOTE_USER is deliberately not accepted here.
   const std::string user = ctx.request.param("SESSION_GUARD_USER");
   const std::string session_id = ctx.request.param("SESSION_GUARD_SESSION");
-  const std::string current =
-      session_id.empty() ? std::string() : session_in_cookies(ctx.request.param("HTTP_COOKIE"), session_id);
-  if (user.empty() || user.size() > 190 || current.empty()) {
+  std::vector<db::SessionRow> sessions;
+  if (!user.empty() && user.size() <= 190 && session_id.size() == 8) sessions = backend_.user_sessions(user);
+  // This device: the caller's own active session with the id the module reported (it
+  // computed the id from the cookie it judged, however the client spelled it). Nobody
+  // else's session can match, since only this user's sessions are searched.
+  std::string current;
+  for (const auto& s : sessions) {
+    if (s.short_id() == session_id) current = s.fingerprint;
+  }
+  if (current.empty()) {
     throw Unauthorized("This page lists the sessions of the account you are signed in with, but this request does not "
                        "come from a signed-in session. Sign in to the application first, then open this page again "
                        "in the same browser.");
@@ -1240,7 +1237,6 @@ Response App::my_sessions(Context& ctx) {
   }
   if (ctx.method != "GET" && ctx.method != "HEAD") throw MethodNotAllowed("GET, HEAD");
   ensure_nonce(ctx);
-  auto sessions = backend_.user_sessions(user);
   const Micros now = now_micros();
   std::string out = "<h1>Your sessions</h1>\n";
   std::string notice = ctx.get("notice");

@@ -242,7 +242,7 @@ class Apache:
             conf = os.path.join(self.dir, "httpd.conf")
             with open(conf) as f:
                 text = f.read()
-            guard = "  SessionGuardCookie PHPSESSID\n"
+            guard = "  SessionGuardLoginForm /php/login.php username\n"
             expect(text.count(guard) == 1, "the PHP app's guard is not in the generated config")
             with open(conf, "w") as f:
                 f.write(text.replace(guard, guard + php_guard_conf))

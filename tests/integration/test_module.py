@@ -554,6 +554,29 @@ Alias /envquiet/ "{os.path.abspath(cgi_dir)}/"
     h.eventually(lambda: c.get("/envquiet/env.cgi").status != 200, what="the killed session denied under AppEnv Off")
 
 
+def test_htaccess_cannot_switch_the_guard_off():
+    app_dir = os.path.join(WEB.dir, "..", "htaccess-app")
+    os.makedirs(app_dir, exist_ok=True)
+    with open(os.path.join(app_dir, "page.txt"), "w") as f:
+        f.write("guarded page\n")
+    with open(os.path.join(app_dir, ".htaccess"), "w") as f:
+        f.write("SessionGuard Off\n")
+    for path in (app_dir, os.path.join(app_dir, "page.txt"), os.path.join(app_dir, ".htaccess")):
+        os.chmod(path, 0o755 if os.path.isdir(path) else 0o644)
+    web = h.Apache().start(db=DB, module=h.MODULE, name="sg-htaccess", extra_conf=f"""
+Alias /hta/ "{os.path.abspath(app_dir)}/"
+<Directory "{os.path.abspath(app_dir)}">
+  AllowOverride AuthConfig
+  Require all granted
+  SessionGuard On
+  SessionGuardCookie PHPSESSID
+</Directory>
+""")
+    r = web.browser().get("/hta/page.txt")
+    h.expect(r.status == 500 and "guarded page" not in r.body, "an .htaccess switched the guard off:", r)
+    h.expect("SessionGuard not allowed here" in web.error_log_text(), "no reason in the error log")
+
+
 # ----------------------------------------------------------------- event MPM
 
 @unblocks_after

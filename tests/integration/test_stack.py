@@ -279,8 +279,11 @@ def test_httpd_conf_session_guard_block():
         h.expect(line in on, "missing:", line)
     # Each app is guarded in its own <Directory>, static files exempted, and no <Location>
     # is added (a server's first one costs every request: bench/instructions.py).
-    h.expect(re.search(r'<Directory "[^"]*/demo/basic">\n(?:  (?!SessionGuard).*\n)*  SessionGuard On\n</Directory>', on),
-             "the Basic-auth area is not guarded in its <Directory>", on)
+    for app, guard in (("php", "  SessionGuard On\n  SessionGuardCookie PHPSESSID\n"),
+                       ("perl", "  SessionGuard On\n  SessionGuardCookie CGISESSID\n"),
+                       ("basic", "  SessionGuard On\n</Directory>")):
+        h.expect(re.search(rf'<Directory "[^"]*/demo/{app}">\n(?:  .*\n)*?{re.escape(guard)}', on),
+                 f"the {app} app is not guarded in its own <Directory>", on)
     h.expect(re.search(r'<Directory "[^"]*/demo/php/static">\n  SessionGuard Off\n</Directory>', on),
              "static files are not exempted", on)
     h.expect("<Location" not in on, "the module's config adds a <Location>", on)

@@ -54,7 +54,7 @@ Response run(fake::Backend& backend, const Call& call, fake::Request* out = null
 std::string fp(char c) { return std::string(64, c); }
 
 // Alice's browser: the cookie the module judged, its fingerprint and the id the module
-// reports for it in SESSION_GUARD_SESSION.
+// reports for it in SESSION_GUARD_SESSION (what marks "this device").
 const std::string kAliceCookie = "PHPSESSID=alice-browser";
 const std::string kAliceFp = sg::session_fingerprint("PHPSESSID", "alice-browser").hex();
 const std::string kAliceId = sg::session_fingerprint("PHPSESSID", "alice-browser").short_id();
@@ -147,15 +147,18 @@ SG_TEST(my_sessions_needs_the_modules_variables_and_nothing_else) {
   none.params = {{"REMOTE_USER", "admin"}, {"HTTP_SESSION_GUARD_USER", "bob"},
                  {"HTTP_SESSION_GUARD_SESSION", "BBBBBBBB"}, {"HTTP_COOKIE", kCookie + "; " + kAliceCookie}};
   assert_int_equal(run(b, none).status, 401);
-  // A user is not enough either: the session id must be that of a cookie of the request.
-  for (const std::string& id : {std::string("CCCCCCCC"), std::string("not-an-id"), std::string()}) {
+  // A user is not enough either: the session id must be one of that user's active sessions
+  // (bob's, an unknown or a malformed id are not), and it must come from the module.
+  for (const std::string& id : {std::string("BBBBBBBB"), std::string("EEEEEEEE"), std::string("not-an-id"),
+                                std::string()}) {
     Call half = as_alice("GET", "");
     half.params["SESSION_GUARD_SESSION"] = id;
     if (run(b, half).status != 401) fail_msg("session id '%s' accepted", id.c_str());
   }
-  Call cookieless = as_alice("GET", "");
-  cookieless.params["HTTP_COOKIE"] = kCookie;
-  assert_int_equal(run(b, cookieless).status, 401);
+  Call header_only = as_alice("GET", "");
+  header_only.params.erase("SESSION_GUARD_SESSION");
+  header_only.params["HTTP_SESSION_GUARD_SESSION"] = kAliceId;
+  assert_int_equal(run(b, header_only).status, 401);
   assert_true(b.calls.empty());
 }
 
