@@ -51,7 +51,13 @@ def wrk_side_by_side(targets):
     each side's busy workers the same share of the CPUs, so each side's rate follows its cost
     per request. Measured one after the other, runs differ by up to 10% here."""
     procs = [(url, start_wrk(url, cookie)) for url, cookie in targets]
-    return [wrk_result(url, proc) for url, proc in procs]
+    try:
+        return [wrk_result(url, proc) for url, proc in procs]
+    finally:
+        for _, proc in procs:  # after a failed side, the other wrk must not outlive us
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def apache_cpu_seconds(web):

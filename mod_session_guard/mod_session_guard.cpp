@@ -980,7 +980,7 @@ int fixups(request_rec* r) noexcept {
     // The app may use these without any library; a client cannot forge them (not headers).
     // Two and no more, and none with SessionGuardAppEnv Off: mod_php copies every variable
     // into $_SERVER on every request, which costs it more than the module's own check (the
-    // full fingerprint follows from the cookie and the id: that is how my-sessions finds it).
+    // id is enough to find the session among its owner's: that is how my-sessions does).
     if (state->short_id != nullptr && !user.empty() && config.app_env.value_or(true)) {
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_USER", apr_pstrmemdup(r->pool, user.data(), user.size()));
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION", state->short_id);
