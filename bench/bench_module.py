@@ -104,7 +104,7 @@ def start_pair(db, epoch):
     web = {}
     for side, module in (kinds if epoch % 2 == 0 else reversed(kinds)):
         web[side] = h.Apache().start(db=db, module=module, name=f"bench-{side}", extra_conf=FIXED_CONF,
-                                     php_guard_conf="  SessionGuardAppEnv Off\n" if module and APP_ENV_OFF else "")
+                                     php_guard_conf="SessionGuardAppEnv Off" if module and APP_ENV_OFF else "")
         # A static file inside the guarded location, so the module judges every request.
         with open(os.path.join(web[side].demo, "php", "bench.txt"), "w") as f:
             f.write("static file for the benchmark\n" * 20)

@@ -13,6 +13,8 @@ with the same directives repeated in <Location> sections, which is what a <Locat
 setup pays on top in httpd's own location walk and configuration merging.
 """
 import glob
+import importlib.machinery
+import importlib.util
 import os
 import re
 import shutil
@@ -24,20 +26,20 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness as h  # noqa: E402
 
+
+def load_httpd_conf():
+    """scripts/httpd-conf, whose guard of the PHP app the <Location> variant repeats."""
+    loader = importlib.machinery.SourceFileLoader("httpd_conf", os.path.join(h.SCRIPTS, "httpd-conf"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("httpd_conf", loader))
+    loader.exec_module(module)
+    return module
+
+
 FEW = int(os.environ.get("SG_BENCH_FEW", "50"))
 MANY = int(os.environ.get("SG_BENCH_MANY", "300"))
 PATHS = (("static", "/php/bench.txt"), ("php", "/php/"))
-LOCATIONS = """<Location /php/>
-  SessionGuard On
-  SessionGuardCookie PHPSESSID
-  SessionGuardLoginForm /php/login.php username
-  SessionGuardLogoutPath /php/logout.php
-  SessionGuardDenyAction redirect /php/login.php
-</Location>
-<Location /php/static/>
-  SessionGuard Off
-</Location>
-"""
+LOCATIONS = (f"<Location /php/>\n{load_httpd_conf().APP_GUARDS['php']}</Location>\n"
+             "<Location /php/static/>\n  SessionGuard Off\n</Location>\n")
 
 
 def port_open(port):
@@ -127,7 +129,7 @@ def main():
     module = h.web_copy(h.MODULE)  # www-data may not read the clone (under /root, say)
     webs = {"off": prepare(db, "off", None),
             "on": prepare(db, "on", module),
-            "on, AppEnv Off": prepare(db, "quiet", module, php_guard_conf="  SessionGuardAppEnv Off\n"),
+            "on, AppEnv Off": prepare(db, "quiet", module, php_guard_conf="SessionGuardAppEnv Off"),
             "on+Location": prepare(db, "loc", module, LOCATIONS)}
     counts = {}
     for name, path in PATHS:

@@ -210,8 +210,8 @@ class Apache:
               php_guard_conf=""):
         """module: path to mod_session_guard.so (h.MODULE) or None for the same config without it.
         extra_conf: Apache directives appended in server context.
-        php_guard_conf: directives added to the PHP app's own <Directory>, after its guard (a
-        section of their own would cost every request a merge: the benchmarks use this).
+        php_guard_conf: directives (one per line) added to the PHP app's own <Directory> after
+        its guard (a section of their own would cost every request a merge: the benchmarks).
         admin: path to fcgi_admin (e.g. web_copy(FCGI_ADMIN)): served at /session-guard/ by mod_fcgid."""
         expect(db is not None, "Apache.start needs db=MariaDB")
         Apache._count += 1
@@ -237,15 +237,8 @@ class Apache:
                "--module", module or "none", "--db-cnf", db.cnf, "--htpasswd", db.htpasswd,
                "--demo", self.demo, "--extra", extra, "--name", name,
                *(["--admin", admin] if admin else []),
+               *(["--php-guard-extra", php_guard_conf] if php_guard_conf else []),
                "--out", os.path.join(self.dir, "httpd.conf"))
-        if php_guard_conf:
-            conf = os.path.join(self.dir, "httpd.conf")
-            with open(conf) as f:
-                text = f.read()
-            guard = "  SessionGuardLoginForm /php/login.php username\n"
-            expect(text.count(guard) == 1, "the PHP app's guard is not in the generated config")
-            with open(conf, "w") as f:
-                f.write(text.replace(guard, guard + php_guard_conf))
         _servers.append(self)
         self.running = True
         script("apache-ctl", "start", self.dir, timeout=60)
