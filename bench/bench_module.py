@@ -22,8 +22,8 @@ CONNECTIONS = int(os.environ.get("SG_BENCH_CONNECTIONS", "8"))
 # SG_BENCH_AA=1: the "on" side runs without the module too, to check the method itself
 # reads 1.000 (within its noise) when both sides are the same.
 SAME_ON_BOTH_SIDES = os.environ.get("SG_BENCH_AA") == "1"
-# SG_BENCH_APP_ENV=off: the module's side with SessionGuardAppEnv Off (apps told nothing).
-APP_ENV_OFF = os.environ.get("SG_BENCH_APP_ENV") == "off"
+# SG_BENCH_APP_ENV=on: the module's side with SessionGuardAppEnv On (the default is Off).
+APP_ENV_ON = os.environ.get("SG_BENCH_APP_ENV") == "on"
 
 
 def start_wrk(url, cookie):
@@ -104,7 +104,7 @@ def start_pair(db, epoch):
     web = {}
     for side, module in (kinds if epoch % 2 == 0 else reversed(kinds)):
         web[side] = h.Apache().start(db=db, module=module, name=f"bench-{side}", extra_conf=FIXED_CONF,
-                                     php_guard_conf="SessionGuardAppEnv Off" if module and APP_ENV_OFF else "")
+                                     php_guard_conf="SessionGuardAppEnv On" if module and APP_ENV_ON else "")
         # A static file inside the guarded location, so the module judges every request.
         with open(os.path.join(web[side].demo, "php", "bench.txt"), "w") as f:
             f.write("static file for the benchmark\n" * 20)
@@ -158,8 +158,8 @@ def main():
 
     if SAME_ON_BOTH_SIDES:
         print("SG_BENCH_AA=1: calibration run, the module is loaded on neither side")
-    if APP_ENV_OFF:
-        print("SG_BENCH_APP_ENV=off: the module's side runs with SessionGuardAppEnv Off")
+    if APP_ENV_ON:
+        print("SG_BENCH_APP_ENV=on: the module's side runs with SessionGuardAppEnv On")
     print(f"wrk -t2 -c{CONNECTIONS} -d{SECONDS}s against on and off at once, {EPOCHS} fresh on/off pairs x {ROUNDS} "
           f"rounds; requests per second:")
     for k, v in rates.items():

@@ -7,8 +7,9 @@ connection processing; it serves one login and then N keep-alive requests of the
 session. The cost of a request is the difference between two runs with different N, so
 start-up, the login and the connection set-up cancel out.
 
-Configurations: the module off; on as shipped (directives in the apps' <Directory>); on with
-SessionGuardAppEnv Off (what mod_php spends on the two SESSION_GUARD_* variables); and on
+Configurations: the module off; on as shipped (directives in the apps' <Directory>,
+SessionGuardAppEnv at its default Off); on with SessionGuardAppEnv On (what mod_php spends on
+the two SESSION_GUARD_* variables); and on
 with the same directives repeated in <Location> sections, which is what a <Location>-based
 setup pays on top in httpd's own location walk and configuration merging.
 """
@@ -129,7 +130,7 @@ def main():
     module = h.web_copy(h.MODULE)  # www-data may not read the clone (under /root, say)
     webs = {"off": prepare(db, "off", None),
             "on": prepare(db, "on", module),
-            "on, AppEnv Off": prepare(db, "quiet", module, php_guard_conf="SessionGuardAppEnv Off"),
+            "on, AppEnv On": prepare(db, "env", module, php_guard_conf="SessionGuardAppEnv On"),
             "on+Location": prepare(db, "loc", module, LOCATIONS)}
     counts = {}
     for name, path in PATHS:
@@ -142,7 +143,7 @@ def main():
     for name, path in PATHS:
         off = counts[("off", name)]
         print(f"  {name:6s} {path:15s} module off {off:8.0f}")
-        for side, label in (("on", "module on (as shipped)"), ("on, AppEnv Off", "on, SessionGuardAppEnv Off"),
+        for side, label in (("on", "module on (as shipped)"), ("on, AppEnv On", "on, SessionGuardAppEnv On"),
                             ("on+Location", "on, also guarded in <Location>")):
             n = counts[(side, name)]
             print(f"         {label:32s} {n:8.0f}   on / off {n / off:.4f}  (+{n - off:.0f})")

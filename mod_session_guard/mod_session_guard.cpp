@@ -40,6 +40,7 @@
 #include <string>
 #include <thread>
 
+#include "sg/app_reader.hpp"
 #include "sg/config.hpp"
 #include "sg/cookie.hpp"
 #include "sg/decision.hpp"
@@ -66,6 +67,8 @@ constexpr const char* kShmKey = "session_guard_shm";
 // Tracks Basic-auth users (or any REMOTE_USER) when the location names no app cookie.
 constexpr const char* kTrackingCookie = "sg_session";
 constexpr std::size_t kMaxLoginBody = 64 * 1024;
+// Of a login or logout response, when a body=/body!= rule must read it.
+constexpr std::size_t kMaxResponseBody = 64 * 1024;
 constexpr std::int32_t kLoginConnections = 4;
 
 // C++ objects owned by APR pools: destroyed by a pool cleanup, never leaked into httpd.
@@ -118,16 +121,23 @@ ProcessState g_process;
 
 struct RequestState {
   const sg::CookieSpec* cookie = nullptr;
-  std::optional<sg::Fingerprint> fingerprint;  // of the raw value: what logins bind
-  std::vector<sg::Fingerprint> aliases;        // other spellings the app would read the same way
+  std::optional<sg::Fingerprint> fingerprint;  // what a login binds: see identify_session_uncached
+  bool fingerprint_ambiguous = false;          // the bound cookie reads differently to different apps
+  std::vector<sg::Fingerprint> aliases;        // every other value any app could read as a session
   const char* short_id = nullptr;              // of `fingerprint`, formatted once per connection
   sg::Reason denial = sg::Reason::none;
   int limit = 0;  // the session limit a refused login hit, for the message
   const sg::LoginForm* login_form = nullptr;
-  std::string body;  // bounded copy of a login POST body
+  const sg::LogoutRule* logout_rule = nullptr;
+  std::string body;  // bounded copy of a login or logout POST body
   bool body_truncated = false;
-  bool logout = false;
+  bool logout = false;  // the app confirmed the logout
   bool response_done = false;
+  // A response held back until a body rule has read it (or kMaxResponseBody is passed).
+  bool hold_response = false;
+  apr_bucket_brigade* held = nullptr;
+  std::string response_body;
+  bool response_body_complete = true;
 };
 
 sg::Micros now_micros() { return static_cast<sg::Micros>(apr_time_now()); }
@@ -244,12 +254,17 @@ const char* cmd_cookie(cmd_parms* cmd, void* conf, const char* name, const char*
 }
 
 const char* cmd_login_form(cmd_parms* cmd, void* conf, int argc, char* const argv[]) {
-  if (argc < 2 || argc > 3) return "SessionGuardLoginForm PATH FIELD [redirect|status=NNN|header=NAME]";
-  return directive(cmd, [&] { return sg::parse_login_form(argv[0], argv[1], argc == 3 ? argv[2] : "", dir_of(conf)); });
+  if (argc < 2) return "SessionGuardLoginForm PATH FIELD [CHECK...]";
+  return directive(cmd, [&] {
+    return sg::parse_login_form(argv[0], argv[1], std::vector<std::string>(argv + 2, argv + argc), dir_of(conf));
+  });
 }
 
-const char* cmd_logout(cmd_parms* cmd, void* conf, const char* arg) {
-  return directive(cmd, [&] { return sg::parse_logout_path(arg, dir_of(conf)); });
+const char* cmd_logout(cmd_parms* cmd, void* conf, int argc, char* const argv[]) {
+  if (argc < 1) return "SessionGuardLogoutPath PATH [CHECK...]";
+  return directive(cmd, [&] {
+    return sg::parse_logout_path(argv[0], std::vector<std::string>(argv + 1, argv + argc), dir_of(conf));
+  });
 }
 
 const char* cmd_user_header(cmd_parms* cmd, void* conf, const char* arg) {
@@ -329,13 +344,14 @@ const command_rec kCommands[] = {
     AP_INIT_TAKE1("SessionGuard", reinterpret_cast<cmd_func>(cmd_enable), nullptr, ACCESS_CONF,
                   "On to guard this location, Off to exempt it"),
     AP_INIT_TAKE1("SessionGuardAppEnv", reinterpret_cast<cmd_func>(cmd_app_env), nullptr, ACCESS_CONF,
-                  "On (default) to name the user and session to the app in SESSION_GUARD_USER and SESSION_GUARD_SESSION"),
+                  "On to name the user and session to the app in SESSION_GUARD_USER and SESSION_GUARD_SESSION (default Off)"),
     AP_INIT_TAKE12("SessionGuardCookie", reinterpret_cast<cmd_func>(cmd_cookie), nullptr, ACCESS_CONF,
                    "NAME [PATH]: the app's session cookie and the path it is set with (default /)"),
     AP_INIT_TAKE_ARGV("SessionGuardLoginForm", reinterpret_cast<cmd_func>(cmd_login_form), nullptr,
-                      ACCESS_CONF, "PATH FIELD [redirect|status=NNN|header=NAME]"),
-    AP_INIT_TAKE1("SessionGuardLogoutPath", reinterpret_cast<cmd_func>(cmd_logout), nullptr, ACCESS_CONF,
-                  "PATH[?QUERY] that ends the session"),
+                      ACCESS_CONF, "PATH FIELD [redirect|status=NNN|header=NAME|body=TEXT|body!=TEXT|"
+                                   "sets-cookie=NAME|clears-cookie=NAME|form:NAME=VALUE ...]"),
+    AP_INIT_TAKE_ARGV("SessionGuardLogoutPath", reinterpret_cast<cmd_func>(cmd_logout), nullptr, ACCESS_CONF,
+                      "PATH[?QUERY] [CHECK...]: a request there that the response confirms ends the session"),
     AP_INIT_TAKE1("SessionGuardUserHeader", reinterpret_cast<cmd_func>(cmd_user_header), nullptr,
                   ACCESS_CONF, "response header in which the app names the user"),
     AP_INIT_TAKE12("SessionGuardDenyAction", reinterpret_cast<cmd_func>(cmd_deny_action), nullptr,
@@ -679,6 +695,14 @@ void with_login_connection(request_rec* r, Work&& work) {
   work(connection);
 }
 
+// Enforced here before the database feed brings it back (issue: a refused login was served
+// until the next poll).
+void revoke_on_this_instance(const sg::Fingerprint& fingerprint, sg::Reason reason, sg::Micros now) {
+  (void)fingerprint;
+  (void)reason;
+  (void)now;
+}
+
 sg::Reason revoked_reason(const sg::DenyRegion& region, const RequestState& state) {
   if (!state.fingerprint) return sg::Reason::none;
   sg::Reason reason = region.session_revoked(*state.fingerprint);
@@ -835,6 +859,7 @@ struct ConnectionCookieCache {
   const void* cookie_config = nullptr;
   const sg::CookieSpec* cookie = nullptr;
   std::optional<sg::Fingerprint> fingerprint;
+  bool fingerprint_ambiguous = false;
   std::vector<sg::Fingerprint> aliases;
   const char* short_id = nullptr;  // in the connection's pool, for the app's environment
 };
@@ -862,32 +887,53 @@ void identify_session(request_rec* r, const sg::DirConfig& config, RequestState&
     cache.cookie_config = cookie_config;
     cache.cookie = fresh.cookie;
     cache.fingerprint = fresh.fingerprint;
+    cache.fingerprint_ambiguous = fresh.fingerprint_ambiguous;
     cache.aliases = std::move(fresh.aliases);
     cache.short_id = fresh.fingerprint ? apr_pstrdup(r->connection->pool, fresh.fingerprint->short_id().c_str()) : nullptr;
   }
   state.short_id = cache.short_id;
   state.cookie = cache.cookie;
   state.fingerprint = cache.fingerprint;
+  state.fingerprint_ambiguous = cache.fingerprint_ambiguous;
   state.aliases = cache.aliases;
+  // CGI::Session takes its id from the query string when no cookie has it (?CGISESSID=):
+  // such values are judged too, never bound.
+  if (r->args != nullptr && *r->args != '\0') {
+    auto judge_query = [&](std::string_view name) {
+      for (const auto& value : sg::form_readings(r->args, name)) {
+        if (value != sg::kArrayValue) state.aliases.push_back(sg::session_fingerprint(name, value));
+      }
+    };
+    if (config.cookies) {
+      for (const auto& spec : *config.cookies) judge_query(spec.name);
+    } else {
+      judge_query(kTrackingCookie);
+    }
+  }
 }
 
+// One rule for every configured cookie: each value any app could read from any of them is
+// judged (a request is denied if one is revoked); the one a login binds is the first value
+// of the first configured cookie present, in the order of the SessionGuardCookie lines.
 void identify_session_uncached(std::string_view header, const sg::DirConfig& config, RequestState& state) {
-  auto fingerprint_all = [&](std::string_view name, const std::vector<std::string>& values) {
-    state.fingerprint = sg::session_fingerprint(name, values.front());
-    for (std::size_t i = 1; i < values.size(); ++i) state.aliases.push_back(sg::session_fingerprint(name, values[i]));
+  auto judge = [&](std::string_view name, const std::vector<std::string>& values) {
+    if (values.empty()) return false;
+    bool first = !state.fingerprint;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      sg::Fingerprint fingerprint = sg::session_fingerprint(name, values[i]);
+      if (first && i == 0) state.fingerprint = fingerprint;
+      else state.aliases.push_back(fingerprint);
+    }
+    if (first) state.fingerprint_ambiguous = values.size() > 1;
+    return first;
   };
+  if (header.empty()) return;
   if (!config.cookies) {
-    auto values = sg::session_cookie_candidates(header, kTrackingCookie);
-    if (!values.empty()) fingerprint_all(kTrackingCookie, values);
+    judge(kTrackingCookie, sg::cookie_readings(header, kTrackingCookie));
     return;
   }
   for (const auto& spec : *config.cookies) {
-    auto values = sg::session_cookie_candidates(header, spec.name);
-    if (!values.empty()) {
-      state.cookie = &spec;
-      fingerprint_all(spec.name, values);
-      return;
-    }
+    if (judge(spec.name, sg::cookie_readings(header, spec.name))) state.cookie = &spec;
   }
 }
 
@@ -919,8 +965,9 @@ bool same_cookies(const sg::DirConfig& a, const sg::DirConfig& b) {
   return true;
 }
 
+// Internal redirects (ErrorDocument, mod_rewrite in a <Directory>, mod_dir) are judged as
+// requests of their own: the original may have been outside every guarded location.
 int fixups(request_rec* r) noexcept {
-  if (r->prev != nullptr) return DECLINED;  // an internal redirect: the original was judged
   const sg::DirConfig& config = dir_config(r);
   if (!config.enabled.value_or(false) || !g_process.region) return DECLINED;
   // A subrequest of an allowed main request judging the same cookies (mod_dir looking up
@@ -955,6 +1002,9 @@ int fixups(request_rec* r) noexcept {
       // Not judged by its owner's block: a block revokes every session of the user in the
       // same transaction, and the owner's state here may lag an unblock by one poll.
       if (auto owner = region.touch(*state->fingerprint, facts.now)) user = std::move(owner->name);
+      for (std::size_t i = 0; user.empty() && i < state->aliases.size(); ++i) {
+        if (auto owner = region.touch(state->aliases[i], facts.now)) user = std::move(owner->name);
+      }
     }
     sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
     if (!verdict.allow) {
@@ -971,17 +1021,19 @@ int fixups(request_rec* r) noexcept {
       // credentials without keeping cookies must not create a row per request.
       start_tracking_session(r);
     } else if (r->user != nullptr && state->fingerprint) {
-      sg::Reason refused = bind_session(r, *state, r->user, "REMOTE_USER");
+      // Two apps could read two different sessions from this header: bind neither.
+      sg::Reason refused = state->fingerprint_ambiguous ? sg::Reason::refused
+                                                        : bind_session(r, *state, r->user, "REMOTE_USER");
       if (refused != sg::Reason::none) {
         deny_now(r, *state, refused);
         return OK;
       }
     }
     // The app may use these without any library; a client cannot forge them (not headers).
-    // Two and no more, and none with SessionGuardAppEnv Off: mod_php copies every variable
-    // into $_SERVER on every request, which costs it more than the module's own check (the
-    // id is enough to find the session among its owner's: that is how my-sessions does).
-    if (state->short_id != nullptr && !user.empty() && config.app_env.value_or(true)) {
+    // Off unless asked for, as mod_ssl's StdEnvVars: mod_php copies every variable into
+    // $_SERVER on every request, which costs it more than the module's own check (the id is
+    // enough to find the session among its owner's: that is how my-sessions does).
+    if (state->short_id != nullptr && !user.empty() && config.app_env.value_or(false)) {
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_USER", apr_pstrmemdup(r->pool, user.data(), user.size()));
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION", state->short_id);
     }
@@ -990,19 +1042,28 @@ int fixups(request_rec* r) noexcept {
     std::string_view args = r->args != nullptr ? r->args : "";
     if (r->method_number == M_POST && config.login_forms) {
       for (const auto& form : *config.login_forms) {
-        if (form.target.matches(uri, args)) {
+        if (sg::match_target(form.target, uri, args) != sg::TargetMatch::no) {
           state->login_form = &form;
-          ap_add_input_filter(kTeeFilter, state, r, r->connection);
           break;
         }
       }
     }
+    // Only a candidate: the response must confirm it (see decide_logout).
     if (config.logout_targets && state->fingerprint) {
-      for (const auto& target : *config.logout_targets) {
-        if (target.matches(uri, args)) state->logout = true;
+      for (const auto& rule : *config.logout_targets) {
+        if (sg::match_target(rule.target, uri, args) != sg::TargetMatch::no &&
+            (rule.form.empty() || r->method_number == M_POST)) {
+          state->logout_rule = &rule;
+          break;
+        }
       }
     }
-    if (state->login_form != nullptr || config.user_header) {
+    if (state->login_form != nullptr || (state->logout_rule != nullptr && !state->logout_rule->form.empty())) {
+      ap_add_input_filter(kTeeFilter, state, r, r->connection);
+    }
+    if (state->login_form != nullptr || state->logout_rule != nullptr || config.user_header) {
+      state->hold_response = (state->login_form != nullptr && sg::reads_body(state->login_form->success)) ||
+                             (state->logout_rule != nullptr && sg::reads_body(state->logout_rule->success));
       ap_add_output_filter(kResponseFilter, state, r, r->connection);
     }
   } catch (const std::exception& e) {
@@ -1038,71 +1099,65 @@ apr_status_t tee_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t 
   return APR_SUCCESS;
 }
 
-std::string login_username(request_rec* r, const RequestState& state) {
-  std::string_view content_type = header_in(r, "Content-Type");
-  std::string field = state.login_form->user_field;
-  if (sg::to_lower(content_type).rfind("multipart/form-data", 0) == 0) {
-    std::string value;
-    if (sg::multipart_field(state.body, content_type, field, value)) return value;
-    return {};
-  }
-  for (const auto& [name, value] : sg::parse_form(state.body)) {
-    if (name == field) return value;
-  }
-  return {};
-}
-
-bool login_succeeded(request_rec* r, const sg::LoginForm& form) {
-  switch (form.success.kind) {
-    case sg::LoginSuccessRule::Kind::status:
-      return r->status == form.success.status;
-    case sg::LoginSuccessRule::Kind::header:
-      return apr_table_get(r->headers_out, form.success.header.c_str()) != nullptr ||
-             apr_table_get(r->err_headers_out, form.success.header.c_str()) != nullptr;
-    case sg::LoginSuccessRule::Kind::redirect_away: {
-      if (r->status < 300 || r->status > 399) return false;
-      const char* location = apr_table_get(r->headers_out, "Location");
-      if (location == nullptr) location = apr_table_get(r->err_headers_out, "Location");
-      if (location == nullptr) return false;
-      // Strip scheme and host, then compare the path with the login page itself.
-      std::string_view target = location;
-      if (auto scheme = target.find("://"); scheme != std::string_view::npos) {
-        auto path = target.find('/', scheme + 3);
-        target = path == std::string_view::npos ? "/" : target.substr(path);
-      }
-      std::string_view path = target.substr(0, target.find_first_of("?#"));
-      std::string_view query = target.find('?') == std::string_view::npos
-                                   ? std::string_view()
-                                   : target.substr(target.find('?') + 1, target.find('#') - target.find('?') - 1);
-      return !form.target.matches(path, query);
-    }
-  }
-  return false;
-}
-
-// Value of the session cookie the app set in this response, if it set one (a regenerated id).
-std::optional<std::string> cookie_set_in_response(request_rec* r, const sg::DirConfig& config,
-                                                  const sg::CookieSpec*& spec_out) {
-  if (!config.cookies) return std::nullopt;
-  std::optional<std::string> found;
-  auto scan = [&](apr_table_t* table) {
+// The response as the login and logout rules read it; views into r's tables and `state`.
+sg::AppResponse app_response(request_rec* r, const RequestState& state) {
+  sg::AppResponse response;
+  response.status = r->status;
+  for (apr_table_t* table : {r->headers_out, r->err_headers_out}) {
     const apr_array_header_t* entries = apr_table_elts(table);
     auto* items = reinterpret_cast<const apr_table_entry_t*>(entries->elts);
     for (int i = 0; i < entries->nelts; ++i) {
-      if (items[i].key == nullptr || strcasecmp(items[i].key, "Set-Cookie") != 0) continue;
-      for (const auto& spec : *config.cookies) {
-        auto value = sg::set_cookie_value(items[i].val, spec.name);
-        // The last Set-Cookie of a name wins in the browser; deletions are not a new session.
-        if (value && !value->empty() && *value != "deleted") {
-          found = std::string(*value);
-          spec_out = &spec;
-        }
-      }
+      if (items[i].key == nullptr) continue;
+      response.header_names.emplace_back(items[i].key);
+      if (items[i].val == nullptr) continue;
+      if (strcasecmp(items[i].key, "Set-Cookie") == 0) response.set_cookies.emplace_back(items[i].val);
+      else if (strcasecmp(items[i].key, "Location") == 0 && response.location.empty()) response.location = items[i].val;
     }
-  };
-  scan(r->headers_out);
-  scan(r->err_headers_out);
-  return found;
+  }
+  response.body = state.response_body;
+  response.body_complete = state.response_body_complete;
+  return response;
+}
+
+// The session value the app set in this response, if it set one (a regenerated id): of the
+// first configured cookie it sets, in the order of the SessionGuardCookie lines; the last
+// Set-Cookie of that name, as the browser keeps it. Deletions are not a new session.
+std::optional<std::string> cookie_set_in_response(const sg::AppResponse& response, const sg::DirConfig& config,
+                                                  const sg::CookieSpec*& spec_out) {
+  if (!config.cookies) return std::nullopt;
+  for (const auto& spec : *config.cookies) {
+    std::optional<std::string> found;
+    for (std::string_view header : response.set_cookies) {
+      auto value = sg::set_cookie_value(header, spec.name);
+      if (!value) continue;
+      if (sg::set_cookie_clears(header)) found.reset();
+      else found = std::string(*value);
+    }
+    if (found) {
+      spec_out = &spec;
+      return found;
+    }
+  }
+  return std::nullopt;
+}
+
+// With no rule of its own, a logout counts when the response clears or replaces the
+// session's cookie: an app that refused the logout (no CSRF token, a decoy parameter) does not.
+bool logout_confirmed(request_rec* r, const RequestState& state, const sg::AppResponse& response) {
+  const sg::LogoutRule& rule = *state.logout_rule;
+  if (!rule.form.empty() &&
+      sg::match_form_fields(rule.form, state.body, state.body_truncated, header_in(r, "Content-Type")) !=
+          sg::TargetMatch::yes) {
+    return false;
+  }
+  if (!rule.success.empty()) return sg::response_confirms(rule.success, rule.target, response) == sg::Confirmation::yes;
+  std::string_view name = state.cookie != nullptr ? std::string_view(state.cookie->name) : std::string_view(kTrackingCookie);
+  for (std::string_view header : response.set_cookies) {
+    auto value = sg::set_cookie_value(header, name);
+    if (!value) continue;
+    if (sg::set_cookie_clears(header) || sg::session_fingerprint(name, *value) != *state.fingerprint) return true;
+  }
+  return false;
 }
 
 // Replaces whatever the app produced with the denial.
@@ -1120,6 +1175,133 @@ apr_status_t replace_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestSta
   return ap_pass_brigade(f->next, bb);
 }
 
+// A login the app accepted but whose user the module cannot read the way the app did: the
+// app's session must never be usable, so every value it may have (the request's cookies,
+// which an app that keeps its id across logins has just signed in, and the new one) is
+// revoked, on this instance at once.
+void end_unreadable_login(request_rec* r, RequestState& state, const std::optional<sg::Fingerprint>& issued) {
+  std::vector<sg::Fingerprint> values = state.aliases;
+  if (state.fingerprint) values.push_back(*state.fingerprint);
+  if (issued) values.push_back(*issued);
+  sg::Micros now = now_micros();
+  for (const auto& value : values) revoke_on_this_instance(value, sg::Reason::refused, now);
+  try {
+    with_login_connection(r, [&](sg::db::Connection& db) {
+      for (const auto& value : values) sg::db::insert_deny_event(db, value, "", sg::Reason::refused);
+    });
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "session guard: cannot record the refusal of an unreadable login (refused on this server only): %s",
+                  e.what());
+  }
+}
+
+// Reads the held (or first) part of the response; returns true when it replaced it.
+bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state) {
+  request_rec* r = f->r;
+  const sg::DirConfig& config = dir_config(r);
+  std::string user;
+  const char* how = nullptr;
+  if (config.user_header) {
+    const char* named = apr_table_get(r->headers_out, config.user_header->c_str());
+    if (named == nullptr) named = apr_table_get(r->err_headers_out, config.user_header->c_str());
+    if (named != nullptr && *named != '\0') {
+      user = named;
+      how = "response header";
+    }
+    apr_table_unset(r->headers_out, config.user_header->c_str());
+    apr_table_unset(r->err_headers_out, config.user_header->c_str());
+  }
+  sg::AppResponse response = app_response(r, state);
+  const sg::CookieSpec* spec = state.cookie;
+  std::optional<std::string> issued_value = cookie_set_in_response(response, config, spec);
+  std::optional<sg::Fingerprint> issued;
+  if (issued_value) issued = sg::session_fingerprint(spec->name, *issued_value);
+
+  if (state.logout_rule != nullptr && state.fingerprint) state.logout = logout_confirmed(r, state, response);
+
+  std::string_view content_type = header_in(r, "Content-Type");
+  const sg::LoginForm* form = state.login_form;
+  if (form != nullptr && user.empty() &&
+      (form->form.empty() ||
+       sg::match_form_fields(form->form, state.body, state.body_truncated, content_type) != sg::TargetMatch::no)) {
+    sg::Confirmation confirmed = sg::response_confirms(form->success, form->target, response);
+    if (confirmed != sg::Confirmation::no) {
+      sg::FieldReading reading;
+      if (confirmed == sg::Confirmation::unknown) {
+        reading.kind = sg::FieldReading::Kind::unreadable;
+        reading.detail = "the response is longer than the success rule reads";
+      } else {
+        reading = sg::read_login_field(state.body, state.body_truncated, content_type, r->args ? r->args : "",
+                                       form->user_field);
+      }
+      if (reading.kind == sg::FieldReading::Kind::found) {
+        user = std::move(reading.value);
+        how = "login form";
+      } else {
+        // Fail closed: a session we cannot name is a session nobody could end.
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "session guard: refused a login the app accepted: cannot tell who signed in from field '%s': %s",
+                      form->user_field.c_str(), reading.detail.c_str());
+        end_unreadable_login(r, state, issued);
+        replace_response(f, bb, state, sg::Reason::refused);
+        return true;
+      }
+    }
+  }
+  if (user.empty()) return false;
+  if (issued) {
+    state.cookie = spec;
+    state.fingerprint = issued;
+    state.fingerprint_ambiguous = false;
+  }
+  if (!state.fingerprint) return false;
+  sg::Reason refused = sg::Reason::none;
+  if (state.fingerprint_ambiguous) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "session guard: refused the login of %s: the session cookie reads differently to different apps",
+                  ap_escape_logitem(r->pool, user.c_str()));
+    refused = sg::Reason::refused;
+    end_unreadable_login(r, state, issued);
+  } else {
+    try {
+      refused = bind_session(r, state, user, how);
+    } catch (const sg::StoreError& e) {
+      // A login we cannot record is a login we could not end later: refuse it.
+      ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record login of %s: %s",
+                    ap_escape_logitem(r->pool, user.c_str()), e.what());
+      refused = sg::Reason::unavailable;
+    }
+  }
+  if (refused == sg::Reason::none) return false;
+  replace_response(f, bb, state, refused);
+  return true;
+}
+
+// Keeps back the response (set aside) until the whole body or kMaxResponseBody is in hand.
+// Returns true when the response is complete enough to judge.
+bool hold_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state) {
+  bool end = false;
+  for (apr_bucket* b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+    if (APR_BUCKET_IS_EOS(b)) {
+      end = true;
+      continue;
+    }
+    if (APR_BUCKET_IS_METADATA(b) || !state.response_body_complete) continue;
+    const char* data = nullptr;
+    apr_size_t length = 0;
+    if (apr_bucket_read(b, &data, &length, APR_BLOCK_READ) != APR_SUCCESS) {
+      state.response_body_complete = false;
+      continue;
+    }
+    std::size_t room = kMaxResponseBody - state.response_body.size();
+    if (length > room) state.response_body_complete = false;
+    state.response_body.append(data, std::min<std::size_t>(length, room));
+  }
+  ap_save_brigade(f, &state.held, &bb, f->r->pool);
+  return end || !state.response_body_complete;
+}
+
 apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
   auto* state = static_cast<RequestState*>(f->ctx);
   request_rec* r = f->r;
@@ -1129,48 +1311,14 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
     return APR_SUCCESS;
   }
   try {
-    const sg::DirConfig& config = dir_config(r);
-    std::string user;
-    const char* how = nullptr;
-    if (config.user_header) {
-      const char* named = apr_table_get(r->headers_out, config.user_header->c_str());
-      if (named == nullptr) named = apr_table_get(r->err_headers_out, config.user_header->c_str());
-      if (named != nullptr && *named != '\0') {
-        user = named;
-        how = "response header";
-      }
-      apr_table_unset(r->headers_out, config.user_header->c_str());
-      apr_table_unset(r->err_headers_out, config.user_header->c_str());
+    if (state->hold_response) {
+      if (!hold_response(f, bb, *state)) return APR_SUCCESS;
+      bb = state->held;
+      state->hold_response = false;
     }
-    if (state->login_form != nullptr && user.empty() && login_succeeded(r, *state->login_form)) {
-      user = login_username(r, *state);
-      how = "login form";
-      if (user.empty()) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "session guard: login succeeded but field '%s' was not found in the first %" APR_SIZE_T_FMT " bytes of the form",
-                      state->login_form->user_field.c_str(), kMaxLoginBody);
-      }
-    }
-    if (!user.empty()) {
-      const sg::CookieSpec* spec = state->cookie;
-      if (auto regenerated = cookie_set_in_response(r, config, spec)) {
-        state->cookie = spec;
-        state->fingerprint = sg::session_fingerprint(spec->name, *regenerated);
-      }
-      if (state->fingerprint) {
-        sg::Reason refused = sg::Reason::none;
-        try {
-          refused = bind_session(r, *state, user, how);
-        } catch (const sg::StoreError& e) {
-          // A login we cannot record is a login we could not end later: refuse it.
-          ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record login of %s: %s", user.c_str(), e.what());
-          refused = sg::Reason::unavailable;
-        }
-        if (refused != sg::Reason::none) {
-          ap_remove_output_filter(f);
-          return replace_response(f, bb, *state, refused);
-        }
-      }
+    if (judge_response(f, bb, *state)) {
+      ap_remove_output_filter(f);
+      return APR_SUCCESS;
     }
   } catch (const std::exception& e) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: %s", e.what());

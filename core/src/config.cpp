@@ -1,28 +1,17 @@
 #include "sg/config.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
+#include "sg/app_reader.hpp"
 #include "sg/denial.hpp"
 #include "sg/text.hpp"
 
 namespace sg {
 
 bool RequestTarget::matches(std::string_view uri_path, std::string_view query_string) const {
-  if (uri_path != path) return false;
-  if (query.empty()) return true;
-  auto given = parse_form(query_string);
-  for (const auto& [name, value] : query) {
-    bool found = false;
-    for (const auto& [given_name, given_value] : given) {
-      if (given_name == name && given_value == value) {
-        found = true;
-        break;
-      }
-    }
-    if (!found) return false;
-  }
-  return true;
+  return match_target(*this, uri_path, query_string) != TargetMatch::no;
 }
 
 template <typename T>
@@ -110,35 +99,80 @@ ConfigError parse_request_target(std::string_view arg, RequestTarget& out) {
   return std::nullopt;
 }
 
-ConfigError parse_login_form(std::string_view path, std::string_view field, std::string_view success,
+namespace {
+ConfigError parse_checks(const std::vector<std::string>& tokens, FormFields& form, std::vector<ResponseCheck>& checks) {
+  for (const std::string& token_text : tokens) {
+    std::string_view token = token_text;
+    ResponseCheck check;
+    auto value_after = [&](std::string_view prefix) -> std::optional<std::string_view> {
+      if (token.size() <= prefix.size() || token.substr(0, prefix.size()) != prefix) return std::nullopt;
+      return token.substr(prefix.size());
+    };
+    if (iequals(token, "redirect")) {
+      check.kind = ResponseCheck::Kind::redirect_away;
+    } else if (token.substr(0, 7) == "status=") {
+      std::optional<std::uint32_t> status;
+      if (parse_count(token.substr(7), 100, 599, status)) return "bad status in '" + token_text + "'";
+      check.kind = ResponseCheck::Kind::status;
+      check.status = static_cast<int>(*status);
+    } else if (auto header = value_after("header=")) {
+      check.kind = ResponseCheck::Kind::header;
+      check.text = std::string(*header);
+    } else if (auto lacks = value_after("body!=")) {
+      check.kind = ResponseCheck::Kind::body_lacks;
+      check.text = std::string(*lacks);
+    } else if (auto has = value_after("body=")) {
+      check.kind = ResponseCheck::Kind::body_has;
+      check.text = std::string(*has);
+    } else if (auto sets = value_after("sets-cookie=")) {
+      check.kind = ResponseCheck::Kind::sets_cookie;
+      check.text = std::string(*sets);
+    } else if (auto clears = value_after("clears-cookie=")) {
+      check.kind = ResponseCheck::Kind::clears_cookie;
+      check.text = std::string(*clears);
+    } else if (auto field = value_after("form:")) {
+      std::size_t eq = field->find('=');
+      if (eq == 0 || eq == std::string_view::npos) return "form field must be form:NAME=VALUE, got '" + token_text + "'";
+      form.emplace_back(std::string(field->substr(0, eq)), std::string(field->substr(eq + 1)));
+      continue;
+    } else {
+      return "expected redirect, status=NNN, header=NAME, body=TEXT, body!=TEXT, sets-cookie=NAME, clears-cookie=NAME "
+             "or form:NAME=VALUE, got '" + token_text + "'";
+    }
+    checks.push_back(std::move(check));
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+ConfigError parse_login_form(std::string_view path, std::string_view field, const std::vector<std::string>& checks,
                              DirConfig& config) {
   LoginForm form;
   if (auto error = parse_request_target(path, form.target)) return error;
   if (field.empty()) return "the form field that names the user is missing";
   form.user_field = std::string(field);
-  if (success.empty() || iequals(success, "redirect")) {
-    form.success.kind = LoginSuccessRule::Kind::redirect_away;
-  } else if (success.substr(0, 7) == "status=") {
-    std::optional<std::uint32_t> status;
-    if (parse_count(success.substr(7), 100, 599, status)) return "bad status in '" + std::string(success) + "'";
-    form.success.kind = LoginSuccessRule::Kind::status;
-    form.success.status = static_cast<int>(*status);
-  } else if (success.substr(0, 7) == "header=" && success.size() > 7) {
-    form.success.kind = LoginSuccessRule::Kind::header;
-    form.success.header = std::string(success.substr(7));
-  } else {
-    return "login success rule must be 'redirect', 'status=NNN' or 'header=NAME', got '" + std::string(success) + "'";
+  if (auto error = parse_checks(checks, form.form, form.success)) return error;
+  if (form.success.empty()) form.success.push_back(ResponseCheck{});
+  // Apps answer 200 to failed logins too: a 2xx status alone would bind every failed
+  // attempt to the name typed in, and let a signed-in user relabel his session.
+  bool only_success_status = std::all_of(form.success.begin(), form.success.end(), [](const ResponseCheck& c) {
+    return c.kind == ResponseCheck::Kind::status && c.status >= 200 && c.status < 300;
+  });
+  if (only_success_status) {
+    return "a 2xx status alone cannot tell a failed login from a successful one: add body=TEXT, body!=TEXT, "
+           "sets-cookie=NAME or header=NAME";
   }
   if (!config.login_forms) config.login_forms.emplace();
   config.login_forms->push_back(std::move(form));
   return std::nullopt;
 }
 
-ConfigError parse_logout_path(std::string_view arg, DirConfig& config) {
-  RequestTarget target;
-  if (auto error = parse_request_target(arg, target)) return error;
+ConfigError parse_logout_path(std::string_view path, const std::vector<std::string>& checks, DirConfig& config) {
+  LogoutRule rule;
+  if (auto error = parse_request_target(path, rule.target)) return error;
+  if (auto error = parse_checks(checks, rule.form, rule.success)) return error;
   if (!config.logout_targets) config.logout_targets.emplace();
-  config.logout_targets->push_back(std::move(target));
+  config.logout_targets->push_back(std::move(rule));
   return std::nullopt;
 }
 

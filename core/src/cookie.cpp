@@ -34,42 +34,6 @@ std::optional<std::string_view> find_cookie(std::string_view header, std::string
   return std::nullopt;
 }
 
-std::vector<std::string> session_cookie_candidates(std::string_view header, std::string_view name) {
-  std::vector<std::string> candidates;
-  // Nearly every real header has nothing to decode and no ',' separators: then every app
-  // reads the raw value, and the decoding passes below would only allocate.
-  if (header.find_first_of("%+,&") == std::string_view::npos) {
-    if (auto raw = find_cookie(header, name); raw && !raw->empty()) candidates.emplace_back(*raw);
-    return candidates;
-  }
-  auto add = [&candidates](std::string value) {
-    if (value.empty()) return;
-    for (const auto& known : candidates) {
-      if (known == value) return;
-    }
-    candidates.push_back(std::move(value));
-  };
-  if (auto raw = find_cookie(header, name)) add(std::string(*raw));
-  for (const auto& [cookie_name, value] : parse_cookie_header(header)) {
-    if (percent_decode(cookie_name) == name) {
-      add(percent_decode(value));
-      break;
-    }
-  }
-  std::string_view rest = header;
-  while (!rest.empty()) {
-    std::size_t separator = rest.find_first_of(";,");
-    std::string_view part = trim(rest.substr(0, separator));
-    rest = separator == std::string_view::npos ? std::string_view{} : rest.substr(separator + 1);
-    std::size_t eq = part.find('=');
-    if (eq == std::string_view::npos || url_decode(trim(part.substr(0, eq))) != name) continue;
-    std::string_view value = unquote(trim(part.substr(eq + 1)));
-    add(url_decode(value.substr(0, value.find('&'))));
-    break;
-  }
-  return candidates;
-}
-
 std::optional<std::string_view> set_cookie_value(std::string_view set_cookie, std::string_view name) {
   std::string_view first = trim(set_cookie.substr(0, set_cookie.find(';')));
   std::size_t eq = first.find('=');

@@ -533,11 +533,11 @@ Alias /envquiet/ "{os.path.abspath(cgi_dir)}/"
 <Location /envtest/>
   SessionGuard On
   SessionGuardCookie PHPSESSID
+  SessionGuardAppEnv On
 </Location>
 <Location /envquiet/>
   SessionGuard On
   SessionGuardCookie PHPSESSID
-  SessionGuardAppEnv Off
 </Location>
 """)
     c = php_user(web, "carol")
@@ -547,9 +547,9 @@ Alias /envquiet/ "{os.path.abspath(cgi_dir)}/"
     anonymous.get("/php/login.php")
     r = anonymous.get("/envtest/env.cgi")
     h.expect(r.status == 200 and "user= session=" in r.body, "unbound session must not be named:", r)
-    # SessionGuardAppEnv Off: the app is told nothing, and the session is still guarded there.
+    # SessionGuardAppEnv is Off by default: the app is told nothing, and the session is still guarded there.
     r = c.get("/envquiet/env.cgi")
-    h.expect(r.status == 200 and "user= session=" in r.body, "SessionGuardAppEnv Off still names the user:", r)
+    h.expect(r.status == 200 and "user= session=" in r.body, "the default (SessionGuardAppEnv Off) still names the user:", r)
     cli("kill", session_id(c, "PHPSESSID"))
     h.eventually(lambda: c.get("/envquiet/env.cgi").status != 200, what="the killed session denied under AppEnv Off")
 

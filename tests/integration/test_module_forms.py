@@ -79,6 +79,7 @@ Alias /formtest/ "{app_dir}/"
   SessionGuardLoginForm /formtest/login.cgi user
   SessionGuardLoginForm /formtest/status-login.cgi user header=X-Login
   SessionGuardUserHeader X-App-User
+  SessionGuardAppEnv On
 </Location>
 """)
     h.eventually(lambda: "deny-list loaded" in WEB.error_log_text(), what="first poll")

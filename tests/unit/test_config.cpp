@@ -122,7 +122,9 @@ SG_TEST(request_target_matches_path_exactly) {
   assert_ok(sg::parse_request_target("/php/login.php", t));
   assert_true(t.matches("/php/login.php", ""));
   assert_true(t.matches("/php/login.php", "next=/php/"));
-  assert_false(t.matches("/php/login.php/", ""));
+  // PATH_INFO: PHP and CGI run the script for /login.php/x too (issue 9 case 3).
+  assert_true(t.matches("/php/login.php/", ""));
+  assert_true(t.matches("/php/login.php/x", ""));
   assert_false(t.matches("/php/login.phpx", ""));
   assert_false(t.matches("/PHP/login.php", ""));
   assert_false(t.matches("/", ""));
@@ -134,6 +136,8 @@ SG_TEST(request_target_matches_query_requirements) {
   assert_true(t.matches("/perl/app.cgi", "action=login"));
   assert_true(t.matches("/perl/app.cgi", "lang=en&action=login"));
   assert_true(t.matches("/perl/app.cgi", "action=log%69n"));
+  // CGI.pm splits a query on ';' as well as '&' (issue 9 case 3).
+  assert_true(t.matches("/perl/app.cgi", "action=login;x=1"));
   assert_false(t.matches("/perl/app.cgi", ""));
   assert_false(t.matches("/perl/app.cgi", "action=logout"));
   assert_false(t.matches("/perl/app.cgi", "action=login2"));
@@ -149,47 +153,63 @@ SG_TEST(request_target_matches_query_requirements) {
 
 SG_TEST(login_form_success_rules) {
   sg::DirConfig c;
-  assert_ok(sg::parse_login_form("/php/login.php", "username", "", c));
-  assert_ok(sg::parse_login_form("/a", "user", "redirect", c));
-  assert_ok(sg::parse_login_form("/b", "user", "status=200", c));
-  assert_ok(sg::parse_login_form("/c?step=2", "login", "header=X-Login-OK", c));
+  assert_ok(sg::parse_login_form("/php/login.php", "username", {}, c));
+  assert_ok(sg::parse_login_form("/a", "user", {"redirect"}, c));
+  assert_ok(sg::parse_login_form("/b", "user", {"status=200", "body!=Invalid password"}, c));
+  assert_ok(sg::parse_login_form("/c?step=2", "login", {"header=X-Login-OK", "form:step=2", "sets-cookie=SID"}, c));
   assert_int_equal(c.login_forms->size(), 4);
   const auto& f = *c.login_forms;
   assert_str_eq(f[0].target.path, "/php/login.php");
   assert_str_eq(f[0].user_field, "username");
-  assert_true(f[0].success.kind == sg::LoginSuccessRule::Kind::redirect_away);
-  assert_true(f[1].success.kind == sg::LoginSuccessRule::Kind::redirect_away);
-  assert_true(f[2].success.kind == sg::LoginSuccessRule::Kind::status);
-  assert_int_equal(f[2].success.status, 200);
-  assert_true(f[3].success.kind == sg::LoginSuccessRule::Kind::header);
-  assert_str_eq(f[3].success.header, "X-Login-OK");
+  assert_int_equal(f[0].success.size(), 1);
+  assert_true(f[0].success[0].kind == sg::ResponseCheck::Kind::redirect_away);
+  assert_true(f[1].success[0].kind == sg::ResponseCheck::Kind::redirect_away);
+  assert_int_equal(f[2].success.size(), 2);
+  assert_true(f[2].success[0].kind == sg::ResponseCheck::Kind::status);
+  assert_int_equal(f[2].success[0].status, 200);
+  assert_true(f[2].success[1].kind == sg::ResponseCheck::Kind::body_lacks);
+  assert_str_eq(f[2].success[1].text, "Invalid password");
+  assert_true(f[3].success[0].kind == sg::ResponseCheck::Kind::header);
+  assert_str_eq(f[3].success[0].text, "X-Login-OK");
+  assert_true(f[3].success[1].kind == sg::ResponseCheck::Kind::sets_cookie);
+  assert_int_equal(f[3].form.size(), 1);
+  assert_str_eq(f[3].form[0].first, "step");
   assert_str_eq(f[3].target.path, "/c");
   assert_int_equal(f[3].target.query.size(), 1);
 }
 
 SG_TEST(login_form_errors_leave_config_untouched) {
   sg::DirConfig c;
-  assert_error(sg::parse_login_form("login.php", "username", "", c), "must start with '/'");
-  assert_error(sg::parse_login_form("/login.php", "", "", c), "field");
-  assert_error(sg::parse_login_form("/login.php", "username", "status=abc", c), "bad status");
-  assert_error(sg::parse_login_form("/login.php", "username", "status=99", c), "bad status");
-  assert_error(sg::parse_login_form("/login.php", "username", "status=600", c), "bad status");
-  assert_error(sg::parse_login_form("/login.php", "username", "status=", c), "bad status");
-  assert_error(sg::parse_login_form("/login.php", "username", "header=", c), "login success rule");
-  assert_error(sg::parse_login_form("/login.php", "username", "cookie=x", c), "login success rule");
+  assert_error(sg::parse_login_form("login.php", "username", {}, c), "must start with '/'");
+  assert_error(sg::parse_login_form("/login.php", "", {}, c), "field");
+  assert_error(sg::parse_login_form("/login.php", "username", {"status=abc"}, c), "bad status");
+  assert_error(sg::parse_login_form("/login.php", "username", {"status=99"}, c), "bad status");
+  assert_error(sg::parse_login_form("/login.php", "username", {"status=600"}, c), "bad status");
+  assert_error(sg::parse_login_form("/login.php", "username", {"status="}, c), "bad status");
+  assert_error(sg::parse_login_form("/login.php", "username", {"header="}, c), "expected redirect");
+  assert_error(sg::parse_login_form("/login.php", "username", {"cookie=x"}, c), "expected redirect");
+  assert_error(sg::parse_login_form("/login.php", "username", {"form:=x"}, c), "form:NAME=VALUE");
+  // Issue 9 case 12: failed logins answer 200 too; a 2xx status alone cannot tell them apart.
+  assert_error(sg::parse_login_form("/login.php", "username", {"status=200"}, c), "cannot tell a failed login");
   assert_false(c.login_forms.has_value());
 }
 
 SG_TEST(logout_paths) {
   sg::DirConfig c;
-  assert_ok(sg::parse_logout_path("/php/logout.php", c));
-  assert_ok(sg::parse_logout_path("/perl/app.cgi?action=logout", c));
-  assert_int_equal(c.logout_targets->size(), 2);
-  assert_true((*c.logout_targets)[1].matches("/perl/app.cgi", "action=logout"));
-  assert_false((*c.logout_targets)[1].matches("/perl/app.cgi", "action=login"));
+  assert_ok(sg::parse_logout_path("/php/logout.php", {}, c));
+  assert_ok(sg::parse_logout_path("/perl/app.cgi?action=logout", {}, c));
+  // Issue 9 case 15: a logout that is a POST form field, confirmed by the cookie it clears.
+  assert_ok(sg::parse_logout_path("/app.php", {"form:action=logout", "clears-cookie=SID"}, c));
+  assert_int_equal(c.logout_targets->size(), 3);
+  assert_true((*c.logout_targets)[1].target.matches("/perl/app.cgi", "action=logout"));
+  assert_false((*c.logout_targets)[1].target.matches("/perl/app.cgi", "action=login"));
+  assert_true((*c.logout_targets)[0].success.empty());  // default: the session cookie is cleared
+  assert_int_equal((*c.logout_targets)[2].form.size(), 1);
+  assert_true((*c.logout_targets)[2].success[0].kind == sg::ResponseCheck::Kind::clears_cookie);
   sg::DirConfig bad;
-  assert_error(sg::parse_logout_path("logout", bad), "must start with '/'");
-  assert_error(sg::parse_logout_path("/x?", bad), "empty query");
+  assert_error(sg::parse_logout_path("logout", {}, bad), "must start with '/'");
+  assert_error(sg::parse_logout_path("/x?", {}, bad), "empty query");
+  assert_error(sg::parse_logout_path("/x", {"nonsense"}, bad), "expected redirect");
   assert_false(bad.logout_targets.has_value());
 }
 
@@ -363,9 +383,9 @@ sg::DirConfig full_dir(const char* tag) {
   c.cookies = std::vector<sg::CookieSpec>{sg::CookieSpec{std::string(tag) + "_COOKIE", "/"}};
   c.login_forms = std::vector<sg::LoginForm>{form("/login", tag)};
   c.user_header = std::string("X-User-") + tag;
-  sg::RequestTarget logout;
-  logout.path = std::string("/logout-") + tag;
-  c.logout_targets = std::vector<sg::RequestTarget>{logout};
+  sg::LogoutRule logout;
+  logout.target.path = std::string("/logout-") + tag;
+  c.logout_targets = std::vector<sg::LogoutRule>{logout};
   sg::DenyAction action;
   action.kind = sg::DenyAction::Kind::redirect;
   action.url = std::string("/denied-") + tag;
@@ -416,9 +436,9 @@ SG_TEST(dir_merge_user_header) {
 
 SG_TEST(dir_merge_logout_targets) {
   auto parent = full_dir("parent"), child = full_dir("child");
-  assert_str_eq(sg::merge(parent, child).logout_targets->at(0).path, "/logout-child");
+  assert_str_eq(sg::merge(parent, child).logout_targets->at(0).target.path, "/logout-child");
   child.logout_targets.reset();
-  assert_str_eq(sg::merge(parent, child).logout_targets->at(0).path, "/logout-parent");
+  assert_str_eq(sg::merge(parent, child).logout_targets->at(0).target.path, "/logout-parent");
 }
 
 SG_TEST(dir_merge_deny_action) {
@@ -600,7 +620,7 @@ SG_TEST(dir_defaults_are_unset) {
   assert_false(c.refuse_new.has_value());
   assert_false(c.idle_timeout.has_value());
   assert_false(c.max_lifetime.has_value());
-  assert_false(c.app_env.has_value());  // unset means On: the glue reads value_or(true)
+  assert_false(c.app_env.has_value());  // unset means Off: the glue reads value_or(false)
   assert_true(c.messages.empty());
   sg::DenyAction a;
   assert_true(a.kind == sg::DenyAction::Kind::page);

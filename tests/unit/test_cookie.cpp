@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "sg/app_reader.hpp"
 #include "sg/cookie.hpp"
 #include "sg/fingerprint.hpp"
 
@@ -17,7 +18,7 @@ std::string value_or(std::optional<std::string_view> v, std::string_view fallbac
 // mod_session_guard.cpp does: one per value the app might read.
 std::vector<sg::Fingerprint> judged(std::string_view header, std::string_view name) {
   std::vector<sg::Fingerprint> out;
-  for (const auto& value : sg::session_cookie_candidates(header, name)) {
+  for (const auto& value : sg::cookie_readings(header, name)) {
     out.push_back(sg::session_fingerprint(name, value));
   }
   return out;

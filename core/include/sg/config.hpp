@@ -19,6 +19,7 @@ using ConfigError = std::optional<std::string>;
 struct RequestTarget {
   std::string path;
   std::vector<std::pair<std::string, std::string>> query;
+  // Some app reader could take the request for this target (see app_reader.hpp).
   bool matches(std::string_view uri_path, std::string_view query_string) const;
 };
 
@@ -27,17 +28,30 @@ struct CookieSpec {
   std::string path = "/";  // where the app sets it, so the denial can clear it
 };
 
-struct LoginSuccessRule {
-  enum class Kind { redirect_away, status, header };
+// What a response must show for a login or logout to count; every check of a rule must hold.
+struct ResponseCheck {
+  enum class Kind { redirect_away, status, header, body_has, body_lacks, sets_cookie, clears_cookie };
   Kind kind = Kind::redirect_away;
   int status = 0;
-  std::string header;
+  std::string text;  // header name, body text or cookie name
 };
+
+// Form fields a request body must carry for a rule to apply ("form:action=logout").
+using FormFields = std::vector<std::pair<std::string, std::string>>;
 
 struct LoginForm {
   RequestTarget target;
+  FormFields form;
   std::string user_field;
-  LoginSuccessRule success;
+  std::vector<ResponseCheck> success;  // never empty: "redirect" when none is given
+};
+
+struct LogoutRule {
+  RequestTarget target;
+  FormFields form;
+  // Empty: the response must clear (or replace) the session's cookie, which every app that
+  // really signs out does; a request to the logout URL alone proves nothing.
+  std::vector<ResponseCheck> success;
 };
 
 struct DenyAction {
@@ -55,13 +69,13 @@ struct DirConfig {
   std::optional<std::vector<CookieSpec>> cookies;
   std::optional<std::vector<LoginForm>> login_forms;
   std::optional<std::string> user_header;
-  std::optional<std::vector<RequestTarget>> logout_targets;
+  std::optional<std::vector<LogoutRule>> logout_targets;
   std::optional<DenyAction> deny_action;
   std::optional<std::uint32_t> max_sessions;  // 0 = no limit
   std::optional<bool> refuse_new;             // at the limit: refuse the new login (else end the oldest)
   std::optional<Micros> idle_timeout;         // 0 = none
   std::optional<Micros> max_lifetime;         // 0 = none; counted from login, never extended
-  std::optional<bool> app_env;                // SESSION_GUARD_USER/_SESSION for the app (default on)
+  std::optional<bool> app_env;                // SESSION_GUARD_USER/_SESSION for the app (default off)
   std::map<Reason, std::string> messages;     // merged per reason
 
   std::string message_for(Reason reason) const;  // the configured text or the default
@@ -90,9 +104,11 @@ ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost);
 ConfigError parse_on_off(std::string_view arg, std::optional<bool>& out);
 ConfigError parse_cookie(std::string_view name, std::string_view path, DirConfig& config);
 ConfigError parse_request_target(std::string_view arg, RequestTarget& out);
-ConfigError parse_login_form(std::string_view path, std::string_view field, std::string_view success,
+// CHECKS: redirect, status=NNN, header=NAME, body=TEXT, body!=TEXT, sets-cookie=NAME,
+// clears-cookie=NAME, and form:NAME=VALUE (a field the POST body must carry).
+ConfigError parse_login_form(std::string_view path, std::string_view field, const std::vector<std::string>& checks,
                              DirConfig& config);
-ConfigError parse_logout_path(std::string_view arg, DirConfig& config);
+ConfigError parse_logout_path(std::string_view path, const std::vector<std::string>& checks, DirConfig& config);
 ConfigError parse_deny_action(std::string_view kind, std::string_view arg, std::optional<DenyAction>& out);
 ConfigError parse_fail_mode(std::string_view arg, std::optional<FailMode>& out);
 ConfigError parse_max_sessions_action(std::string_view arg, std::optional<bool>& refuse_new);

@@ -17,12 +17,6 @@ std::vector<CookiePair> parse_cookie_header(std::string_view header);
 // so the guard must judge the same value the app will use.
 std::optional<std::string_view> find_cookie(std::string_view header, std::string_view name);
 
-// Every value an app may read for cookie `name` from this header, raw first, without
-// duplicates: the raw first match; its %XX-decoded form (PHP decodes names and values);
-// CGI.pm's reading (',' separates cookies too, a value ends at '&', '+' is a space). A
-// revoked session must be recognised however a client chooses to spell its cookie.
-std::vector<std::string> session_cookie_candidates(std::string_view header, std::string_view name);
-
 // Value of cookie `name` set by one Set-Cookie header, if that header sets it.
 std::optional<std::string_view> set_cookie_value(std::string_view set_cookie, std::string_view name);
 

@@ -1,0 +1,420 @@
+#include "sg/app_reader.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "sg/text.hpp"
+
+namespace sg {
+
+namespace {
+
+enum class NameMatch { none, string, array };
+
+bool php_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+std::string_view ltrim_space(std::string_view text) {
+  while (!text.empty() && php_space(text.front())) text.remove_prefix(1);
+  return text;
+}
+
+// PHP's php_register_variable_ex: leading spaces dropped, C string (cut at NUL), ' ' and
+// '.' become '_', and "name[...]" makes an array; a '[' with no ']' becomes '_'.
+NameMatch php_name_match(std::string_view name, std::string_view wanted) {
+  name = ltrim_space(name);
+  name = name.substr(0, name.find('\0'));
+  std::string mangled;
+  mangled.reserve(name.size());
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c == '[') {
+      if (name.find(']', i + 1) != std::string_view::npos) {
+        return mangled == wanted ? NameMatch::array : NameMatch::none;
+      }
+      mangled.push_back('_');
+      mangled.append(name.substr(i + 1));
+      break;
+    }
+    mangled.push_back(c == ' ' || c == '.' ? '_' : c);
+  }
+  return mangled == wanted ? NameMatch::string : NameMatch::none;
+}
+
+NameMatch name_match(std::string_view raw, std::string_view wanted) {
+  if (trim(raw) == wanted) return NameMatch::string;
+  std::string_view rest = ltrim_space(raw);
+  // Only a name with something to decode or mangle can read differently: the common case
+  // (an unrelated cookie or field) costs one comparison and no allocation.
+  if (rest.find_first_of(std::string_view("%+.[ \t\r\n\v\f\0", 14)) == std::string_view::npos) {
+    return NameMatch::none;
+  }
+  if (url_decode(rest) == wanted || trim(url_decode(raw)) == wanted) return NameMatch::string;
+  NameMatch php = php_name_match(raw, wanted);
+  if (php != NameMatch::none) return php;
+  return php_name_match(url_decode(raw), wanted);
+}
+
+std::string_view unquote(std::string_view value) {
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') return value.substr(1, value.size() - 2);
+  return value;
+}
+
+class Readings {
+ public:
+  void add(std::string_view value) {
+    if (value.empty()) return;
+    for (const auto& known : values_) {
+      if (known == value) return;
+    }
+    values_.emplace_back(value);
+  }
+  std::vector<std::string> take() { return std::move(values_); }
+
+ private:
+  std::vector<std::string> values_;
+};
+
+// Calls visit(name, value, has_equals) for each piece of `text` between separators.
+template <typename Visit>
+void split_pairs(std::string_view text, std::string_view separators, Visit&& visit) {
+  while (true) {
+    std::size_t end = text.find_first_of(separators);
+    std::string_view part = text.substr(0, end);
+    std::size_t eq = part.find('=');
+    if (eq == std::string_view::npos) visit(part, std::string_view(), false);
+    else visit(part.substr(0, eq), part.substr(eq + 1), true);
+    if (end == std::string_view::npos) break;
+    text = text.substr(end + 1);
+  }
+}
+
+std::string media_type(std::string_view content_type) {
+  return to_lower(trim(content_type.substr(0, content_type.find(';'))));
+}
+
+std::string boundary_of(std::string_view content_type) {
+  std::string lower = to_lower(content_type);
+  std::size_t at = lower.find("boundary=");
+  if (at == std::string::npos) return {};
+  std::string_view value = content_type.substr(at + 9);
+  if (!value.empty() && value.front() == '"') {
+    value.remove_prefix(1);
+    return std::string(value.substr(0, value.find('"')));
+  }
+  return std::string(trim(value.substr(0, value.find_first_of(";,"))));
+}
+
+// Every name a Content-Disposition line gives its part, quoted or not (PHP reads both;
+// CGI.pm reads the quoted one).
+std::vector<std::string> disposition_names(std::string_view headers) {
+  std::vector<std::string> names;
+  std::string lower = to_lower(headers);
+  std::size_t line_at = lower.find("content-disposition");
+  while (line_at != std::string::npos) {
+    std::size_t line_end = lower.find('\n', line_at);
+    std::string_view line = headers.substr(line_at, line_end == std::string::npos ? std::string::npos : line_end - line_at);
+    std::string line_lower = to_lower(line);
+    for (std::size_t at = line_lower.find("name"); at != std::string::npos; at = line_lower.find("name", at + 4)) {
+      bool separated = at > 0 && (line[at - 1] == ' ' || line[at - 1] == ';' || line[at - 1] == '\t');
+      std::size_t eq = at + 4;
+      while (eq < line.size() && (line[eq] == ' ' || line[eq] == '\t')) ++eq;
+      if (!separated || eq >= line.size() || line[eq] != '=') continue;
+      std::string_view value = ltrim_space(line.substr(eq + 1));
+      if (!value.empty() && value.front() == '"') {
+        std::string unescaped;
+        for (std::size_t i = 1; i < value.size() && value[i] != '"'; ++i) {
+          if (value[i] == '\\' && i + 1 < value.size()) ++i;
+          unescaped.push_back(value[i]);
+        }
+        names.push_back(std::move(unescaped));
+        names.emplace_back(value.substr(1, value.find('"', 1) == std::string_view::npos ? std::string_view::npos
+                                                                                           : value.find('"', 1) - 1));
+      } else {
+        names.emplace_back(trim(value.substr(0, value.find_first_of(";\r\n"))));
+      }
+    }
+    line_at = line_end == std::string::npos ? std::string::npos : lower.find("content-disposition", line_end);
+  }
+  return names;
+}
+
+}  // namespace
+
+bool name_reads_as(std::string_view raw_name, std::string_view wanted) {
+  return name_match(raw_name, wanted) != NameMatch::none;
+}
+
+std::vector<std::string> cookie_readings(std::string_view header, std::string_view name) {
+  Readings readings;
+  // PHP and RFC 6265 readers: pairs end at ';' only, values are taken whole.
+  split_pairs(header, ";", [&](std::string_view raw_name, std::string_view value, bool has_equals) {
+    if (!has_equals || name_match(raw_name, name) != NameMatch::string) return;
+    std::string_view trimmed = trim(value);
+    readings.add(unquote(trimmed));
+    readings.add(trimmed);
+    readings.add(value);
+    if (value.find('%') != std::string_view::npos) {
+      readings.add(percent_decode(unquote(trimmed)));
+      readings.add(percent_decode(trimmed));
+      readings.add(percent_decode(value));
+    }
+  });
+  // CGI::Cookie: pairs also end at ',', a value ends at '&', '+' is a space.
+  if (header.find_first_of(",&+") != std::string_view::npos) {
+    split_pairs(header, ";,", [&](std::string_view raw_name, std::string_view value, bool has_equals) {
+      if (!has_equals || name_match(raw_name, name) != NameMatch::string) return;
+      std::string_view trimmed = trim(value);
+      readings.add(url_decode(trimmed.substr(0, trimmed.find('&'))));
+      readings.add(url_decode(unquote(trimmed)));
+      readings.add(url_decode(trimmed));
+    });
+  }
+  return readings.take();
+}
+
+std::vector<std::string> form_readings(std::string_view encoded, std::string_view name) {
+  Readings readings;
+  auto visit = [&](std::string_view raw_name, std::string_view value, bool) {
+    switch (name_match(raw_name, name)) {
+      case NameMatch::none:
+        return;
+      case NameMatch::array:
+        readings.add(kArrayValue);
+        return;
+      case NameMatch::string:
+        // An empty value is a reading too: "user=&user=bob" is two different answers.
+        readings.add(value.empty() ? std::string_view("\x01[empty]") : std::string_view());
+        if (!value.empty()) readings.add(url_decode(value));
+        return;
+    }
+  };
+  if (encoded.empty()) return {};
+  split_pairs(encoded, "&", visit);   // PHP
+  split_pairs(encoded, "&;", visit);  // CGI.pm
+  return readings.take();
+}
+
+std::vector<std::string> multipart_readings(std::string_view body, std::string_view content_type,
+                                            std::string_view name, bool& complete) {
+  Readings readings;
+  complete = false;
+  std::string boundary = boundary_of(content_type);
+  if (boundary.empty()) return {};
+  const std::string delimiter = "--" + boundary;
+  std::size_t pos = body.find(delimiter);
+  while (pos != std::string_view::npos) {
+    pos += delimiter.size();
+    if (body.substr(pos, 2) == "--") {
+      complete = true;
+      break;
+    }
+    std::size_t crlf = body.find("\r\n\r\n", pos);
+    std::size_t lf = body.find("\n\n", pos);
+    std::size_t headers_end = std::min(crlf, lf);
+    if (headers_end == std::string_view::npos) break;
+    std::size_t content = headers_end + (headers_end == crlf ? 4 : 2);
+    // A delimiter counts only at the start of a line, as in PHP's and CGI.pm's parsers.
+    std::size_t next = body.find("\n" + delimiter, content > 0 ? content - 1 : 0);
+    if (next == std::string_view::npos) break;  // cut off: the rest is unknown
+    std::string_view value = next < content ? std::string_view() : body.substr(content, next - content);
+    if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
+    ++next;
+    for (const auto& part_name : disposition_names(body.substr(pos, headers_end - pos))) {
+      NameMatch match = name_match(part_name, name);
+      if (match == NameMatch::array) readings.add(kArrayValue);
+      else if (match == NameMatch::string) readings.add(value.empty() ? std::string_view("\x01[empty]") : value);
+    }
+    pos = next;
+  }
+  return readings.take();
+}
+
+FieldReading read_login_field(std::string_view body, bool body_truncated, std::string_view content_type,
+                              std::string_view query, std::string_view field) {
+  FieldReading result;
+  std::vector<std::string> readings = form_readings(query, field);  // PHP's $_REQUEST has them too
+  std::string media = media_type(content_type);
+  auto unreadable = [&](std::string why) {
+    result.kind = FieldReading::Kind::unreadable;
+    result.detail = std::move(why);
+    return result;
+  };
+  if (media == "multipart/form-data") {
+    bool complete = false;
+    for (auto& value : multipart_readings(body, content_type, field, complete)) readings.push_back(std::move(value));
+    if (!complete || body_truncated) return unreadable("the multipart body is longer than the module reads or malformed");
+  } else if (media.empty() || media == "application/x-www-form-urlencoded") {
+    if (body_truncated) return unreadable("the body is longer than the module reads");
+    for (auto& value : form_readings(body, field)) readings.push_back(std::move(value));
+  } else {
+    return unreadable("the body is " + media + ", not a form");
+  }
+  std::sort(readings.begin(), readings.end());
+  readings.erase(std::unique(readings.begin(), readings.end()), readings.end());
+  if (std::find(readings.begin(), readings.end(), std::string(kArrayValue)) != readings.end()) {
+    return unreadable("the field is sent as an array");
+  }
+  if (readings.empty()) {
+    result.detail = "the field is not in the request";
+    return result;
+  }
+  if (readings.size() > 1) {
+    result.kind = FieldReading::Kind::ambiguous;
+    result.detail = "the field is sent " + std::to_string(readings.size()) + " times with different values";
+    return result;
+  }
+  if (readings.front() == "\x01[empty]") {
+    result.detail = "the field is empty";
+    return result;
+  }
+  result.kind = FieldReading::Kind::found;
+  result.value = std::move(readings.front());
+  return result;
+}
+
+namespace {
+TargetMatch combine(TargetMatch a, TargetMatch b) {
+  if (a == TargetMatch::no || b == TargetMatch::no) return TargetMatch::no;
+  if (a == TargetMatch::ambiguous || b == TargetMatch::ambiguous) return TargetMatch::ambiguous;
+  return TargetMatch::yes;
+}
+
+TargetMatch match_readings(const std::vector<std::string>& readings, std::string_view wanted) {
+  bool any = false;
+  bool all = true;
+  for (const auto& value : readings) {
+    if (value == wanted) any = true;
+    else all = false;
+  }
+  if (!any) return TargetMatch::no;
+  return all ? TargetMatch::yes : TargetMatch::ambiguous;
+}
+}  // namespace
+
+TargetMatch match_target(const RequestTarget& target, std::string_view uri_path, std::string_view query) {
+  bool path_ok = uri_path == target.path ||
+                 (target.path.back() != '/' && uri_path.size() > target.path.size() &&
+                  uri_path.compare(0, target.path.size(), target.path) == 0 && uri_path[target.path.size()] == '/');
+  if (!path_ok) return TargetMatch::no;
+  TargetMatch result = TargetMatch::yes;
+  for (const auto& [name, value] : target.query) {
+    result = combine(result, match_readings(form_readings(query, name), value));
+  }
+  return result;
+}
+
+TargetMatch match_form_fields(const std::vector<std::pair<std::string, std::string>>& required,
+                              std::string_view body, bool body_truncated, std::string_view content_type) {
+  TargetMatch result = TargetMatch::yes;
+  std::string media = media_type(content_type);
+  for (const auto& [name, value] : required) {
+    std::vector<std::string> readings;
+    bool complete = !body_truncated;
+    if (media == "multipart/form-data") {
+      bool parsed = false;
+      readings = multipart_readings(body, content_type, name, parsed);
+      complete = complete && parsed;
+    } else if (media.empty() || media == "application/x-www-form-urlencoded") {
+      readings = form_readings(body, name);
+    } else {
+      return TargetMatch::no;
+    }
+    TargetMatch field = match_readings(readings, value);
+    if (field == TargetMatch::yes && !complete) field = TargetMatch::ambiguous;
+    result = combine(result, field);
+  }
+  return result;
+}
+
+}  // namespace sg
+
+namespace sg {
+
+bool set_cookie_clears(std::string_view set_cookie) {
+  std::size_t semi = set_cookie.find(';');
+  std::string_view first = trim(set_cookie.substr(0, semi));
+  std::size_t eq = first.find('=');
+  std::string_view value = eq == std::string_view::npos ? std::string_view() : unquote(trim(first.substr(eq + 1)));
+  if (value.empty() || value == "deleted") return true;
+  std::string attributes = semi == std::string_view::npos ? std::string() : to_lower(set_cookie.substr(semi));
+  std::size_t at = attributes.find("max-age=");
+  if (at == std::string::npos) return false;
+  std::string_view age = trim(std::string_view(attributes).substr(at + 8));
+  return !age.empty() && (age.front() == '-' || age.front() == '0');
+}
+
+namespace {
+bool redirects_away(const RequestTarget& target, const AppResponse& response) {
+  if (response.status < 300 || response.status > 399 || response.location.empty()) return false;
+  std::string_view location = response.location;
+  if (auto scheme = location.find("://"); scheme != std::string_view::npos) {
+    auto path = location.find('/', scheme + 3);
+    location = path == std::string_view::npos ? std::string_view("/") : location.substr(path);
+  }
+  location = location.substr(0, location.find('#'));
+  std::size_t q = location.find('?');
+  std::string_view path = location.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view() : location.substr(q + 1);
+  // Back to the login page itself (with ?error=1, say) is how apps answer a failure.
+  return match_target(target, path, query) == TargetMatch::no;
+}
+
+bool sets_cookie(const AppResponse& response, std::string_view name, bool clearing) {
+  for (std::string_view header : response.set_cookies) {
+    std::string_view first = trim(header.substr(0, header.find(';')));
+    std::size_t eq = first.find('=');
+    if (eq == std::string_view::npos || trim(first.substr(0, eq)) != name) continue;
+    if (set_cookie_clears(header) == clearing) return true;
+  }
+  return false;
+}
+}  // namespace
+
+bool reads_body(const std::vector<ResponseCheck>& checks) {
+  return std::any_of(checks.begin(), checks.end(), [](const ResponseCheck& c) {
+    return c.kind == ResponseCheck::Kind::body_has || c.kind == ResponseCheck::Kind::body_lacks;
+  });
+}
+
+Confirmation response_confirms(const std::vector<ResponseCheck>& checks, const RequestTarget& target,
+                               const AppResponse& response) {
+  bool unknown = false;
+  for (const auto& check : checks) {
+    bool holds = false;
+    bool cannot_tell = false;
+    switch (check.kind) {
+      case ResponseCheck::Kind::redirect_away:
+        holds = redirects_away(target, response);
+        break;
+      case ResponseCheck::Kind::status:
+        holds = response.status == check.status;
+        break;
+      case ResponseCheck::Kind::header:
+        holds = std::any_of(response.header_names.begin(), response.header_names.end(),
+                            [&](std::string_view name) { return iequals(name, check.text); });
+        break;
+      case ResponseCheck::Kind::body_has:
+        holds = response.body.find(check.text) != std::string_view::npos;
+        cannot_tell = !holds && !response.body_complete;
+        break;
+      case ResponseCheck::Kind::body_lacks:
+        holds = response.body.find(check.text) == std::string_view::npos;
+        if (holds && !response.body_complete) {
+          cannot_tell = true;
+          holds = false;
+        }
+        break;
+      case ResponseCheck::Kind::sets_cookie:
+        holds = sets_cookie(response, check.text, false);
+        break;
+      case ResponseCheck::Kind::clears_cookie:
+        holds = sets_cookie(response, check.text, true);
+        break;
+    }
+    if (!holds && !cannot_tell) return Confirmation::no;
+    if (cannot_tell) unknown = true;
+  }
+  return unknown ? Confirmation::unknown : Confirmation::yes;
+}
+
+}  // namespace sg
