@@ -704,8 +704,7 @@ void revoke_on_this_instance(const sg::Fingerprint& fingerprint, sg::Reason reas
 }
 
 sg::Reason revoked_reason(const sg::DenyRegion& region, const RequestState& state) {
-  if (!state.fingerprint) return sg::Reason::none;
-  sg::Reason reason = region.session_revoked(*state.fingerprint);
+  sg::Reason reason = state.fingerprint ? region.session_revoked(*state.fingerprint) : sg::Reason::none;
   for (std::size_t i = 0; reason == sg::Reason::none && i < state.aliases.size(); ++i) {
     reason = region.session_revoked(state.aliases[i]);
   }
