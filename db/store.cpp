@@ -220,7 +220,53 @@ bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_
       {state_for(reason), std::string(ended_by), fingerprint.hex()});
   if (ended == 0 && reason != Reason::blocked) return false;
   insert_deny_event(db, fingerprint, username, reason);
+  // Every earlier value of the session's cookie and every value of its other cookies
+  // ("remember me"): the app may still accept any of them.
+  db.execute(
+      "INSERT INTO deny_events (kind, fingerprint, username, reason) "
+      "SELECT 'session', v.fingerprint, ?, ? FROM session_values v JOIN sessions s ON s.id = v.session_id "
+      "WHERE s.fingerprint = ?",
+      {std::string(username), std::string(to_string(reason)), fingerprint.hex()});
   return ended > 0;
+}
+
+void record_session_value(Connection& db, const Fingerprint& session, const Fingerprint& value,
+                          std::string_view cookie_name) {
+  Transaction tx(db);
+  // The session may be known by its current value or by one it had before.
+  auto rows = db.query(
+      "SELECT s.id, s.state, s.username, s.fingerprint FROM sessions s WHERE s.fingerprint = ? "
+      "UNION ALL SELECT s.id, s.state, s.username, s.fingerprint FROM session_values v "
+      "JOIN sessions s ON s.id = v.session_id WHERE v.fingerprint = ? LIMIT 1",
+      {session.hex(), session.hex()});
+  if (rows.empty()) return;
+  const std::string id = to_text(rows[0][0]);
+  const std::string state = to_text(rows[0][1]);
+  const std::string username = to_text(rows[0][2]);
+  db.query("SELECT id FROM sessions WHERE id = ? FOR UPDATE", {id});
+  auto known = db.query(
+      "SELECT 1 FROM sessions WHERE fingerprint = ? UNION ALL SELECT 1 FROM session_values WHERE fingerprint = ?",
+      {value.hex(), value.hex()});
+  if (!known.empty()) return;
+  auto current = db.query("SELECT state, fingerprint, cookie_name FROM sessions WHERE id = ?", {id});
+  if (current.empty()) return;
+  const std::string now_state = to_text(current[0][0]);
+  if (now_state == "logged_out") return;  // the app's next anonymous session is not this one
+  if (now_state != "active") {
+    // Ended while its response was on the way: the new value is as dead as the session.
+    insert_deny_event(db, value, username, reason_from_string(now_state).value_or(Reason::killed));
+    tx.commit();
+    return;
+  }
+  if (to_text(current[0][2]) == cookie_name) {
+    db.execute("INSERT INTO session_values (fingerprint, session_id, cookie_name, created_at) VALUES (?, ?, ?, NOW(6))",
+               {to_text(current[0][1]), id, std::string(cookie_name)});
+    db.execute("UPDATE sessions SET fingerprint = ? WHERE id = ?", {value.hex(), id});
+  } else {
+    db.execute("INSERT INTO session_values (fingerprint, session_id, cookie_name, created_at) VALUES (?, ?, ?, NOW(6))",
+               {value.hex(), id, std::string(cookie_name)});
+  }
+  tx.commit();
 }
 
 }  // namespace sg::db

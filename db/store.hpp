@@ -65,6 +65,12 @@ void record_logout(Connection& db, const Fingerprint& fingerprint);
 bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
                     std::string_view ended_by);
 void insert_deny_event(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason);
+// A bound session's response set `value` for one of its cookies: it is the same session. A
+// new value of the cookie the session was bound with becomes the row's (activity and the
+// pages follow it; the old one is kept as an earlier value); a value of another cookie
+// ("remember me") is kept beside it. A session ended meanwhile revokes the new value too.
+void record_session_value(Connection& db, const Fingerprint& session, const Fingerprint& value,
+                          std::string_view cookie_name);
 
 
 }  // namespace sg::db

@@ -132,6 +132,9 @@ struct RequestState {
   std::string body;  // bounded copy of a login or logout POST body
   bool body_truncated = false;
   bool logout = false;  // the app confirmed the logout
+  bool bound_here = false;  // this request's response bound the session (a login)
+  std::string owner;        // who the request's session belongs to, if it is bound
+  std::optional<sg::Fingerprint> owned;  // the value of the request that is bound to `owner`
   bool response_done = false;
   // A response held back until a body rule has read it (or kMaxResponseBody is passed).
   bool hold_response = false;
@@ -249,8 +252,8 @@ const char* cmd_app_env(cmd_parms* cmd, void* conf, const char* arg) {
   return directive(cmd, [&] { return sg::parse_on_off(arg, dir_of(conf).app_env); });
 }
 
-const char* cmd_cookie(cmd_parms* cmd, void* conf, const char* name, const char* path) {
-  return directive(cmd, [&] { return sg::parse_cookie(name, path != nullptr ? path : "", dir_of(conf)); });
+const char* cmd_cookie(cmd_parms* cmd, void* conf, int argc, char* const argv[]) {
+  return directive(cmd, [&] { return sg::parse_cookie(std::vector<std::string>(argv, argv + argc), dir_of(conf)); });
 }
 
 const char* cmd_login_form(cmd_parms* cmd, void* conf, int argc, char* const argv[]) {
@@ -345,8 +348,9 @@ const command_rec kCommands[] = {
                   "On to guard this location, Off to exempt it"),
     AP_INIT_TAKE1("SessionGuardAppEnv", reinterpret_cast<cmd_func>(cmd_app_env), nullptr, ACCESS_CONF,
                   "On to name the user and session to the app in SESSION_GUARD_USER and SESSION_GUARD_SESSION (default Off)"),
-    AP_INIT_TAKE12("SessionGuardCookie", reinterpret_cast<cmd_func>(cmd_cookie), nullptr, ACCESS_CONF,
-                   "NAME [PATH]: the app's session cookie and the path it is set with (default /)"),
+    AP_INIT_TAKE_ARGV("SessionGuardCookie", reinterpret_cast<cmd_func>(cmd_cookie), nullptr, ACCESS_CONF,
+                      "NAME [PATH] [signed-in-only]: an app cookie, the path it is set with (default /), and "
+                      "whether only signed-in users have it (remember me)"),
     AP_INIT_TAKE_ARGV("SessionGuardLoginForm", reinterpret_cast<cmd_func>(cmd_login_form), nullptr,
                       ACCESS_CONF, "PATH FIELD [redirect|status=NNN|header=NAME|body=TEXT|body!=TEXT|"
                                    "sets-cookie=NAME|clears-cookie=NAME|form:NAME=VALUE ...]"),
@@ -936,6 +940,26 @@ void identify_session_uncached(std::string_view header, const sg::DirConfig& con
   }
 }
 
+// A "remember me" value the module does not know as bound (a killed session's, one from
+// before the guard, a forged one) would sign its holder in unrecorded: the app never sees it.
+void drop_unknown_signed_in_cookies(request_rec* r, const sg::DirConfig& config, const sg::DenyRegion& region) {
+  if (!config.cookies) return;
+  for (const auto& spec : *config.cookies) {
+    if (!spec.signed_in_only) continue;
+    std::string_view header = header_in(r, "Cookie");
+    auto values = sg::cookie_readings(header, spec.name);
+    bool known = !values.empty() && std::all_of(values.begin(), values.end(), [&](const std::string& value) {
+      return region.owner(sg::session_fingerprint(spec.name, value)).has_value();
+    });
+    if (values.empty() || known) continue;
+    std::string kept = sg::without_cookie(header, spec.name);
+    if (kept.empty()) apr_table_unset(r->headers_in, "Cookie");
+    else apr_table_set(r->headers_in, "Cookie", kept.c_str());
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: removed cookie %s with a value no signed-in session has",
+                  spec.name.c_str());
+  }
+}
+
 void deny_now(request_rec* r, RequestState& state, sg::Reason reason) {
   state.denial = reason;
   r->handler = kDenialHandler;
@@ -1000,11 +1024,18 @@ int fixups(request_rec* r) noexcept {
     } else if (state->fingerprint) {
       // Not judged by its owner's block: a block revokes every session of the user in the
       // same transaction, and the owner's state here may lag an unblock by one poll.
-      if (auto owner = region.touch(*state->fingerprint, facts.now)) user = std::move(owner->name);
+      if (auto owner = region.touch(*state->fingerprint, facts.now)) {
+        user = std::move(owner->name);
+        state->owned = state->fingerprint;
+      }
       for (std::size_t i = 0; user.empty() && i < state->aliases.size(); ++i) {
-        if (auto owner = region.touch(state->aliases[i], facts.now)) user = std::move(owner->name);
+        if (auto owner = region.touch(state->aliases[i], facts.now)) {
+          user = std::move(owner->name);
+          state->owned = state->aliases[i];
+        }
       }
     }
+    state->owner = user;
     sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
     if (!verdict.allow) {
       deny_now(r, *state, verdict.reason);
@@ -1013,6 +1044,7 @@ int fixups(request_rec* r) noexcept {
     // A subrequest (mod_dir's index lookup, say) may replace the main request's handler and
     // state, so it carries the verdict too; everything with side effects happens once, here.
     if (r->main != nullptr) return OK;
+    drop_unknown_signed_in_cookies(r, config, region);
 
     if (state->fingerprint && r->user != nullptr) region.record_activity(*state->fingerprint, facts.now);
     if (r->user != nullptr && tracking && !state->fingerprint) {
@@ -1118,28 +1150,6 @@ sg::AppResponse app_response(request_rec* r, const RequestState& state) {
   return response;
 }
 
-// The session value the app set in this response, if it set one (a regenerated id): of the
-// first configured cookie it sets, in the order of the SessionGuardCookie lines; the last
-// Set-Cookie of that name, as the browser keeps it. Deletions are not a new session.
-std::optional<std::string> cookie_set_in_response(const sg::AppResponse& response, const sg::DirConfig& config,
-                                                  const sg::CookieSpec*& spec_out) {
-  if (!config.cookies) return std::nullopt;
-  for (const auto& spec : *config.cookies) {
-    std::optional<std::string> found;
-    for (std::string_view header : response.set_cookies) {
-      auto value = sg::set_cookie_value(header, spec.name);
-      if (!value) continue;
-      if (sg::set_cookie_clears(header)) found.reset();
-      else found = std::string(*value);
-    }
-    if (found) {
-      spec_out = &spec;
-      return found;
-    }
-  }
-  return std::nullopt;
-}
-
 // With no rule of its own, a logout counts when the response clears or replaces the
 // session's cookie: an app that refused the logout (no CSRF token, a decoy parameter) does not.
 bool logout_confirmed(request_rec* r, const RequestState& state, const sg::AppResponse& response) {
@@ -1195,6 +1205,26 @@ void end_unreadable_login(request_rec* r, RequestState& state, const std::option
   }
 }
 
+// Ties a value the response gives one of the session's cookies to the session (lineage), so
+// whatever ends the session ends that value too; bound here at once for this instance.
+void record_session_value(request_rec* r, const sg::Fingerprint& session, const std::string& user,
+                          const sg::IssuedCookie& issued) {
+  sg::Fingerprint value = sg::session_fingerprint(issued.spec->name, issued.value);
+  if (value == session || g_process.region->bound_to(value, sg::user_key(user))) return;
+  try {
+    with_login_connection(r, [&](sg::db::Connection& db) {
+      sg::db::record_session_value(db, session, value, issued.spec->name);
+    });
+    g_process.region->mark_bound(value, sg::user_key(user), now_micros(), user);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s of %s goes on as %s (cookie %s set by the app)",
+                  session.short_id().c_str(), ap_escape_logitem(r->pool, user.c_str()),
+                  value.short_id().c_str(), issued.spec->name.c_str());
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot tie a re-issued cookie to session %s: %s",
+                  session.short_id().c_str(), e.what());
+  }
+}
+
 // Reads the held (or first) part of the response; returns true when it replaced it.
 bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state) {
   request_rec* r = f->r;
@@ -1212,10 +1242,15 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
     apr_table_unset(r->err_headers_out, config.user_header->c_str());
   }
   sg::AppResponse response = app_response(r, state);
+  // A regenerated id: the first configured cookie the response sets is the one bound.
   const sg::CookieSpec* spec = state.cookie;
-  std::optional<std::string> issued_value = cookie_set_in_response(response, config, spec);
   std::optional<sg::Fingerprint> issued;
-  if (issued_value) issued = sg::session_fingerprint(spec->name, *issued_value);
+  std::vector<sg::IssuedCookie> issued_cookies;
+  if (config.cookies) issued_cookies = sg::cookies_issued(response, *config.cookies);
+  if (!issued_cookies.empty()) {
+    spec = issued_cookies.front().spec;
+    issued = sg::session_fingerprint(spec->name, issued_cookies.front().value);
+  }
 
   if (state.logout_rule != nullptr && state.fingerprint) state.logout = logout_confirmed(r, state, response);
 
@@ -1272,7 +1307,14 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
       refused = sg::Reason::unavailable;
     }
   }
-  if (refused == sg::Reason::none) return false;
+  if (refused == sg::Reason::none) {
+    state.bound_here = true;
+    // "Remember me" and the app's other cookies set with the login are the same session.
+    for (std::size_t i = 1; i < issued_cookies.size(); ++i) {
+      record_session_value(r, *state.fingerprint, user, issued_cookies[i]);
+    }
+    return false;
+  }
   replace_response(f, bb, state, refused);
   return true;
 }
@@ -1328,17 +1370,33 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
   return ap_pass_brigade(f->next, bb);
 }
 
+// After the response: a confirmed logout is recorded; a bound session whose response set new
+// values for its cookies (a re-keyed id, a "remember me" cookie) is followed to them.
 int log_transaction(request_rec* r) noexcept {
+  while (r->next != nullptr) r = r->next;  // an internal redirect's last request answered
   RequestState* state = request_state(r);
-  if (state == nullptr || !state->logout || !state->fingerprint || state->denial != sg::Reason::none) return DECLINED;
+  if (state == nullptr || !state->fingerprint || state->denial != sg::Reason::none || state->response_done) {
+    return DECLINED;
+  }
   try {
-    with_login_connection(r, [&](sg::db::Connection& db) { sg::db::record_logout(db, *state->fingerprint); });
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s logged out",
-                  state->fingerprint->short_id().c_str());
+    if (state->logout) {
+      with_login_connection(r, [&](sg::db::Connection& db) { sg::db::record_logout(db, *state->fingerprint); });
+      ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s logged out",
+                    state->fingerprint->short_id().c_str());
+      return DECLINED;
+    }
+    const sg::DirConfig& config = dir_config(r);
+    if (!state->owned || state->bound_here || !config.cookies) return DECLINED;
+    if (apr_table_get(r->headers_out, "Set-Cookie") == nullptr && apr_table_get(r->err_headers_out, "Set-Cookie") == nullptr) {
+      return DECLINED;
+    }
+    for (const auto& issued : sg::cookies_issued(app_response(r, *state), *config.cookies)) {
+      record_session_value(r, *state->owned, state->owner, issued);
+    }
   } catch (const std::exception& e) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record logout: %s", e.what());
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record the end of a request: %s", e.what());
   } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record logout");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot record the end of a request");
   }
   return DECLINED;
 }

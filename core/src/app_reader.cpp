@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "sg/text.hpp"
 
@@ -170,6 +171,21 @@ std::vector<std::string> cookie_readings(std::string_view header, std::string_vi
     });
   }
   return readings.take();
+}
+
+std::string without_cookie(std::string_view header, std::string_view name) {
+  std::string kept;
+  split_pairs(header, ";", [&](std::string_view raw_name, std::string_view value, bool has_equals) {
+    std::string_view piece = has_equals ? std::string_view(raw_name.data(), raw_name.size() + 1 + value.size()) : raw_name;
+    bool read_as_name = false;
+    split_pairs(piece, ",", [&](std::string_view sub_name, std::string_view, bool sub_equals) {
+      if (sub_equals && name_match(sub_name, name) != NameMatch::none) read_as_name = true;
+    });
+    if (read_as_name || trim(piece).empty()) return;
+    if (!kept.empty()) kept += ";";
+    kept.append(piece.data(), piece.size());
+  });
+  return std::string(trim(kept));
 }
 
 std::vector<std::string> form_readings(std::string_view encoded, std::string_view name) {
@@ -415,6 +431,22 @@ Confirmation response_confirms(const std::vector<ResponseCheck>& checks, const R
     if (cannot_tell) unknown = true;
   }
   return unknown ? Confirmation::unknown : Confirmation::yes;
+}
+
+std::vector<IssuedCookie> cookies_issued(const AppResponse& response, const std::vector<CookieSpec>& cookies) {
+  std::vector<IssuedCookie> issued;
+  for (const auto& spec : cookies) {
+    std::optional<std::string> last;
+    for (std::string_view header : response.set_cookies) {
+      std::string_view first = trim(header.substr(0, header.find(';')));
+      std::size_t eq = first.find('=');
+      if (eq == std::string_view::npos || trim(first.substr(0, eq)) != spec.name) continue;
+      if (set_cookie_clears(header)) last.reset();
+      else last = std::string(unquote(trim(first.substr(eq + 1))));
+    }
+    if (last) issued.push_back(IssuedCookie{&spec, std::move(*last)});
+  }
+  return issued;
 }
 
 }  // namespace sg

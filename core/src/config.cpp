@@ -71,13 +71,23 @@ static bool valid_cookie_name(std::string_view name) {
   return true;
 }
 
-ConfigError parse_cookie(std::string_view name, std::string_view path, DirConfig& config) {
+ConfigError parse_cookie(const std::vector<std::string>& args, DirConfig& config) {
+  if (args.empty() || args.size() > 3) return "expected NAME [PATH] [signed-in-only]";
+  std::string_view name = args[0];
   if (!valid_cookie_name(name)) return "'" + std::string(name) + "' is not a valid cookie name (1-64 token characters)";
   CookieSpec spec;
   spec.name = std::string(name);
-  if (!path.empty()) {
-    if (path.front() != '/') return "cookie path must start with '/', got '" + std::string(path) + "'";
-    spec.path = std::string(path);
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (iequals(arg, "signed-in-only")) {
+      spec.signed_in_only = true;
+    } else if (i == 1 && !arg.empty() && arg.front() == '/') {
+      spec.path = std::string(arg);
+    } else if (i == 1) {
+      return "cookie path must start with '/', got '" + std::string(arg) + "'";
+    } else {
+      return "expected signed-in-only, got '" + std::string(arg) + "'";
+    }
   }
   if (!config.cookies) config.cookies.emplace();
   for (const auto& existing : *config.cookies) {

@@ -25,14 +25,27 @@ if (($ENV{REQUEST_METHOD} || '') eq 'POST') {
 my %f = map { my ($k, $v) = split /=/, $_, 2; ($k, defined $v ? $v : '') } split /&/, $body;
 my ($sid) = ($ENV{HTTP_COOKIE} || '') =~ /APPSESSION=(\w+)/;
 my $new = sprintf('%08x%08x', int(rand(2**32)), int(rand(2**32)));
+my ($remember) = ($ENV{HTTP_COOKIE} || '') =~ /REMEMBER=(\w+)/;
 if ($script =~ /login200/) {
     $sid ||= $new;
     print "Set-Cookie: APPSESSION=$sid; path=/\n";
     my $ok = ($f{password} || '') eq 'demo';
+    printf "Set-Cookie: REMEMBER=r%08x; path=/\n", int(rand(2**32)) if $ok && $f{remember};
     print "Content-Type: text/plain\n\n", ($ok ? "welcome $f{user}\n" : "try again\n");
 } elsif ($script =~ /start/) {
     my ($as) = ($ENV{QUERY_STRING} || '') =~ /as=(\w+)/;
     print "Set-Cookie: APPSESSION=$new; path=/\nX-App-User: $as\nContent-Type: text/plain\n\nstarted\n";
+} elsif ($script =~ /rekey/) {
+    # A security timeout: same user, new session id.
+    print "Set-Cookie: APPSESSION=$new; path=/\n" if $sid;
+    print "Content-Type: text/plain\n\nrekeyed\n";
+} elsif ($script =~ /auto/) {
+    # "Remember me": no session, but the long-lived cookie signs the browser in again.
+    if (!$sid && $remember) {
+        print "Set-Cookie: APPSESSION=$new; path=/\nContent-Type: text/plain\n\nsigned in by remember-me\n";
+    } else {
+        print "Content-Type: text/plain\n\n", ($sid ? "session" : "anonymous"), "\n";
+    }
 } elsif ($script =~ /action/) {
     print "Set-Cookie: APPSESSION=; Max-Age=0; path=/\n" if ($f{action} || '') eq 'logout';
     print "Content-Type: text/plain\n\ndone $f{action}\n";
@@ -49,7 +62,7 @@ def setup_module():
     app_dir = os.path.join(base, "rt")
     os.makedirs(app_dir)
     os.chmod(app_dir, 0o755)
-    for name in ("login200.cgi", "start.cgi", "action.cgi", "echo.cgi"):
+    for name in ("login200.cgi", "start.cgi", "action.cgi", "echo.cgi", "rekey.cgi", "auto.cgi"):
         path = os.path.join(app_dir, name)
         with open(path, "w") as f:
             f.write(APP)
@@ -66,6 +79,7 @@ Alias /multi/ "{app_dir}/"
 <Location /rt/>
   SessionGuard On
   SessionGuardCookie APPSESSION
+  SessionGuardCookie REMEMBER / signed-in-only
   SessionGuardLoginForm /rt/login200.cgi user status=200 "body!=try again"
   SessionGuardUserHeader X-App-User
   SessionGuardLogoutPath /rt/action.cgi form:action=logout
@@ -242,6 +256,67 @@ def test_case15_logout_by_posted_form_field():
     b.post_form("/rt/action.cgi", {"action": "logout"})
     h.eventually(lambda: DB.scalar("SELECT state FROM sessions WHERE fingerprint=%s", fp) == "logged_out",
                  timeout=5, what="the POSTed logout recorded")
+
+
+def rt_login(user, remember=False):
+    b = WEB.browser()
+    fields = {"user": user, "password": "demo"}
+    if remember:
+        fields["remember"] = "1"
+    r = b.post_form("/rt/login200.cgi", fields)
+    h.expect(f"welcome {user}" in r.body, r)
+    h.eventually(lambda: active_rows(user) >= 1, timeout=5, what=f"{user} bound")
+    return b
+
+
+def denied(cookie_header, path="/rt/echo.cgi"):
+    r = raw_get(path, cookie_header)
+    return r.header("X-Session-Guard-Reason") is not None
+
+
+def test_case11_a_rekeyed_session_cookie_is_the_same_session():
+    b = rt_login("frank")
+    old = b.cookies["APPSESSION"]
+    b.get("/rt/rekey.cgi")
+    new = b.cookies["APPSESSION"]
+    h.expect(new != old, "the app did not re-key")
+    h.eventually(lambda: DB.scalar("SELECT username FROM sessions WHERE fingerprint=%s",
+                           fingerprint("APPSESSION", new)) == "frank",
+                 timeout=5, what="the new value followed")
+    cli("kill-user", "frank")
+    h.eventually(lambda: denied(f"APPSESSION={new}") and denied(f"APPSESSION={old}"), timeout=5,
+                 what="kill-user ends the re-keyed value and the old one")
+
+
+def test_case11_killing_one_session_ends_every_value_it_had():
+    b = rt_login("gina")
+    old = b.cookies["APPSESSION"]
+    b.get("/rt/rekey.cgi")
+    new = b.cookies["APPSESSION"]
+    h.eventually(lambda: DB.scalar("SELECT username FROM sessions WHERE fingerprint=%s",
+                                   fingerprint("APPSESSION", new)) == "gina", timeout=5, what="followed")
+    cli("kill", fingerprint("APPSESSION", new)[:8])
+    h.eventually(lambda: denied(f"APPSESSION={new}") and denied(f"APPSESSION={old}"), timeout=5,
+                 what="a kill ends every value of the session")
+
+
+def test_case11_remember_me_cookie_follows_the_session_and_unknown_ones_never_reach_the_app():
+    b = rt_login("hank", remember=True)
+    remember = b.cookies["REMEMBER"]
+    # Only the remember-me cookie left: the app signs the browser in again with a new session.
+    b.cookies.pop("APPSESSION")
+    r = b.get("/rt/auto.cgi")
+    h.expect("signed in by remember-me" in r.body, r)
+    renewed = b.cookies["APPSESSION"]
+    h.eventually(lambda: DB.scalar("SELECT COUNT(*) FROM session_values v JOIN sessions s ON s.id=v.session_id "
+                                   "WHERE s.username='hank'") not in (None, "0", "1"), timeout=5, what="remember-me and renewal tied")
+    # A value the module never saw bound is removed before the app sees it.
+    forged = WEB.browser()
+    r = forged.request("GET", "/rt/auto.cgi", headers={"Cookie": "REMEMBER=rdeadbeef"})
+    h.expect("anonymous" in r.body, "an unknown remember-me value reached the app:", r)
+    cli("kill-user", "hank")
+    h.eventually(lambda: denied(f"APPSESSION={renewed}") and denied(f"REMEMBER={remember}"), timeout=5,
+                 what="kill-user ends the renewed session and the remember-me value")
 
 
 if __name__ == "__main__":

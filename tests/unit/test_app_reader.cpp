@@ -191,6 +191,17 @@ SG_TEST(response_rules) {
   assert_true(sg::response_confirms(away, target, redirect) == sg::Confirmation::yes);
 }
 
+// Issue 9 case 11: an unknown "remember me" value never reaches the app.
+SG_TEST(signed_in_only_cookie_is_removed_however_spelled) {
+  assert_str_eq(sg::without_cookie("PHPSESSID=a; REMEMBERME=r; lang=en", "REMEMBERME"), "PHPSESSID=a; lang=en");
+  assert_str_eq(sg::without_cookie("REMEMBERME =r;PHPSESSID=a", "REMEMBERME"), "PHPSESSID=a");
+  assert_str_eq(sg::without_cookie("PHPSESSID=a, REMEMBERME=r", "REMEMBERME"), "");
+  assert_str_eq(sg::without_cookie("REMEMBER%4dE=r; x=1", "REMEMBERME"), "x=1");
+  assert_str_eq(sg::without_cookie("x=1", "REMEMBERME"), "x=1");
+  assert_int_equal(sg::cookie_readings(sg::without_cookie("a=1; REMEMBERME=r, REMEMBERME=s", "REMEMBERME"),
+                                       "REMEMBERME").size(), 0);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(decoy_cookie_with_space_or_tab_before_the_equals),
@@ -206,6 +217,7 @@ int main() {
       cmocka_unit_test(form_fields_in_post_bodies),
       cmocka_unit_test(set_cookie_clearing),
       cmocka_unit_test(response_rules),
+      cmocka_unit_test(signed_in_only_cookie_is_removed_however_spelled),
   };
   return cmocka_run_group_tests_name("app_reader", tests, nullptr, nullptr);
 }

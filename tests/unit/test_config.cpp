@@ -62,8 +62,8 @@ SG_TEST(on_off) {
 
 SG_TEST(cookie_names_and_paths) {
   sg::DirConfig c;
-  assert_ok(sg::parse_cookie("PHPSESSID", "", c));
-  assert_ok(sg::parse_cookie("CGISESSID", "/perl", c));
+  assert_ok(sg::parse_cookie({"PHPSESSID"}, c));
+  assert_ok(sg::parse_cookie({"CGISESSID", "/perl"}, c));
   assert_true(c.cookies.has_value());
   assert_int_equal(c.cookies->size(), 2);
   assert_str_eq((*c.cookies)[0].name, "PHPSESSID");
@@ -74,20 +74,27 @@ SG_TEST(cookie_names_and_paths) {
 
 SG_TEST(cookie_errors_leave_config_untouched) {
   sg::DirConfig empty;
-  assert_error(sg::parse_cookie("", "", empty), "not a valid cookie name");
-  assert_error(sg::parse_cookie("a b", "", empty), "not a valid cookie name");
-  assert_error(sg::parse_cookie("a=b", "", empty), "not a valid cookie name");
-  assert_error(sg::parse_cookie("a;b", "", empty), "not a valid cookie name");
-  assert_error(sg::parse_cookie("caf\xc3\xa9", "", empty), "not a valid cookie name");
-  assert_error(sg::parse_cookie(std::string(65, 'a'), "", empty), "not a valid cookie name");
-  assert_error(sg::parse_cookie("PHPSESSID", "php", empty), "must start with '/'");
+  assert_error(sg::parse_cookie({""}, empty), "not a valid cookie name");
+  assert_error(sg::parse_cookie({"a b"}, empty), "not a valid cookie name");
+  assert_error(sg::parse_cookie({"a=b"}, empty), "not a valid cookie name");
+  assert_error(sg::parse_cookie({"a;b"}, empty), "not a valid cookie name");
+  assert_error(sg::parse_cookie({"caf\xc3\xa9"}, empty), "not a valid cookie name");
+  assert_error(sg::parse_cookie({std::string(65, 'a')}, empty), "not a valid cookie name");
+  assert_error(sg::parse_cookie({"PHPSESSID", "php"}, empty), "must start with '/'");
   assert_false(empty.cookies.has_value());
-  assert_ok(sg::parse_cookie(std::string(64, 'a'), "", empty));
+  assert_ok(sg::parse_cookie({std::string(64, 'a')}, empty));
 
   sg::DirConfig c;
-  assert_ok(sg::parse_cookie("PHPSESSID", "/", c));
-  assert_error(sg::parse_cookie("PHPSESSID", "/other", c), "named twice");
-  assert_int_equal(c.cookies->size(), 1);
+  assert_ok(sg::parse_cookie({"PHPSESSID", "/"}, c));
+  assert_error(sg::parse_cookie({"PHPSESSID", "/other"}, c), "named twice");
+  // Issue 9 case 11: a "remember me" cookie declared as signed-in-only.
+  assert_ok(sg::parse_cookie({"REMEMBERME", "signed-in-only"}, c));
+  assert_ok(sg::parse_cookie({"AUTOLOGIN", "/app", "signed-in-only"}, c));
+  assert_true(c.cookies->back().signed_in_only);
+  assert_str_eq(c.cookies->back().path, "/app");
+  assert_false(c.cookies->front().signed_in_only);
+  assert_error(sg::parse_cookie({"X", "/", "sometimes"}, c), "expected signed-in-only");
+  assert_int_equal(c.cookies->size(), 3);
   assert_str_eq((*c.cookies)[0].path, "/");
 }
 

@@ -26,6 +26,10 @@ bool name_reads_as(std::string_view raw_name, std::string_view wanted);
 // on which pair is "the" cookie once names are normalised.
 std::vector<std::string> cookie_readings(std::string_view header, std::string_view name);
 
+// The Cookie header without any pair some reader could take as cookie `name` (pairs are
+// dropped whole at ';', and with every ','-joined pair CGI.pm would split out of them).
+std::string without_cookie(std::string_view header, std::string_view name);
+
 // Every value any reader could take for field `name` in a query string or url-encoded body
 // (split on '&' and on ';'), each once. Arrays ("name[]=") read as the marker kArrayValue.
 inline constexpr std::string_view kArrayValue = "\x01[array]";
@@ -78,5 +82,13 @@ enum class Confirmation { yes, no, unknown };  // unknown: a body rule could not
 Confirmation response_confirms(const std::vector<ResponseCheck>& checks, const RequestTarget& target,
                                const AppResponse& response);
 bool reads_body(const std::vector<ResponseCheck>& checks);
+
+// The values a response gives the configured cookies, in the order of the SessionGuardCookie
+// lines: the last Set-Cookie of each name, as the browser keeps it; deletions are not values.
+struct IssuedCookie {
+  const CookieSpec* spec = nullptr;
+  std::string value;
+};
+std::vector<IssuedCookie> cookies_issued(const AppResponse& response, const std::vector<CookieSpec>& cookies);
 
 }  // namespace sg

@@ -26,6 +26,9 @@ struct RequestTarget {
 struct CookieSpec {
   std::string name;
   std::string path = "/";  // where the app sets it, so the denial can clear it
+  // A cookie only signed-in users have ("remember me"): a value the module does not know as
+  // bound is removed from the request before the app can sign anyone in with it.
+  bool signed_in_only = false;
 };
 
 // What a response must show for a login or logout to count; every check of a rule must hold.
@@ -102,7 +105,8 @@ struct ServerConfig {
 ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost);
 
 ConfigError parse_on_off(std::string_view arg, std::optional<bool>& out);
-ConfigError parse_cookie(std::string_view name, std::string_view path, DirConfig& config);
+// NAME [PATH] [signed-in-only]
+ConfigError parse_cookie(const std::vector<std::string>& args, DirConfig& config);
 ConfigError parse_request_target(std::string_view arg, RequestTarget& out);
 // CHECKS: redirect, status=NNN, header=NAME, body=TEXT, body!=TEXT, sets-cookie=NAME,
 // clears-cookie=NAME, and form:NAME=VALUE (a field the POST body must carry).
