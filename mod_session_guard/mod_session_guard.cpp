@@ -736,9 +736,7 @@ sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, cons
 // revoked in the database too, so the app's new session can never be used.
 sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& username, const char* how) {
   // A name we could not store or log faithfully is a session we could not end: refuse it.
-  bool printable = std::none_of(username.begin(), username.end(),
-                                [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-  if (username.size() > 190 || !printable) {
+  if (!sg::bindable_user_name(username)) {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "session guard: refused to bind a session to the user name '%s' (%s)",
                   ap_escape_logitem(r->pool, username.substr(0, 200).c_str()), how);
     return sg::Reason::refused;
@@ -795,11 +793,7 @@ void prepare_denial(request_rec* r, RequestState& state, sg::Reason reason, std:
   bool json = sg::wants_json(header_in(r, "Accept"), header_in(r, "X-Requested-With"));
   bool server_auth = r->user != nullptr && r->ap_auth_type != nullptr;
   int status = sg::denial_status(action, reason, json, server_auth);
-  std::string message = config.message_for(reason);
-  if (auto at = message.find("{limit}"); at != std::string::npos) {
-    if (state.limit > 0) message.replace(at, 7, std::to_string(state.limit));
-    else message = "This sign-in was refused. Please contact your administrator.";  // not a limit
-  }
+  std::string message = sg::denial_message(config, reason, state.limit);
 
   // The app's own cookie, if it just set one, must not reach the browser.
   apr_table_unset(r->headers_out, "Set-Cookie");

@@ -1,5 +1,7 @@
 #include "sg/denial.hpp"
 
+#include <algorithm>
+
 #include "sg/text.hpp"
 
 namespace sg {
@@ -91,6 +93,20 @@ std::string expired_cookie(const CookieSpec& cookie, bool secure) {
                       "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; SameSite=Lax";
   if (secure) value += "; Secure";
   return value;
+}
+
+std::string denial_message(const DirConfig& config, Reason reason, int limit) {
+  std::string message = config.message_for(reason);
+  if (auto at = message.find("{limit}"); at != std::string::npos) {
+    if (limit > 0) message.replace(at, 7, std::to_string(limit));
+    else message = "This sign-in was refused. Please contact your administrator.";
+  }
+  return message;
+}
+
+bool bindable_user_name(std::string_view name) {
+  return !name.empty() && name.size() <= 190 &&
+         std::none_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 }  // namespace sg

@@ -8,6 +8,8 @@
 #include "sg/denial.hpp"
 #include "sg/text.hpp"
 
+#define assert_ok_parse(expr) assert_false((expr).has_value())
+
 namespace {
 constexpr sg::Micros kSecond = sg::kMicrosPerSecond;
 constexpr sg::Micros kMaxStale = 60 * kSecond;
@@ -305,6 +307,25 @@ SG_TEST(expired_cookie_clears_with_the_app_path) {
   assert_contains(sg::expired_cookie(root, false), "Path=/;");
 }
 
+SG_TEST(denial_message_fills_the_limit_or_says_nothing_of_one) {
+  sg::DirConfig config;
+  assert_ok_parse(sg::parse_message("refused", "At most {limit} sessions.", config));
+  assert_str_eq(sg::denial_message(config, sg::Reason::refused, 3), "At most 3 sessions.");
+  // A login refused because it could not be read is not about a limit.
+  assert_not_contains(sg::denial_message(config, sg::Reason::refused, 0), "{limit}");
+  assert_str_eq(sg::denial_message(config, sg::Reason::killed, 0), sg::default_message(sg::Reason::killed));
+}
+
+SG_TEST(bindable_user_names) {
+  assert_true(sg::bindable_user_name("alice"));
+  assert_true(sg::bindable_user_name("caf\xc3\xa9 user"));
+  assert_false(sg::bindable_user_name(""));
+  assert_false(sg::bindable_user_name("a\nb"));
+  assert_false(sg::bindable_user_name(std::string("a\0b", 3)));
+  assert_false(sg::bindable_user_name(std::string(191, 'x')));
+  assert_true(sg::bindable_user_name(std::string(190, 'x')));
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(nothing_known_fresh_list_allows),
@@ -331,6 +352,8 @@ int main() {
       cmocka_unit_test(denial_page_without_login_url_has_no_link),
       cmocka_unit_test(denial_json_escapes),
       cmocka_unit_test(expired_cookie_clears_with_the_app_path),
+      cmocka_unit_test(denial_message_fills_the_limit_or_says_nothing_of_one),
+      cmocka_unit_test(bindable_user_names),
   };
   return cmocka_run_group_tests_name("decision", tests, nullptr, nullptr);
 }

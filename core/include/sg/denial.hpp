@@ -10,6 +10,15 @@ namespace sg {
 
 std::string_view default_message(Reason reason);
 
+// What the user reads: the configured text for `reason` (or the default), with {limit}
+// replaced by the session limit a refused login hit; a refusal that was not about a limit
+// (limit 0) gets words that do not mention one.
+std::string denial_message(const DirConfig& config, Reason reason, int limit);
+
+// Whether a user name can be stored and logged faithfully, and so a session bound to it
+// ended later: at most 190 bytes (the column), no control characters.
+bool bindable_user_name(std::string_view name);
+
 // `url` with reason=...&message=... appended, so the app's own login page can show why.
 std::string denial_redirect_url(std::string_view url, Reason reason, std::string_view message);
 std::string denial_page(Reason reason, std::string_view message, std::string_view login_url);
