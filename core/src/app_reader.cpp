@@ -41,6 +41,73 @@ NameMatch php_name_match(std::string_view name, std::string_view wanted) {
   return mangled == wanted ? NameMatch::string : NameMatch::none;
 }
 
+void append_utf8(std::string& out, std::uint32_t code) {
+  if (code < 0x80) {
+    out.push_back(static_cast<char>(code));
+  } else if (code < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+  } else if (code < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (code >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+  }
+}
+
+std::optional<std::uint32_t> hex_at(std::string_view text, std::size_t at, std::size_t digits) {
+  if (at + digits > text.size()) return std::nullopt;
+  std::uint32_t value = 0;
+  for (std::size_t i = at; i < at + digits; ++i) {
+    char c = text[i];
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    value = value * 16 + static_cast<std::uint32_t>(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  return value;
+}
+
+// CGI::Util::unescape, which CGI.pm and CGI::Cookie use for names and values alike: '+' is
+// a space, %XX a byte, and the non-standard %uXXXX a character written as UTF-8 (surrogate
+// pairs joined).
+std::string cgi_unescape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out.push_back(' ');
+      continue;
+    }
+    if (c == '%' && i + 1 < text.size() && text[i + 1] == 'u') {
+      if (auto high = hex_at(text, i + 2, 4)) {
+        if (*high >= 0xD800 && *high <= 0xDBFF && i + 7 < text.size() && text[i + 6] == '%' && text[i + 7] == 'u') {
+          if (auto low = hex_at(text, i + 8, 4); low && *low >= 0xDC00 && *low <= 0xDFFF) {
+            append_utf8(out, 0x10000 + (*high - 0xD800) * 0x400 + (*low - 0xDC00));
+            i += 11;
+            continue;
+          }
+        }
+        append_utf8(out, *high);
+        i += 5;
+        continue;
+      }
+    }
+    if (c == '%') {
+      if (auto byte = hex_at(text, i + 1, 2)) {
+        out.push_back(static_cast<char>(*byte));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 NameMatch name_match(std::string_view raw, std::string_view wanted) {
   if (trim(raw) == wanted) return NameMatch::string;
   std::string_view rest = ltrim_space(raw);
@@ -49,7 +116,9 @@ NameMatch name_match(std::string_view raw, std::string_view wanted) {
   if (rest.find_first_of(std::string_view("%+.[ \t\r\n\v\f\0", 14)) == std::string_view::npos) {
     return NameMatch::none;
   }
-  if (url_decode(rest) == wanted || trim(url_decode(raw)) == wanted) return NameMatch::string;
+  if (url_decode(rest) == wanted || trim(url_decode(raw)) == wanted || cgi_unescape(rest) == wanted) {
+    return NameMatch::string;
+  }
   NameMatch php = php_name_match(raw, wanted);
   if (php != NameMatch::none) return php;
   return php_name_match(url_decode(raw), wanted);
@@ -93,48 +162,65 @@ std::string media_type(std::string_view content_type) {
   return to_lower(trim(content_type.substr(0, content_type.find(';'))));
 }
 
-std::string boundary_of(std::string_view content_type) {
-  std::string lower = to_lower(content_type);
-  std::size_t at = lower.find("boundary=");
-  if (at == std::string::npos) return {};
-  std::string_view value = content_type.substr(at + 9);
+// The multipart boundary as PHP's rfc1867.c finds it: "boundary" case-sensitively, else in
+// any case; after '=', a quoted value or up to ',' or ';'.
+std::string php_boundary(std::string_view content_type) {
+  std::size_t at = content_type.find("boundary");
+  if (at == std::string_view::npos) at = to_lower(content_type).find("boundary");
+  if (at == std::string_view::npos) return {};
+  std::size_t eq = content_type.find('=', at);
+  if (eq == std::string_view::npos) return {};
+  std::string_view value = content_type.substr(eq + 1);
   if (!value.empty() && value.front() == '"') {
-    value.remove_prefix(1);
-    return std::string(value.substr(0, value.find('"')));
+    std::size_t end = value.find('"', 1);
+    return end == std::string_view::npos ? std::string() : std::string(value.substr(1, end - 1));
   }
-  return std::string(trim(value.substr(0, value.find_first_of(";,"))));
+  return std::string(value.substr(0, value.find_first_of(",;")));
+}
+
+// CGI.pm: /boundary=\"?([^\";,]+)\"?/, case-sensitive.
+std::string cgi_boundary(std::string_view content_type) {
+  std::size_t at = content_type.find("boundary=");
+  if (at == std::string_view::npos) return {};
+  std::string_view value = content_type.substr(at + 9);
+  if (!value.empty() && value.front() == '"') value.remove_prefix(1);
+  return std::string(value.substr(0, value.find_first_of("\";,")));
+}
+
+// The one boundary every reader agrees on, or nothing: two readers splitting the body at
+// different boundaries read different fields.
+std::string boundary_of(std::string_view content_type) {
+  std::string php = php_boundary(content_type);
+  if (php.empty() || php != cgi_boundary(content_type)) return {};
+  return php;
 }
 
 // Every name a Content-Disposition line gives its part, quoted or not (PHP reads both;
 // CGI.pm reads the quoted one).
 std::vector<std::string> disposition_names(std::string_view headers) {
+  // Over the whole header block, not one line: PHP joins folded lines and takes the last
+  // name=, CGI.pm the first; every one found is a reading.
   std::vector<std::string> names;
   std::string lower = to_lower(headers);
-  std::size_t line_at = lower.find("content-disposition");
-  while (line_at != std::string::npos) {
-    std::size_t line_end = lower.find('\n', line_at);
-    std::string_view line = headers.substr(line_at, line_end == std::string::npos ? std::string::npos : line_end - line_at);
-    std::string line_lower = to_lower(line);
-    for (std::size_t at = line_lower.find("name"); at != std::string::npos; at = line_lower.find("name", at + 4)) {
-      bool separated = at > 0 && (line[at - 1] == ' ' || line[at - 1] == ';' || line[at - 1] == '\t');
-      std::size_t eq = at + 4;
-      while (eq < line.size() && (line[eq] == ' ' || line[eq] == '\t')) ++eq;
-      if (!separated || eq >= line.size() || line[eq] != '=') continue;
-      std::string_view value = ltrim_space(line.substr(eq + 1));
-      if (!value.empty() && value.front() == '"') {
-        std::string unescaped;
-        for (std::size_t i = 1; i < value.size() && value[i] != '"'; ++i) {
-          if (value[i] == '\\' && i + 1 < value.size()) ++i;
-          unescaped.push_back(value[i]);
-        }
-        names.push_back(std::move(unescaped));
-        names.emplace_back(value.substr(1, value.find('"', 1) == std::string_view::npos ? std::string_view::npos
-                                                                                           : value.find('"', 1) - 1));
-      } else {
-        names.emplace_back(trim(value.substr(0, value.find_first_of(";\r\n"))));
+  for (std::size_t at = lower.find("name"); at != std::string::npos; at = lower.find("name", at + 4)) {
+    bool separated = at > 0 && (php_space(headers[at - 1]) || headers[at - 1] == ';');
+    std::size_t eq = at + 4;
+    while (eq < headers.size() && (headers[eq] == ' ' || headers[eq] == '\t')) ++eq;
+    if (!separated || eq >= headers.size() || headers[eq] != '=') continue;
+    std::string_view value = ltrim_space(headers.substr(eq + 1));
+    if (!value.empty() && value.front() == '"') {
+      std::size_t end = value.find('"', 1);
+      std::string_view quoted = value.substr(1, end == std::string_view::npos ? std::string_view::npos : end - 1);
+      names.emplace_back(quoted);
+      std::string unescaped;  // PHP reads backslash escapes inside the quotes
+      for (std::size_t i = 1; i < value.size() && value[i] != '"'; ++i) {
+        if (value[i] == '\\' && i + 1 < value.size()) ++i;
+        unescaped.push_back(value[i]);
       }
+      names.push_back(std::move(unescaped));
+    } else {
+      names.emplace_back(trim(value.substr(0, value.find_first_of(";\r\n"))));
     }
-    line_at = line_end == std::string::npos ? std::string::npos : lower.find("content-disposition", line_end);
   }
   return names;
 }
@@ -160,17 +246,28 @@ std::vector<std::string> cookie_readings(std::string_view header, std::string_vi
       readings.add(percent_decode(value));
     }
   });
-  // CGI::Cookie: pairs also end at ',', a value ends at '&', '+' is a space.
-  if (header.find_first_of(",&+") != std::string_view::npos) {
+  // CGI::Cookie: pairs also end at ',', a value ends at '&', '+' is a space, %uXXXX decoded.
+  if (header.find_first_of(",&+%") != std::string_view::npos) {
     split_pairs(header, ";,", [&](std::string_view raw_name, std::string_view value, bool has_equals) {
       if (!has_equals || name_match(raw_name, name) != NameMatch::string) return;
       std::string_view trimmed = trim(value);
+      readings.add(cgi_unescape(trimmed.substr(0, trimmed.find_first_of("&;"))));
       readings.add(url_decode(trimmed.substr(0, trimmed.find('&'))));
       readings.add(url_decode(unquote(trimmed)));
       readings.add(url_decode(trimmed));
     });
   }
   return readings.take();
+}
+
+bool cookie_read_alike(std::string_view header, std::string_view name) {
+  std::vector<std::string> readings = cookie_readings(header, name);
+  if (readings.size() != 1) return false;
+  bool exact = false;
+  split_pairs(header, ";", [&](std::string_view raw_name, std::string_view value, bool has_equals) {
+    if (has_equals && ltrim_space(raw_name) == name && trim(value) == readings.front()) exact = true;
+  });
+  return exact;
 }
 
 std::string without_cookie(std::string_view header, std::string_view name) {
@@ -200,7 +297,10 @@ std::vector<std::string> form_readings(std::string_view encoded, std::string_vie
       case NameMatch::string:
         // An empty value is a reading too: "user=&user=bob" is two different answers.
         readings.add(value.empty() ? std::string_view("\x01[empty]") : std::string_view());
-        if (!value.empty()) readings.add(url_decode(value));
+        if (!value.empty()) {
+          readings.add(url_decode(value));
+          readings.add(cgi_unescape(value));  // differs only with %uXXXX: then it is ambiguous
+        }
         return;
     }
   };

@@ -202,6 +202,48 @@ SG_TEST(signed_in_only_cookie_is_removed_however_spelled) {
                                        "REMEMBERME").size(), 0);
 }
 
+// Attacker review of issue 9: CGI::Util::unescape also decodes %uXXXX; the module must read
+// it too, or see that PHP and CGI.pm disagree.
+SG_TEST(cgi_percent_u_escapes) {
+  assert_true(login("username=%u0062ob&password=demo").kind == Kind::ambiguous);
+  sg::RequestTarget target{"/perl/app.cgi", {{"action", "login"}}};
+  assert_true(sg::match_target(target, "/perl/app.cgi", "action=%u006cogin") != sg::TargetMatch::no);
+  assert_true(has(sg::cookie_readings("CGISESSID=%u0061bc", "CGISESSID"), "abc"));
+  assert_true(has(sg::cookie_readings("CGISESS%u0049D=abc", "CGISESSID"), "abc"));
+  // A surrogate pair is one character (U+1F600 here).
+  assert_true(has(sg::form_readings("x=%uD83D%uDE00", "x"), "\xF0\x9F\x98\x80"));
+}
+
+SG_TEST(multipart_boundaries_readers_disagree_on_are_unreadable) {
+  std::string body =
+      "--AAA\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice\r\n--AAA--\r\n"
+      "--BBB\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nbob\r\n--BBB--\r\n";
+  // PHP and CGI.pm both look for "boundary" case-sensitively first: BBB, so bob.
+  auto both = sg::read_login_field(body, false, "multipart/form-data; BOUNDARY=AAA; boundary=BBB", "", "username");
+  assert_true(both.kind == Kind::found);
+  assert_str_eq(both.value, "bob");
+  // Only PHP falls back to any case: the readers disagree.
+  assert_true(sg::read_login_field(body, false, "multipart/form-data; BOUNDARY=AAA", "", "username").kind ==
+              Kind::unreadable);
+  auto plain = sg::read_login_field(body, false, "multipart/form-data; boundary=BBB", "", "username");
+  assert_true(plain.kind == Kind::found);
+  assert_str_eq(plain.value, "bob");
+  // A folded disposition header: PHP reads the name on the continuation line.
+  std::string folded = "--F\r\nContent-Disposition: form-data;\r\n name=\"username\"\r\n\r\ncarol\r\n--F--\r\n";
+  auto read = sg::read_login_field(folded, false, "multipart/form-data; boundary=F", "", "username");
+  assert_true(read.kind == Kind::found);
+  assert_str_eq(read.value, "carol");
+}
+
+SG_TEST(cookie_read_alike_only_for_one_exact_plain_pair) {
+  assert_true(sg::cookie_read_alike("a=1; PHPSESSID=abc", "PHPSESSID"));
+  assert_false(sg::cookie_read_alike("PHPSESSID%00=abc", "PHPSESSID"));
+  assert_false(sg::cookie_read_alike("PHPSESS%49D=abc", "PHPSESSID"));
+  assert_false(sg::cookie_read_alike("PHPSESSID =abc", "PHPSESSID"));
+  assert_false(sg::cookie_read_alike("PHPSESSID=abc; PHPSESSID=def", "PHPSESSID"));
+  assert_false(sg::cookie_read_alike("x=1", "PHPSESSID"));
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(decoy_cookie_with_space_or_tab_before_the_equals),
@@ -218,6 +260,9 @@ int main() {
       cmocka_unit_test(set_cookie_clearing),
       cmocka_unit_test(response_rules),
       cmocka_unit_test(signed_in_only_cookie_is_removed_however_spelled),
+      cmocka_unit_test(cgi_percent_u_escapes),
+      cmocka_unit_test(multipart_boundaries_readers_disagree_on_are_unreadable),
+      cmocka_unit_test(cookie_read_alike_only_for_one_exact_plain_pair),
   };
   return cmocka_run_group_tests_name("app_reader", tests, nullptr, nullptr);
 }

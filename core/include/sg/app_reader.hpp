@@ -26,6 +26,10 @@ bool name_reads_as(std::string_view raw_name, std::string_view wanted);
 // on which pair is "the" cookie once names are normalised.
 std::vector<std::string> cookie_readings(std::string_view header, std::string_view name);
 
+// True when every reader takes the same single value for cookie `name`, from a pair spelled
+// exactly `name`: only then can the module be sure the app saw the session it is told ended.
+bool cookie_read_alike(std::string_view header, std::string_view name);
+
 // The Cookie header without any pair some reader could take as cookie `name` (pairs are
 // dropped whole at ';', and with every ','-joined pair CGI.pm would split out of them).
 std::string without_cookie(std::string_view header, std::string_view name);
