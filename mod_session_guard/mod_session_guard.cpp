@@ -61,11 +61,12 @@ APLOG_USE_MODULE(session_guard);
 namespace {
 
 constexpr const char* kDenialHandler = "session-guard-denial";
-constexpr const char* kTeeFilter = "SESSION_GUARD_TEE";
+constexpr const char* kReplayFilter = "SESSION_GUARD_REPLAY";
 constexpr const char* kResponseFilter = "SESSION_GUARD_RESPONSE";
 constexpr const char* kShmKey = "session_guard_shm";
 // Tracks Basic-auth users (or any REMOTE_USER) when the location names no app cookie.
 constexpr const char* kTrackingCookie = "sg_session";
+// Of a POST body, read before the app runs (the rest streams to it untouched).
 constexpr std::size_t kMaxLoginBody = 64 * 1024;
 // Of a login or logout response, when a body=/body!= rule must read it.
 constexpr std::size_t kMaxResponseBody = 64 * 1024;
@@ -119,6 +120,14 @@ struct ProcessState {
 };
 ProcessState g_process;
 
+// A request body read ahead of the app, so the session ids and login fields in it are judged
+// before the app acts on them; the replay filter hands the same bytes back to whoever reads.
+struct KeptBody {
+  apr_bucket_brigade* kept = nullptr;  // not yet handed back
+  std::string text;                    // a copy for the readers
+  bool truncated = false;              // more follows, or the body cannot be read as sent
+};
+
 struct RequestState {
   const sg::CookieSpec* cookie = nullptr;
   std::optional<sg::Fingerprint> fingerprint;  // what a login binds: see identify_session_uncached
@@ -129,8 +138,7 @@ struct RequestState {
   int limit = 0;  // the session limit a refused login hit, for the message
   const sg::LoginForm* login_form = nullptr;
   const sg::LogoutRule* logout_rule = nullptr;
-  std::string body;  // bounded copy of a login or logout POST body
-  bool body_truncated = false;
+  KeptBody* body = nullptr;  // a POSTed form, read ahead
   bool logout = false;  // the app confirmed the logout
   bool bound_here = false;  // this request's response bound the session (a login)
   std::string owner;        // who the request's session belongs to, if it is bound
@@ -982,6 +990,124 @@ bool same_cookies(const sg::DirConfig& a, const sg::DirConfig& b) {
   return true;
 }
 
+// Hands the kept bytes back first, in whatever sizes the reader asks for, then steps aside.
+apr_status_t replay_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode, apr_read_type_e block,
+                           apr_off_t readbytes) noexcept {
+  auto* body = static_cast<KeptBody*>(f->ctx);
+  if (body->kept == nullptr || APR_BRIGADE_EMPTY(body->kept)) {
+    ap_remove_input_filter(f);
+    return ap_get_brigade(f->next, bb, mode, block, readbytes);
+  }
+  switch (mode) {
+    case AP_MODE_READBYTES: {
+      apr_bucket* after = nullptr;
+      apr_status_t rv = apr_brigade_partition(body->kept, readbytes, &after);
+      if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) return rv;
+      while (!APR_BRIGADE_EMPTY(body->kept) && APR_BRIGADE_FIRST(body->kept) != after) {
+        apr_bucket* b = APR_BRIGADE_FIRST(body->kept);
+        APR_BUCKET_REMOVE(b);
+        APR_BRIGADE_INSERT_TAIL(bb, b);
+      }
+      return APR_SUCCESS;
+    }
+    case AP_MODE_GETLINE:
+      return apr_brigade_split_line(bb, body->kept, block, HUGE_STRING_LEN);
+    case AP_MODE_SPECULATIVE: {
+      apr_off_t copied = 0;
+      for (apr_bucket* b = APR_BRIGADE_FIRST(body->kept); b != APR_BRIGADE_SENTINEL(body->kept) && copied < readbytes;
+           b = APR_BUCKET_NEXT(b)) {
+        apr_bucket* copy = nullptr;
+        if (apr_bucket_copy(b, &copy) != APR_SUCCESS) return APR_EGENERAL;
+        APR_BRIGADE_INSERT_TAIL(bb, copy);
+        if (b->length != static_cast<apr_size_t>(-1)) copied += static_cast<apr_off_t>(b->length);
+      }
+      return APR_SUCCESS;
+    }
+    case AP_MODE_EXHAUSTIVE: {
+      APR_BRIGADE_CONCAT(bb, body->kept);
+      return ap_get_brigade(f->next, bb, mode, block, readbytes);
+    }
+    default:
+      return ap_get_brigade(f->next, bb, mode, block, readbytes);
+  }
+}
+
+bool form_content_type(std::string_view content_type) {
+  std::string media = sg::to_lower(sg::trim(content_type.substr(0, content_type.find(';'))));
+  return media.empty() || media == "application/x-www-form-urlencoded" || media == "multipart/form-data";
+}
+
+// Reads up to kMaxLoginBody of a POSTed form before the app runs. Returns an HTTP error when
+// the client's body is broken (the app would have failed to read it as well), else OK.
+int read_body_ahead(request_rec* r, RequestState& state) {
+  auto* body = pool_new<KeptBody>(r->pool);
+  body->kept = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+  state.body = body;
+  // A compressed body is not what the readers would see after the app's inflate filter.
+  const char* encoding = apr_table_get(r->headers_in, "Content-Encoding");
+  if (encoding != nullptr && !sg::iequals(encoding, "identity")) body->truncated = true;
+  apr_bucket_brigade* bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+  bool end = false;
+  while (!end && body->text.size() < kMaxLoginBody) {
+    apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                                     static_cast<apr_off_t>(kMaxLoginBody - body->text.size()));
+    if (rv != APR_SUCCESS) return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+    if (APR_BRIGADE_EMPTY(bb)) break;
+    for (apr_bucket* b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+      if (APR_BUCKET_IS_EOS(b)) {
+        end = true;
+        continue;
+      }
+      if (APR_BUCKET_IS_METADATA(b)) continue;
+      const char* data = nullptr;
+      apr_size_t length = 0;
+      if ((rv = apr_bucket_read(b, &data, &length, APR_BLOCK_READ)) != APR_SUCCESS) return HTTP_BAD_REQUEST;
+      body->text.append(data, length);
+      if ((rv = apr_bucket_setaside(b, r->pool)) != APR_SUCCESS && rv != APR_ENOTIMPL) return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    APR_BRIGADE_CONCAT(body->kept, bb);
+  }
+  if (!end) body->truncated = true;
+  ap_add_input_filter(kReplayFilter, body, r, r->connection);
+  return OK;
+}
+
+// A POSTed form is read ahead once per request chain: an internal redirect carries on with
+// what its first request kept (httpd drops the first request's own filters).
+int take_body(request_rec* r, RequestState& state) {
+  if (r->main != nullptr) return OK;
+  for (request_rec* prev = r->prev; prev != nullptr; prev = prev->prev) {
+    RequestState* earlier = request_state(prev);
+    if (earlier != nullptr && earlier->body != nullptr) {
+      state.body = earlier->body;
+      if (!APR_BRIGADE_EMPTY(state.body->kept)) ap_add_input_filter(kReplayFilter, state.body, r, r->connection);
+      return OK;
+    }
+  }
+  if (r->method_number != M_POST || !form_content_type(header_in(r, "Content-Type"))) return OK;
+  const char* length = apr_table_get(r->headers_in, "Content-Length");
+  if (apr_table_get(r->headers_in, "Transfer-Encoding") == nullptr && (length == nullptr || std::string_view(length) == "0")) {
+    return OK;
+  }
+  return read_body_ahead(r, state);
+}
+
+// Values in the body that some app reads as a session id (CGI::Session takes a POSTed
+// CGISESSID when no cookie has one): judged, never bound.
+void judge_body_ids(request_rec* r, const sg::DirConfig& config, RequestState& state) {
+  if (state.body == nullptr || !config.cookies) return;
+  std::string_view content_type = header_in(r, "Content-Type");
+  bool multipart = sg::to_lower(content_type).find("multipart/form-data") != std::string::npos;
+  for (const auto& spec : *config.cookies) {
+    bool complete = true;
+    std::vector<std::string> values = multipart ? sg::multipart_readings(state.body->text, content_type, spec.name, complete)
+                                                : sg::form_readings(state.body->text, spec.name);
+    for (const auto& value : values) {
+      if (value != sg::kArrayValue) state.aliases.push_back(sg::session_fingerprint(spec.name, value));
+    }
+  }
+}
+
 // Internal redirects (ErrorDocument, mod_rewrite in a <Directory>, mod_dir) are judged as
 // requests of their own: the original may have been outside every guarded location.
 int fixups(request_rec* r) noexcept {
@@ -1005,6 +1131,8 @@ int fixups(request_rec* r) noexcept {
 
     identify_session(r, config, *state);
     bool tracking = !config.cookies;
+    if (int status = take_body(r, *state); status != OK) return status;
+    judge_body_ids(r, config, *state);
 
     sg::RequestFacts facts;
     facts.now = now_micros();
@@ -1073,8 +1201,11 @@ int fixups(request_rec* r) noexcept {
         }
       }
     }
-    // Only a candidate: the response must confirm it (see decide_logout).
-    if (config.logout_targets && state->fingerprint) {
+    // Only a candidate: the response must confirm it (logout_confirmed), and only a cookie
+    // every app reads alike is one the app surely signed out (a name only one reader
+    // normalises, "PHPSESSID%00=", is no session to PHP: its logout ends nothing).
+    if (config.logout_targets && state->fingerprint && state->cookie != nullptr &&
+        sg::cookie_read_alike(header_in(r, "Cookie"), state->cookie->name)) {
       for (const auto& rule : *config.logout_targets) {
         if (sg::match_target(rule.target, uri, args) != sg::TargetMatch::no &&
             (rule.form.empty() || r->method_number == M_POST)) {
@@ -1082,9 +1213,6 @@ int fixups(request_rec* r) noexcept {
           break;
         }
       }
-    }
-    if (state->login_form != nullptr || (state->logout_rule != nullptr && !state->logout_rule->form.empty())) {
-      ap_add_input_filter(kTeeFilter, state, r, r->connection);
     }
     if (state->login_form != nullptr || state->logout_rule != nullptr || config.user_header) {
       state->hold_response = (state->login_form != nullptr && sg::reads_body(state->login_form->success)) ||
@@ -1100,28 +1228,6 @@ int fixups(request_rec* r) noexcept {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: unexpected error");
   }
   return OK;
-}
-
-// Copies a bounded prefix of the request body while passing every byte on unchanged.
-apr_status_t tee_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode, apr_read_type_e block,
-                        apr_off_t readbytes) noexcept {
-  apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
-  if (rv != APR_SUCCESS || mode != AP_MODE_READBYTES) return rv;
-  auto* state = static_cast<RequestState*>(f->ctx);
-  try {
-    for (apr_bucket* b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
-      if (APR_BUCKET_IS_METADATA(b)) continue;
-      const char* data = nullptr;
-      apr_size_t length = 0;
-      if (apr_bucket_read(b, &data, &length, APR_BLOCK_READ) != APR_SUCCESS) break;
-      std::size_t room = kMaxLoginBody - state->body.size();
-      if (length > room) state->body_truncated = true;
-      state->body.append(data, std::min<std::size_t>(length, room));
-    }
-  } catch (...) {
-    state->body_truncated = true;
-  }
-  return APR_SUCCESS;
 }
 
 // The response as the login and logout rules read it; views into r's tables and `state`.
@@ -1149,8 +1255,9 @@ sg::AppResponse app_response(request_rec* r, const RequestState& state) {
 bool logout_confirmed(request_rec* r, const RequestState& state, const sg::AppResponse& response) {
   const sg::LogoutRule& rule = *state.logout_rule;
   if (!rule.form.empty() &&
-      sg::match_form_fields(rule.form, state.body, state.body_truncated, header_in(r, "Content-Type")) !=
-          sg::TargetMatch::yes) {
+      (state.body == nullptr ||
+       sg::match_form_fields(rule.form, state.body->text, state.body->truncated, header_in(r, "Content-Type")) !=
+           sg::TargetMatch::yes)) {
     return false;
   }
   if (!rule.success.empty()) return sg::response_confirms(rule.success, rule.target, response) == sg::Confirmation::yes;
@@ -1252,7 +1359,8 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
   const sg::LoginForm* form = state.login_form;
   if (form != nullptr && user.empty() &&
       (form->form.empty() ||
-       sg::match_form_fields(form->form, state.body, state.body_truncated, content_type) != sg::TargetMatch::no)) {
+       (state.body != nullptr &&
+        sg::match_form_fields(form->form, state.body->text, state.body->truncated, content_type) != sg::TargetMatch::no))) {
     sg::Confirmation confirmed = sg::response_confirms(form->success, form->target, response);
     if (confirmed != sg::Confirmation::no) {
       sg::FieldReading reading;
@@ -1260,8 +1368,10 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
         reading.kind = sg::FieldReading::Kind::unreadable;
         reading.detail = "the response is longer than the success rule reads";
       } else {
-        reading = sg::read_login_field(state.body, state.body_truncated, content_type, r->args ? r->args : "",
-                                       form->user_field);
+        reading = state.body == nullptr
+                      ? sg::read_login_field("", true, content_type, r->args ? r->args : "", form->user_field)
+                      : sg::read_login_field(state.body->text, state.body->truncated, content_type,
+                                             r->args ? r->args : "", form->user_field);
       }
       if (reading.kind == sg::FieldReading::Kind::found) {
         user = std::move(reading.value);
@@ -1401,7 +1511,7 @@ void register_hooks(apr_pool_t*) {
   ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_handler(denial_handler, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   ap_hook_log_transaction(log_transaction, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_register_input_filter(kTeeFilter, tee_filter, nullptr, AP_FTYPE_RESOURCE);
+  ap_register_input_filter(kReplayFilter, replay_filter, nullptr, AP_FTYPE_RESOURCE);
   ap_register_output_filter(kResponseFilter, response_filter, nullptr, AP_FTYPE_CONTENT_SET);
 }
 
