@@ -315,6 +315,11 @@ const char* cmd_capacity(cmd_parms* cmd, void*, const char* arg) {
   return directive(cmd, [&] { return sg::parse_count(arg, 1000, 10000000, server_of(cmd).deny_capacity); });
 }
 
+const char* cmd_revocation_retention(cmd_parms* cmd, void*, const char* arg) {
+  if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+  return directive(cmd, [&] { return sg::parse_revocation_retention(arg, server_of(cmd).revocation_retention); });
+}
+
 const char* cmd_state_file(cmd_parms* cmd, void*, const char* arg) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
   return directive(cmd, [&]() -> sg::ConfigError {
@@ -360,6 +365,8 @@ const command_rec kCommands[] = {
                   "how old the deny-list may get before the fail mode applies (default 60 s)"),
     AP_INIT_TAKE1("SessionGuardDenyListSize", reinterpret_cast<cmd_func>(cmd_capacity), nullptr, RSRC_CONF,
                   "revoked sessions kept in shared memory (default 100000)"),
+    AP_INIT_TAKE1("SessionGuardRevocationRetention", reinterpret_cast<cmd_func>(cmd_revocation_retention), nullptr,
+                  RSRC_CONF, "how long a revocation is enforced: at least the app's longest session (default 168h)"),
     AP_INIT_TAKE1("SessionGuardStateFile", reinterpret_cast<cmd_func>(cmd_state_file), nullptr, RSRC_CONF,
                   "where the deny-list is kept between cold restarts (default: runtime dir; none to disable)"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
@@ -375,41 +382,37 @@ sg::RegionCapacity capacity_for(const sg::ServerConfig& config) {
 // The copy on disk is only a head start for a cold start: the database stays the truth.
 void save_state_file(server_rec* s) {
   if (g_process.state_file.empty()) return;
-  std::string text = sg::serialize_snapshot(g_process.region->snapshot());
-  std::FILE* file = std::fopen(g_process.state_file.c_str(), "w");
-  bool ok = file != nullptr && std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  if (file != nullptr && std::fclose(file) != 0) ok = false;
-  if (!ok) {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "session guard: cannot write %s", g_process.state_file.c_str());
-  }
+  std::string error = sg::save_snapshot_file(g_process.state_file, g_process.region->snapshot());
+  if (!error.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: state file: %s", error.c_str());
 }
 
-void restore_state_file(server_rec* s) {
+// Runs as root at a cold start. Whatever is wrong with the file, the start goes on without it.
+void restore_state_file(server_rec* s) noexcept {
   if (g_process.state_file.empty()) return;
-  std::ifstream in(g_process.state_file, std::ios::binary);
-  if (in) {
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (auto snapshot = sg::parse_snapshot(text)) {
-      g_process.region->restore(*snapshot);
+  try {
+    sg::SnapshotFile file = sg::load_snapshot_file(g_process.state_file, now_micros());
+    if (file.snapshot) {
+      g_process.region->restore(*file.snapshot);
       ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                    "session guard: enforcing %u revoked sessions and %u blocked users from %s until the database answers",
-                   static_cast<unsigned>(snapshot->sessions.size()), static_cast<unsigned>(snapshot->blocked_users.size()),
-                   g_process.state_file.c_str());
-    } else {
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring %s: not a complete deny-list",
-                   g_process.state_file.c_str());
+                   static_cast<unsigned>(file.snapshot->sessions.size()),
+                   static_cast<unsigned>(file.snapshot->blocked_users.size()), g_process.state_file.c_str());
+    } else if (!file.missing) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s: %s",
+                   g_process.state_file.c_str(), file.error.c_str());
     }
-  }
-  // The poller runs in a child, as the server's user: it must be able to rewrite the file.
-  if (geteuid() == 0) {
-    int fd = ::open(g_process.state_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      if (fchown(fd, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "session guard: cannot hand %s to the server user",
-                     g_process.state_file.c_str());
-      }
-      ::close(fd);
-    }
+    // The poller saves as the server's user, by renaming a new file over the old: it needs
+    // the directory, never this file opened by root.
+    bool root = geteuid() == 0;
+    std::string error = sg::prepare_snapshot_directory(g_process.state_file, root ? long{ap_unixd_config.user_id} : -1,
+                                                       root ? long{ap_unixd_config.group_id} : -1);
+    if (!error.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: state file: %s", error.c_str());
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s: %s",
+                 g_process.state_file.c_str(), e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s",
+                 g_process.state_file.c_str());
   }
 }
 
@@ -424,6 +427,7 @@ struct PollerState {
   static sg::PollerSettings settings() {
     sg::PollerSettings settings;
     settings.activity_flush_interval = sg::kMicrosPerSecond;
+    settings.revocation_retention = g_process.config.revocation_retention_or_default();
     return settings;
   }
   sg::db::ReconnectingFeed feed;
@@ -609,7 +613,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "session guard: no SessionGuardDBOptions; guarded locations will only see an empty deny-list");
     }
-    std::string state_file = g_process.config.state_file.value_or(ap_runtime_dir_relative(pconf, "session_guard.state"));
+    // In a directory of its own: the poller (the server's user) renames new copies into it.
+    std::string state_file =
+        g_process.config.state_file.value_or(ap_runtime_dir_relative(pconf, "session_guard/deny-list.state"));
     g_process.state_file = state_file == "none" ? std::string() : state_file;
     sg::RegionCapacity capacity = capacity_for(g_process.config);
     std::size_t size = sg::DenyRegion::required_size(capacity);

@@ -37,12 +37,16 @@ class FakeFeed : public sg::DenyFeed {
   std::vector<std::vector<sg::ActivityRecord>> received;
   std::map<std::string, int> calls;
 
+  sg::Micros now = kStart;  // the database's clock: the fixture keeps it at the poller's
+
   void revoke(std::uint64_t id, const sg::Fingerprint& f, sg::Reason reason = sg::Reason::killed,
-              bool committed = true) {
+              bool committed = true, const std::string& user = "") {
     Row row;
     row.event.id = id;
     row.event.fingerprint = f;
     row.event.reason = reason;
+    row.event.username = user;
+    row.event.at = now;
     row.committed = committed;
     table[id] = row;
   }
@@ -66,13 +70,16 @@ class FakeFeed : public sg::DenyFeed {
     }
     return top;
   }
-  std::vector<sg::DenyEvent> recent_revocations(std::size_t limit) override {
-    check("recent_revocations");
-    std::vector<sg::DenyEvent> out;
-    for (auto it = table.rbegin(); it != table.rend() && out.size() < limit; ++it) {
-      if (it->second.committed && !it->second.event.user_changed) out.push_back(it->second.event);
+  // As SqlDenyFeed's query: within retention, chosen per user when over the limit.
+  sg::RevocationLoad revocations_within(sg::Micros retention, std::size_t limit) override {
+    check("revocations_within");
+    sg::RevocationLoad load;
+    for (const auto& [id, row] : table) {
+      if (row.committed && !row.event.user_changed && row.event.at >= now - retention) load.events.push_back(row.event);
     }
-    return out;
+    load.within_retention = load.events.size();
+    sg::select_revocations(load.events, limit);
+    return load;
   }
   std::vector<std::string> blocked_users() override {
     check("blocked_users");
@@ -162,7 +169,12 @@ struct Fixture {
   // One poll interval later.
   sg::TickResult tick(sg::Micros after = kPoll) {
     clock.advance(after);
+    feed.now = clock.t;
     return poller->tick();
+  }
+  // A session bound on this instance (a login here): only those have an activity slot.
+  void bind(const std::string& session, const std::string& user = "someone") {
+    region->mark_bound(fp(session), sg::user_key(user), clock.t, user);
   }
   sg::Reason revoked(const std::string& name) const { return region->session_revoked(fp(name)); }
   bool blocked(const std::string& user) const { return region->user_blocked(sg::user_key(user)); }
@@ -230,7 +242,7 @@ SG_TEST(incremental_pickup_of_a_new_revocation) {
   f.feed.revoke(1, fp("a"));
   f.feed.revoke(2, fp("b"));
   assert_tick_ok(f.tick());
-  int loads = f.feed.calls["recent_revocations"];
+  int loads = f.feed.calls["revocations_within"];
 
   f.feed.revoke(3, fp("c"), sg::Reason::expired);
   auto r = f.tick();
@@ -242,7 +254,7 @@ SG_TEST(incremental_pickup_of_a_new_revocation) {
   assert_reason(f.revoked("a"), sg::Reason::killed);  // earlier ones stay
   assert_int_equal(f.poller->max_seen(), 3);
   assert_int_equal(f.region->last_refresh(), f.clock.t);
-  assert_int_equal(f.feed.calls["recent_revocations"], loads);  // no reload for one event
+  assert_int_equal(f.feed.calls["revocations_within"], loads);  // no reload for one event
 
   // Nothing new: nothing applied, nothing published, but the list is fresh.
   int publications = static_cast<int>(f.region->stats().publications);
@@ -510,7 +522,7 @@ SG_TEST(db_errors_keep_enforcing_known_revocations) {
 }
 
 SG_TEST(db_error_in_every_single_query_is_survived) {
-  for (const char* method : {"max_event_id", "recent_revocations", "blocked_users", "events"}) {
+  for (const char* method : {"max_event_id", "revocations_within", "blocked_users", "events"}) {
     Fixture f;
     f.feed.revoke(1, fp("a"));
     f.feed.user_event(2);
@@ -631,6 +643,7 @@ SG_TEST(activity_flush_interval_spaces_out_the_table_scans) {
   sg::PollerSettings settings;
   settings.activity_flush_interval = 1000 * 1000;
   Fixture f(settings);
+  f.bind("s1");
   f.region->record_activity(fp("s1"), f.clock.t);
   auto r = f.tick();
   assert_int_equal(r.activity_flushed, 1);
@@ -644,6 +657,8 @@ SG_TEST(activity_flush_interval_spaces_out_the_table_scans) {
 SG_TEST(activity_is_flushed_to_the_feed) {
   Fixture f;
   assert_tick_ok(f.tick());
+  f.bind("s1");
+  f.bind("s2");
   f.region->record_activity(fp("s1"), f.clock.t + 1);
   f.region->record_activity(fp("s2"), f.clock.t + 2);
   f.region->record_activity(fp("s1"), f.clock.t + 3);
@@ -671,6 +686,7 @@ SG_TEST(activity_is_flushed_to_the_feed) {
 SG_TEST(activity_waits_while_the_database_is_down) {
   Fixture f;
   assert_tick_ok(f.tick());
+  f.bind("s1");
   f.region->record_activity(fp("s1"), f.clock.t);
   f.feed.go_down();
   int writes = f.feed.calls["record_activity"];
@@ -692,6 +708,8 @@ SG_TEST(activity_waits_while_the_database_is_down) {
 SG_TEST(activity_write_failure_keeps_records_pending) {
   Fixture f;
   assert_tick_ok(f.tick());
+  f.bind("s1");
+  f.bind("s2");
   f.region->record_activity(fp("s1"), f.clock.t);
   f.region->record_activity(fp("s2"), f.clock.t);
   const sg::Micros t = f.clock.t;
@@ -716,12 +734,14 @@ SG_TEST(activity_write_failure_keeps_records_pending) {
 // --- who is behind a session, and deadlines -----------------------------------------------------
 
 SG_TEST(flushed_sessions_learn_their_user_from_the_database) {
-  // A session bound in another Apache instance (or before a restart) is named from the DB.
+  // A session bound in another Apache instance (or before its slot here was freed) is only
+  // sighted here; the database names it and it gets a slot, with activity from its sighting.
   Fixture f;
   assert_tick_ok(f.tick());
   f.feed.session_user[fp("s1")] = "alice";
-  f.region->record_activity(fp("s1"), f.clock.t);
-  f.region->record_activity(fp("anonymous"), f.clock.t);
+  const sg::Micros seen = f.clock.t;
+  f.region->record_activity(fp("s1"), seen);
+  f.region->touch(fp("anonymous"), seen);
   assert_str_eq(f.region->bound_user(fp("s1")), "");
   auto r = f.tick();
   assert_tick_ok(r);
@@ -730,6 +750,9 @@ SG_TEST(flushed_sessions_learn_their_user_from_the_database) {
   assert_str_eq(f.region->bound_user(fp("anonymous")), "");
   assert_int_equal(f.feed.users_asked.size(), 1);
   assert_int_equal(f.feed.users_asked[0].size(), 2);
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.feed.delivered(fp("s1")), seen);
+  assert_int_equal(f.feed.delivered(fp("anonymous")), 0);  // no row, no slot
   // Known now: the next flush of s1 does not ask again.
   f.region->record_activity(fp("s1"), f.clock.t);
   assert_tick_ok(f.tick());
