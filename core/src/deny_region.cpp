@@ -475,6 +475,9 @@ RegionStats DenyRegion::stats() const {
   s.revocations_dropped = h->revocations_dropped.load();
   s.local_revocations = h->local_revocations.load();
   s.local_overwritten = h->local_overwritten.load();
+  for (std::uint32_t i = 0; i < h->capacity.local; ++i) {
+    if (local_slots()[i].tag.load(std::memory_order_relaxed) != kEmptyTag) ++s.local_pending;
+  }
   return s;
 }
 

@@ -82,6 +82,7 @@ struct RegionStats {
   // publication): non-zero means SessionGuardDenyListSize is too small.
   std::uint64_t revocations_dropped = 0;
   std::uint64_t local_revocations = 0;   // revoke_locally calls recorded
+  std::uint32_t local_pending = 0;       // local revocations the feed has not brought yet
   std::uint64_t local_overwritten = 0;   // local revocations pushed out before the feed had them
 };
 
