@@ -157,8 +157,8 @@ struct Fixture {
   std::unique_ptr<sg::DenyRegion> region;
   std::unique_ptr<sg::Poller> poller;
 
-  explicit Fixture(sg::PollerSettings settings = {}) {
-    capacity.sessions = 1024;
+  explicit Fixture(sg::PollerSettings settings = {}, std::uint32_t sessions = 1024) {
+    capacity.sessions = sessions;
     capacity.users = 64;
     capacity.activity = 1024;
     std::size_t size = sg::DenyRegion::required_size(capacity);
@@ -431,6 +431,152 @@ SG_TEST(full_resync_keeps_newest_within_capacity) {
   assert_reason(f.revoked("n1101"), sg::Reason::killed);
   assert_reason(f.revoked("n77"), sg::Reason::none);
   assert_reason(f.revoked("n78"), sg::Reason::killed);
+}
+
+// --- retention and fairness (issue 9 case 5) ---------------------------------------------------
+
+namespace {
+sg::DenyEvent revocation(std::uint64_t id, const std::string& user) {
+  sg::DenyEvent e;
+  e.id = id;
+  e.fingerprint = fp(user + std::to_string(id));
+  e.username = user;
+  return e;
+}
+
+bool kept(const std::vector<sg::DenyEvent>& events, std::uint64_t id) {
+  return std::any_of(events.begin(), events.end(), [&](const sg::DenyEvent& e) { return e.id == id; });
+}
+}  // namespace
+
+SG_TEST(select_revocations_takes_from_the_user_with_the_most) {
+  // a: ids 1..5, b: 6..7, c: 8. Room for 6: rounds of each user's newest give a 5,4,3 and
+  // b 7,6 and c 8; a's two oldest go.
+  std::vector<sg::DenyEvent> events;
+  for (std::uint64_t id = 1; id <= 5; ++id) events.push_back(revocation(id, "a"));
+  events.push_back(revocation(6, "b"));
+  events.push_back(revocation(7, "b"));
+  events.push_back(revocation(8, "c"));
+  auto all = events;
+  assert_int_equal(sg::select_revocations(all, 8), 0);  // everything fits: untouched
+  assert_int_equal(all.size(), 8);
+  assert_int_equal(sg::select_revocations(events, 6), 2);
+  assert_int_equal(events.size(), 6);
+  for (std::uint64_t id : {3, 4, 5, 6, 7, 8}) assert_true(kept(events, id));
+  for (std::uint64_t id : {1, 2}) assert_false(kept(events, id));
+  // Room for 2 of 3 users' single newest: the newest win within a round.
+  assert_int_equal(sg::select_revocations(events, 2), 4);
+  assert_true(kept(events, 8) && kept(events, 7));
+}
+
+SG_TEST(one_users_logins_cannot_push_out_another_users_kill) {
+  // issue 9 case 5: SessionGuardDenyListSize 1000, alice's session killed, then bob logs in
+  // 1,050 times with one session allowed, each login superseding the previous. Keeping the
+  // newest 1000 forgot alice's kill and her cookie worked again while the database said killed.
+  for (bool incremental : {false, true}) {
+    Fixture f({}, 1000);
+    f.feed.revoke(1, fp("alice-session"), sg::Reason::killed, true, "alice");
+    if (incremental) assert_tick_ok(f.tick());  // alice's kill known before bob's logins arrive
+    for (std::uint64_t id = 2; id <= 1051; ++id) {
+      f.feed.revoke(id, fp("bob" + std::to_string(id)), sg::Reason::superseded, true, "bob");
+    }
+    std::size_t dropped = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto r = f.tick();
+      assert_tick_ok(r);
+      dropped += r.revocations_dropped;
+    }
+    assert_reason(f.revoked("alice-session"), sg::Reason::killed);
+    assert_int_equal(f.region->stats().revoked_sessions, 1000);
+    // Bob's newest are kept, his oldest go, and the loss is counted.
+    assert_reason(f.revoked("bob1051"), sg::Reason::superseded);
+    assert_reason(f.revoked("bob53"), sg::Reason::superseded);
+    assert_reason(f.revoked("bob52"), sg::Reason::none);
+    assert_int_equal(f.region->stats().revocations_dropped, 51);
+    assert_int_equal(dropped, 51);
+    // A full load agrees (the database's query makes the same choice).
+    f.poller->request_full_resync();
+    auto r = f.tick();
+    assert_tick_ok(r);
+    assert_true(r.full_resync);
+    assert_int_equal(r.revocations_dropped, 51);
+    assert_reason(f.revoked("alice-session"), sg::Reason::killed);
+    assert_reason(f.revoked("bob52"), sg::Reason::none);
+    assert_int_equal(f.region->stats().revocations_dropped, 51);
+  }
+}
+
+SG_TEST(revocations_are_kept_for_the_retention_and_then_forgotten) {
+  sg::PollerSettings settings;
+  settings.revocation_retention = 3600 * kSecond;
+  Fixture f(settings);
+  f.feed.revoke(1, fp("old"));
+  assert_tick_ok(f.tick());
+  f.clock.advance(3000 * kSecond);
+  f.feed.now = f.clock.t;
+  f.feed.revoke(2, fp("newer"));
+  assert_tick_ok(f.tick());
+  assert_reason(f.revoked("old"), sg::Reason::killed);  // 50 minutes: still kept
+  // Past an hour: forgotten at the next publication, incremental or full.
+  f.clock.advance(700 * kSecond);
+  f.feed.now = f.clock.t;
+  f.feed.revoke(3, fp("newest"));
+  assert_tick_ok(f.tick());
+  assert_reason(f.revoked("old"), sg::Reason::none);
+  assert_reason(f.revoked("newer"), sg::Reason::killed);
+  f.poller->request_full_resync();
+  assert_tick_ok(f.tick());
+  assert_reason(f.revoked("old"), sg::Reason::none);
+  assert_reason(f.revoked("newer"), sg::Reason::killed);
+  assert_int_equal(f.region->stats().revocations_dropped, 0);  // aged out is not dropped
+}
+
+SG_TEST(within_retention_nothing_is_forgotten_for_room_until_full) {
+  // As many as fit, from many users over almost a week: all kept, the oldest too, since
+  // age within the retention is never a reason to forget.
+  sg::PollerSettings settings;
+  settings.revocation_retention = 7 * 24 * 3600 * kSecond;
+  Fixture f(settings, 1000);
+  for (std::uint64_t id = 1; id <= 1000; ++id) {
+    f.feed.revoke(id, fp("s" + std::to_string(id)), sg::Reason::killed, true, "user" + std::to_string(id % 300));
+    f.feed.now += 600 * kSecond;  // one every ten minutes: the first is 6.9 days old
+  }
+  f.clock.t = f.feed.now;
+  auto r = f.tick();
+  assert_tick_ok(r);
+  assert_int_equal(r.revocations_dropped, 0);
+  assert_int_equal(f.region->stats().revoked_sessions, 1000);
+  assert_reason(f.revoked("s1"), sg::Reason::killed);
+}
+
+// --- local revocations (issue 9 case 13) --------------------------------------------------------
+
+SG_TEST(a_local_revocation_is_released_once_the_feed_brings_it) {
+  Fixture f;
+  assert_tick_ok(f.tick());
+  // A child refused this login: denied at once on this instance, before any poll.
+  assert_true(f.region->revoke_locally(fp("refused"), sg::Reason::refused, f.clock.t));
+  assert_reason(f.revoked("refused"), sg::Reason::refused);
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.region->stats().local_pending, 1);  // the feed does not have it yet
+  f.feed.revoke(1, fp("refused"), sg::Reason::refused);
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.region->stats().local_pending, 0);
+  assert_reason(f.revoked("refused"), sg::Reason::refused);
+}
+
+SG_TEST(a_local_revocation_outlives_a_database_outage) {
+  Fixture f;
+  assert_tick_ok(f.tick());
+  assert_true(f.region->revoke_locally(fp("refused"), sg::Reason::blocked, f.clock.t));
+  f.feed.go_down();
+  for (int i = 0; i < 20; ++i) assert_false(f.tick(60 * kSecond).ok);  // 20 minutes down
+  assert_reason(f.revoked("refused"), sg::Reason::blocked);
+  // Back, and the database never recorded it: it ends after kLocalRetention, not before.
+  f.feed.recover();
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.region->stats().local_pending, 0);
+  assert_reason(f.revoked("refused"), sg::Reason::none);
 }
 
 // --- users ------------------------------------------------------------------------------------
@@ -833,6 +979,12 @@ int main() {
       cmocka_unit_test(full_resync_at_interval_reloads_everything),
       cmocka_unit_test(request_full_resync_forces_a_reload),
       cmocka_unit_test(full_resync_keeps_newest_within_capacity),
+      cmocka_unit_test(select_revocations_takes_from_the_user_with_the_most),
+      cmocka_unit_test(one_users_logins_cannot_push_out_another_users_kill),
+      cmocka_unit_test(revocations_are_kept_for_the_retention_and_then_forgotten),
+      cmocka_unit_test(within_retention_nothing_is_forgotten_for_room_until_full),
+      cmocka_unit_test(a_local_revocation_is_released_once_the_feed_brings_it),
+      cmocka_unit_test(a_local_revocation_outlives_a_database_outage),
       cmocka_unit_test(user_events_reload_blocked_users),
       cmocka_unit_test(blocked_users_are_read_only_on_a_user_event_or_resync),
       cmocka_unit_test(user_event_survives_a_failed_blocked_users_read),
