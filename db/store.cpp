@@ -41,23 +41,17 @@ std::uint64_t SqlDenyFeed::max_event_id() {
 
 RevocationLoad SqlDenyFeed::revocations_within(Micros retention, std::size_t limit) {
   const auto cutoff = static_cast<std::int64_t>(retention);
-  // The newest revocation older than the retention bounds the rest by id: found walking
-  // (kind, id) backwards, so the reads below touch only rows within retention, however
-  // long deny_events has grown. created_at is still checked: ids are given at insert, not
-  // at commit, so a few rows near the bound may be out of order.
-  auto bound = db_.query(
-      "SELECT id FROM deny_events WHERE kind = 'session' AND created_at < NOW(6) - INTERVAL ? MICROSECOND "
-      "ORDER BY id DESC LIMIT 1",
-      {cutoff});
-  const std::int64_t after = bound.empty() ? 0 : to_int(bound[0][0]);
+  // A range of ix_deny_events_kind_created: only rows within retention are read, by time
+  // rather than by id (ids are given at insert, not in time order when clocks or imports
+  // disagree).
   const std::string within =
-      "FROM deny_events WHERE kind = 'session' AND id > ? AND created_at >= NOW(6) - INTERVAL ? MICROSECOND";
+      "FROM deny_events WHERE kind = 'session' AND created_at >= NOW(6) - INTERVAL ? MICROSECOND";
   RevocationLoad load;
-  auto count = db_.query("SELECT COUNT(*) " + within, {after, cutoff});
+  auto count = db_.query("SELECT COUNT(*) " + within, {cutoff});
   load.within_retention = count.empty() ? 0 : static_cast<std::uint64_t>(to_int(count[0][0]));
   std::vector<Row> rows;
   if (load.within_retention <= limit) {
-    rows = db_.query(std::string("SELECT ") + kEventColumns + " " + within, {after, cutoff});
+    rows = db_.query(std::string("SELECT ") + kEventColumns + " " + within, {cutoff});
   } else {
     // More than fit: not the newest N (one user's thousand logins would push everyone
     // else's revocations out), but as select_revocations keeps them: rounds of each
@@ -65,7 +59,7 @@ RevocationLoad SqlDenyFeed::revocations_within(Micros retention, std::size_t lim
     rows = db_.query(std::string("SELECT ") + kEventColumns + " FROM (SELECT *, ROW_NUMBER() OVER "
                      "(PARTITION BY username ORDER BY id DESC) AS nth " + within + ") r "
                      "ORDER BY nth, id DESC LIMIT ?",
-                     {after, cutoff, static_cast<std::int64_t>(limit)});
+                     {cutoff, static_cast<std::int64_t>(limit)});
   }
   load.events.reserve(rows.size());
   for (const auto& row : rows) load.events.push_back(event_from_row(row));
