@@ -17,9 +17,17 @@ DenyEvent event_from_row(const Row& row) {
   if (!event.user_changed) {
     if (auto fp = Fingerprint::from_hex(to_text(row[2]))) event.fingerprint = *fp;
     event.reason = reason_from_string(to_text(row[3])).value_or(Reason::killed);
+    event.username = to_text(row[4]);
+    event.at = static_cast<Micros>(to_int(row[5]));
   }
   return event;
 }
+
+// The columns event_from_row reads; `at` in the same microseconds since the epoch as
+// record_activity writes.
+constexpr const char* kEventColumns =
+    "id, kind, fingerprint, reason, COALESCE(username, ''), "
+    "TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), created_at)";
 
 std::string state_for(Reason reason) {
   return std::string(to_string(reason));
@@ -31,14 +39,31 @@ std::uint64_t SqlDenyFeed::max_event_id() {
   return rows.empty() ? 0 : static_cast<std::uint64_t>(to_int(rows[0][0]));
 }
 
-std::vector<DenyEvent> SqlDenyFeed::recent_revocations(std::size_t limit) {
-  auto rows = db_.query(
-      "SELECT id, kind, fingerprint, reason FROM deny_events WHERE kind = 'session' ORDER BY id DESC LIMIT ?",
-      {static_cast<std::int64_t>(limit)});
-  std::vector<DenyEvent> events;
-  events.reserve(rows.size());
-  for (const auto& row : rows) events.push_back(event_from_row(row));
-  return events;
+RevocationLoad SqlDenyFeed::revocations_within(Micros retention, std::size_t limit) {
+  const auto cutoff = static_cast<std::int64_t>(retention);
+  // A range of ix_deny_events_kind_created: only rows within retention are read, by time
+  // rather than by id (ids are given at insert, not in time order when clocks or imports
+  // disagree).
+  const std::string within =
+      "FROM deny_events WHERE kind = 'session' AND created_at >= NOW(6) - INTERVAL ? MICROSECOND";
+  RevocationLoad load;
+  auto count = db_.query("SELECT COUNT(*) " + within, {cutoff});
+  load.within_retention = count.empty() ? 0 : static_cast<std::uint64_t>(to_int(count[0][0]));
+  std::vector<Row> rows;
+  if (load.within_retention <= limit) {
+    rows = db_.query(std::string("SELECT ") + kEventColumns + " " + within, {cutoff});
+  } else {
+    // More than fit: not the newest N (one user's thousand logins would push everyone
+    // else's revocations out), but as select_revocations keeps them: rounds of each
+    // user's newest, next newest, and so on.
+    rows = db_.query(std::string("SELECT ") + kEventColumns + " FROM (SELECT *, ROW_NUMBER() OVER "
+                     "(PARTITION BY username ORDER BY id DESC) AS nth " + within + ") r "
+                     "ORDER BY nth, id DESC LIMIT ?",
+                     {cutoff, static_cast<std::int64_t>(limit)});
+  }
+  load.events.reserve(rows.size());
+  for (const auto& row : rows) load.events.push_back(event_from_row(row));
+  return load;
 }
 
 std::vector<std::string> SqlDenyFeed::blocked_users() {
@@ -49,7 +74,7 @@ std::vector<std::string> SqlDenyFeed::blocked_users() {
 
 std::vector<DenyEvent> SqlDenyFeed::events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) {
   auto rows = db_.query(
-      "SELECT id, kind, fingerprint, reason FROM deny_events WHERE id > ? AND (? = 0 OR id <= ?) ORDER BY id LIMIT ?",
+      std::string("SELECT ") + kEventColumns + " FROM deny_events WHERE id > ? AND (? = 0 OR id <= ?) ORDER BY id LIMIT ?",
       {static_cast<std::int64_t>(after), static_cast<std::int64_t>(up_to), static_cast<std::int64_t>(up_to),
        static_cast<std::int64_t>(limit)});
   std::vector<DenyEvent> events;

@@ -20,7 +20,7 @@ class SqlDenyFeed : public DenyFeed {
  public:
   explicit SqlDenyFeed(Connection& connection) : db_(connection) {}
   std::uint64_t max_event_id() override;
-  std::vector<DenyEvent> recent_revocations(std::size_t limit) override;
+  RevocationLoad revocations_within(Micros retention, std::size_t limit) override;
   std::vector<std::string> blocked_users() override;
   std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) override;
   void record_activity(const std::vector<ActivityRecord>& activity) override;
@@ -96,8 +96,8 @@ class ReconnectingFeed : public DenyFeed {
  public:
   explicit ReconnectingFeed(ConnectOptions options) : options_(std::move(options)) {}
   std::uint64_t max_event_id() override { return with([](SqlDenyFeed& f) { return f.max_event_id(); }); }
-  std::vector<DenyEvent> recent_revocations(std::size_t limit) override {
-    return with([&](SqlDenyFeed& f) { return f.recent_revocations(limit); });
+  RevocationLoad revocations_within(Micros retention, std::size_t limit) override {
+    return with([&](SqlDenyFeed& f) { return f.revocations_within(retention, limit); });
   }
   std::vector<std::string> blocked_users() override { return with([](SqlDenyFeed& f) { return f.blocked_users(); }); }
   std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) override {

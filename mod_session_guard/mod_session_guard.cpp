@@ -341,6 +341,11 @@ const char* cmd_capacity(cmd_parms* cmd, void*, const char* arg) {
   return directive(cmd, [&] { return sg::parse_count(arg, 1000, 10000000, server_of(cmd).deny_capacity); });
 }
 
+const char* cmd_revocation_retention(cmd_parms* cmd, void*, const char* arg) {
+  if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+  return directive(cmd, [&] { return sg::parse_revocation_retention(arg, server_of(cmd).revocation_retention); });
+}
+
 const char* cmd_state_file(cmd_parms* cmd, void*, const char* arg) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
   return directive(cmd, [&]() -> sg::ConfigError {
@@ -388,6 +393,8 @@ const command_rec kCommands[] = {
                   "how old the deny-list may get before the fail mode applies (default 60 s)"),
     AP_INIT_TAKE1("SessionGuardDenyListSize", reinterpret_cast<cmd_func>(cmd_capacity), nullptr, RSRC_CONF,
                   "revoked sessions kept in shared memory (default 100000)"),
+    AP_INIT_TAKE1("SessionGuardRevocationRetention", reinterpret_cast<cmd_func>(cmd_revocation_retention), nullptr,
+                  RSRC_CONF, "how long a revocation is enforced: at least the app's longest session (default 168h)"),
     AP_INIT_TAKE1("SessionGuardStateFile", reinterpret_cast<cmd_func>(cmd_state_file), nullptr, RSRC_CONF,
                   "where the deny-list is kept between cold restarts (default: runtime dir; none to disable)"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
@@ -403,41 +410,37 @@ sg::RegionCapacity capacity_for(const sg::ServerConfig& config) {
 // The copy on disk is only a head start for a cold start: the database stays the truth.
 void save_state_file(server_rec* s) {
   if (g_process.state_file.empty()) return;
-  std::string text = sg::serialize_snapshot(g_process.region->snapshot());
-  std::FILE* file = std::fopen(g_process.state_file.c_str(), "w");
-  bool ok = file != nullptr && std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  if (file != nullptr && std::fclose(file) != 0) ok = false;
-  if (!ok) {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "session guard: cannot write %s", g_process.state_file.c_str());
-  }
+  std::string error = sg::save_snapshot_file(g_process.state_file, g_process.region->snapshot());
+  if (!error.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: state file: %s", error.c_str());
 }
 
-void restore_state_file(server_rec* s) {
+// Runs as root at a cold start. Whatever is wrong with the file, the start goes on without it.
+void restore_state_file(server_rec* s) noexcept {
   if (g_process.state_file.empty()) return;
-  std::ifstream in(g_process.state_file, std::ios::binary);
-  if (in) {
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (auto snapshot = sg::parse_snapshot(text)) {
-      g_process.region->restore(*snapshot);
+  try {
+    sg::SnapshotFile file = sg::load_snapshot_file(g_process.state_file, now_micros());
+    if (file.snapshot) {
+      g_process.region->restore(*file.snapshot);
       ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                    "session guard: enforcing %u revoked sessions and %u blocked users from %s until the database answers",
-                   static_cast<unsigned>(snapshot->sessions.size()), static_cast<unsigned>(snapshot->blocked_users.size()),
-                   g_process.state_file.c_str());
-    } else {
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring %s: not a complete deny-list",
-                   g_process.state_file.c_str());
+                   static_cast<unsigned>(file.snapshot->sessions.size()),
+                   static_cast<unsigned>(file.snapshot->blocked_users.size()), g_process.state_file.c_str());
+    } else if (!file.missing) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s: %s",
+                   g_process.state_file.c_str(), file.error.c_str());
     }
-  }
-  // The poller runs in a child, as the server's user: it must be able to rewrite the file.
-  if (geteuid() == 0) {
-    int fd = ::open(g_process.state_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      if (fchown(fd, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "session guard: cannot hand %s to the server user",
-                     g_process.state_file.c_str());
-      }
-      ::close(fd);
-    }
+    // The poller saves as the server's user, by renaming a new file over the old: it needs
+    // the directory, never this file opened by root.
+    bool root = geteuid() == 0;
+    std::string error = sg::prepare_snapshot_directory(g_process.state_file, root ? long{ap_unixd_config.user_id} : -1,
+                                                       root ? long{ap_unixd_config.group_id} : -1);
+    if (!error.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: state file: %s", error.c_str());
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s: %s",
+                 g_process.state_file.c_str(), e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s",
+                 g_process.state_file.c_str());
   }
 }
 
@@ -452,6 +455,7 @@ struct PollerState {
   static sg::PollerSettings settings() {
     sg::PollerSettings settings;
     settings.activity_flush_interval = sg::kMicrosPerSecond;
+    settings.revocation_retention = g_process.config.revocation_retention_or_default();
     return settings;
   }
   sg::db::ReconnectingFeed feed;
@@ -493,6 +497,13 @@ void poll_once(PollerState& state, server_rec* s) {
   if (result.ok && result.activity_flushed > 0) {
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
                  result.activity_flushed);
+  }
+  if (result.ok && result.revocations_dropped > 0) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                 "session guard: %" APR_SIZE_T_FMT " revocations made within SessionGuardRevocationRetention do not fit "
+                 "in SessionGuardDenyListSize and are not enforced from shared memory (%" APR_UINT64_T_FMT " in all); "
+                 "the users with the most revocations lost their oldest",
+                 result.revocations_dropped, static_cast<apr_uint64_t>(g_process.region->stats().revocations_dropped));
   }
   if (result.ok && result.published) save_state_file(s);
   if (result.ok) {
@@ -637,7 +648,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "session guard: no SessionGuardDBOptions; guarded locations will only see an empty deny-list");
     }
-    std::string state_file = g_process.config.state_file.value_or(ap_runtime_dir_relative(pconf, "session_guard.state"));
+    // In a directory of its own: the poller (the server's user) renames new copies into it.
+    std::string state_file =
+        g_process.config.state_file.value_or(ap_runtime_dir_relative(pconf, "session_guard/deny-list.state"));
     g_process.state_file = state_file == "none" ? std::string() : state_file;
     sg::RegionCapacity capacity = capacity_for(g_process.config);
     std::size_t size = sg::DenyRegion::required_size(capacity);
@@ -707,12 +720,10 @@ void with_login_connection(request_rec* r, Work&& work) {
   work(connection);
 }
 
-// Enforced here before the database feed brings it back (issue: a refused login was served
-// until the next poll).
+// Enforced here at once, not from the next poll: an app that marks a session signed in
+// before the module refuses it must not serve that session meanwhile.
 void revoke_on_this_instance(const sg::Fingerprint& fingerprint, sg::Reason reason, sg::Micros now) {
-  (void)fingerprint;
-  (void)reason;
-  (void)now;
+  g_process.region->revoke_locally(fingerprint, reason, now);
 }
 
 sg::Reason revoked_reason(const sg::DenyRegion& region, const RequestState& state) {
@@ -760,13 +771,18 @@ sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& 
     // the session the app just created is revoked everywhere.
     with_login_connection(r, [&](sg::db::Connection& db) { outcome = sg::db::record_login(db, login_record(r, state, username)); });
   } catch (const sg::StoreError&) {
-    if (known_blocked) return sg::Reason::blocked;
+    if (known_blocked) {
+      revoke_on_this_instance(*state.fingerprint, sg::Reason::blocked, now_micros());
+      return sg::Reason::blocked;
+    }
     throw;
   }
   switch (outcome.kind) {
     case sg::db::LoginOutcome::Kind::user_blocked:
+      revoke_on_this_instance(*state.fingerprint, sg::Reason::blocked, now_micros());
       return sg::Reason::blocked;
     case sg::db::LoginOutcome::Kind::over_limit:
+      revoke_on_this_instance(*state.fingerprint, sg::Reason::refused, now_micros());
       state.limit = outcome.limit;
       ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: login of %s refused: limit of %d sessions reached",
                     username.c_str(), outcome.limit);
@@ -778,6 +794,9 @@ sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& 
   ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s bound to user %s (%s)",
                 state.fingerprint->short_id().c_str(), username.c_str(), how);
   for (const auto& evicted : outcome.evicted) {
+    if (auto superseded = sg::Fingerprint::from_hex(evicted)) {
+      revoke_on_this_instance(*superseded, sg::Reason::superseded, now_micros());
+    }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s of %s superseded (limit %d)",
                   sg::Fingerprint::from_hex(evicted)->short_id().c_str(), username.c_str(), outcome.limit);
   }
@@ -1418,6 +1437,13 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
       record_session_value(r, *state.fingerprint, user, issued_cookies[i]);
     }
     return false;
+  }
+  // Whatever the app signed in with this login (the new value, or the request's own when
+  // the app keeps its id) is dead on this server from now; the database tells the others.
+  if (refused != sg::Reason::unavailable) {
+    sg::Micros now = now_micros();
+    if (issued) revoke_on_this_instance(*issued, refused, now);
+    if (state.fingerprint) revoke_on_this_instance(*state.fingerprint, refused, now);
   }
   replace_response(f, bb, state, refused);
   return true;

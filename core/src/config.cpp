@@ -50,6 +50,7 @@ ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost) {
   out.fail_mode = pick(base.fail_mode, vhost.fail_mode);
   out.max_stale = pick(base.max_stale, vhost.max_stale);
   out.deny_capacity = pick(base.deny_capacity, vhost.deny_capacity);
+  out.revocation_retention = pick(base.revocation_retention, vhost.revocation_retention);
   out.state_file = pick(base.state_file, vhost.state_file);
   return out;
 }
@@ -252,6 +253,11 @@ ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min
   if (result < min || result > max) return "duration '" + std::string(arg) + "' is out of range";
   out = result;
   return std::nullopt;
+}
+
+ConfigError parse_revocation_retention(std::string_view arg, std::optional<Micros>& out) {
+  return parse_duration(arg, kMicrosPerSecond, ServerConfig::kMinRevocationRetention,
+                        ServerConfig::kMaxRevocationRetention, out);
 }
 
 ConfigError parse_count(std::string_view arg, std::uint32_t min, std::uint32_t max, std::optional<std::uint32_t>& out) {

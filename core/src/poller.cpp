@@ -13,6 +13,31 @@ namespace {
 constexpr std::uint64_t kMaxTrackedGap = 10000;
 }  // namespace
 
+std::size_t select_revocations(std::vector<DenyEvent>& events, std::size_t capacity) {
+  if (events.size() <= capacity) return 0;
+  // Rank each revocation within its user's, newest first; keep the lowest ranks, newest first
+  // among equal ranks.
+  std::sort(events.begin(), events.end(), [](const DenyEvent& a, const DenyEvent& b) {
+    return a.username < b.username || (a.username == b.username && a.id > b.id);
+  });
+  std::vector<std::pair<std::size_t, std::size_t>> order;  // (rank, index)
+  order.reserve(events.size());
+  for (std::size_t i = 0, rank = 0; i < events.size(); ++i) {
+    rank = (i > 0 && events[i].username == events[i - 1].username) ? rank + 1 : 0;
+    order.emplace_back(rank, i);
+  }
+  std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(capacity), order.end(),
+                   [&](const auto& a, const auto& b) {
+                     return a.first < b.first || (a.first == b.first && events[a.second].id > events[b.second].id);
+                   });
+  std::vector<DenyEvent> kept;
+  kept.reserve(capacity);
+  for (std::size_t i = 0; i < capacity; ++i) kept.push_back(std::move(events[order[i].second]));
+  std::size_t dropped = events.size() - capacity;
+  events = std::move(kept);
+  return dropped;
+}
+
 Poller::Poller(DenyFeed& feed, Clock& clock, DenyRegion& region, PollerSettings settings)
     : feed_(feed), clock_(clock), region_(region), settings_(settings) {}
 
@@ -25,13 +50,16 @@ TickResult Poller::tick() {
     } else {
       incremental(now, result);
     }
-    if (dirty_) publish();
+    if (dirty_) publish(now, result);
     result.published = std::exchange(dirty_, false);
     region_.mark_refreshed(now);
   } catch (const StoreError& e) {
     result.ok = false;
     result.error = e.what();
   }
+  // Local revocations stay until the feed has them; they expire by age only while the
+  // database answers, so an outage does not end them early.
+  region_.sweep_local(now, result.ok);
   // One database serves both: when the read failed the write would too, so it waits a tick.
   if (result.ok) {
     try {
@@ -52,11 +80,18 @@ TickResult Poller::tick() {
 void Poller::full_resync(Micros now, TickResult& result) {
   // Read the high-water mark first: anything committed after it is picked up incrementally.
   std::uint64_t top = feed_.max_event_id();
-  auto revocations = feed_.recent_revocations(region_.capacity().sessions);
+  RevocationLoad load = feed_.revocations_within(settings_.revocation_retention, region_.capacity().sessions);
+  auto& revocations = load.events;
   auto blocked = feed_.blocked_users();
 
   revoked_.clear();
-  for (const auto& event : revocations) revoked_[event.fingerprint] = {event.id, event.reason};
+  for (const auto& event : revocations) {
+    DenyEvent& kept = revoked_[event.fingerprint];
+    if (event.id > kept.id) kept = event;
+    if (kept.at == 0) kept.at = now;
+  }
+  revocations_dropped_ = load.within_retention > revocations.size() ? load.within_retention - revocations.size() : 0;
+  result.revocations_dropped = static_cast<std::size_t>(revocations_dropped_);
   blocked_users_ = std::move(blocked);
   // Transactions open during the load may hold ids just below `top`: treat the ids near the
   // top that we did not load as missing, so the gap logic fetches them if they commit.
@@ -87,9 +122,9 @@ void Poller::incremental(Micros now, TickResult& result) {
         for (std::uint64_t id = max_seen_ + 1; id < event.id; ++id) missing_[id] = now;
       }
       max_seen_ = event.id;
-      apply(event, users_changed, result);
+      apply(event, now, users_changed, result);
     } else if (missing_.erase(event.id) > 0) {
-      apply(event, users_changed, result);
+      apply(event, now, users_changed, result);
     }
     // else: already applied, re-read because it sits inside the window we re-check
   }
@@ -104,26 +139,38 @@ void Poller::incremental(Micros now, TickResult& result) {
   }
 }
 
-void Poller::apply(const DenyEvent& event, bool& users_changed, TickResult& result) {
+void Poller::apply(const DenyEvent& event, Micros now, bool& users_changed, TickResult& result) {
   ++result.events_applied;
   if (event.user_changed) {
     users_changed = true;
     return;
   }
-  auto [it, inserted] = revoked_.try_emplace(event.fingerprint, event.id, event.reason);
-  if (!inserted && event.id > it->second.first) it->second = {event.id, event.reason};
+  auto [it, inserted] = revoked_.try_emplace(event.fingerprint, event);
+  if (!inserted && event.id > it->second.id) it->second = event;
+  if (it->second.at == 0) it->second.at = now;
   dirty_ = true;
 }
 
-void Poller::publish() {
-  std::vector<std::pair<std::uint64_t, RevokedSession>> by_age;
-  by_age.reserve(revoked_.size());
-  for (const auto& [fp, entry] : revoked_) by_age.push_back({entry.first, RevokedSession{fp, entry.second}});
-  // Newest first, so that when the list is over capacity the oldest revocations are dropped.
-  std::sort(by_age.begin(), by_age.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+void Poller::publish(Micros now, TickResult& result) {
+  const Micros forget_before = now - settings_.revocation_retention;
+  for (auto it = revoked_.begin(); it != revoked_.end();) {
+    it = it->second.at < forget_before ? revoked_.erase(it) : std::next(it);
+  }
+  const std::size_t capacity = region_.capacity().sessions;
+  if (revoked_.size() > capacity) {
+    std::vector<DenyEvent> all;
+    all.reserve(revoked_.size());
+    for (auto& entry : revoked_) all.push_back(std::move(entry.second));
+    std::size_t dropped = select_revocations(all, capacity);
+    revoked_.clear();
+    for (auto& event : all) revoked_.emplace(event.fingerprint, std::move(event));
+    revocations_dropped_ += dropped;
+    result.revocations_dropped += dropped;
+  }
+  region_.set_revocations_dropped(revocations_dropped_);
   std::vector<RevokedSession> sessions;
-  sessions.reserve(by_age.size());
-  for (auto& entry : by_age) sessions.push_back(entry.second);
+  sessions.reserve(revoked_.size());
+  for (const auto& [fp, event] : revoked_) sessions.push_back(RevokedSession{fp, event.reason});
   std::vector<Fingerprint> users;
   users.reserve(blocked_users_.size());
   for (const auto& name : blocked_users_) users.push_back(user_key(name));
@@ -134,11 +181,32 @@ void Poller::flush_activity(Micros now, TickResult& result) {
   if (now < next_activity_flush_) return;
   next_activity_flush_ = now + settings_.activity_flush_interval;
   auto pending = region_.pending_activity(now - settings_.activity_retention);
-  if (pending.empty()) return;
-  feed_.record_activity(pending);
-  region_.mark_flushed(pending);
-  result.activity_flushed = pending.size();
-  learn_users(pending, now);
+  if (!pending.empty()) {
+    feed_.record_activity(pending);
+    region_.mark_flushed(pending);
+    result.activity_flushed = pending.size();
+    learn_users(pending, now);
+  }
+  learn_sightings();
+}
+
+// Sessions bound on another server (or here, before a slot was freed) are only sighted
+// here: the database says which are live, and those get a slot, their user and their
+// activity from the moment they were seen (flushed with the next batch).
+void Poller::learn_sightings() {
+  auto sightings = region_.take_sightings();
+  if (sightings.empty()) return;
+  std::map<Fingerprint, Micros> first_seen;
+  for (const auto& s : sightings) {
+    auto [it, inserted] = first_seen.emplace(s.fingerprint, s.last_seen);
+    if (!inserted) it->second = std::min(it->second, s.last_seen);
+  }
+  std::vector<Fingerprint> asked;
+  asked.reserve(first_seen.size());
+  for (const auto& entry : first_seen) asked.push_back(entry.first);
+  for (const auto& [fingerprint, user] : feed_.session_users(asked)) {
+    region_.mark_bound(fingerprint, user_key(user), first_seen[fingerprint], user);
+  }
 }
 
 void Poller::learn_users(const std::vector<ActivityRecord>& flushed, Micros now) {

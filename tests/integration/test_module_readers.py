@@ -319,5 +319,64 @@ def test_case11_remember_me_cookie_follows_the_session_and_unknown_ones_never_re
                  what="kill-user ends the renewed session and the remember-me value")
 
 
+def test_case13_a_refused_login_is_enforced_on_its_server_at_once():
+    cli("block", "ivan", "--reason", "issue 9 case 13", check=False)
+    h.eventually(lambda: "ivan" in DB.scalar("SELECT GROUP_CONCAT(username) FROM accounts WHERE active=0") or "",
+                 timeout=5, what="ivan blocked")
+    try:
+        b = WEB.browser()
+        b.cookies["APPSESSION"] = "fixed0a1b2c3"  # an app that keeps its id across the login
+        r = b.post_form("/rt/login200.cgi", {"user": "ivan", "password": "demo"})
+        h.expect(r.header("X-Session-Guard-Reason") == "blocked", r)
+        r = raw_get("/rt/echo.cgi", "APPSESSION=fixed0a1b2c3")
+        h.expect(r.header("X-Session-Guard-Reason") is not None, "the refused session was served before the next poll:", r)
+    finally:
+        cli("unblock", "ivan", check=False)
+
+
+def test_review_a_logout_under_a_name_only_one_reader_normalises_ends_nothing():
+    b = php_user("carol")
+    value = b.cookies["PHPSESSID"]
+    fp = fingerprint("PHPSESSID", value)
+    for header in (f"PHPSESSID%00={value}", f"PHPSESS%49D={value}"):
+        raw_get("/php/logout.php", header)
+    h.expect(DB.scalar("SELECT state FROM sessions WHERE fingerprint=%s", fp) == "active",
+             "a logout PHP never saw marked carol's session logged out")
+    cli("kill-user", "carol")
+    h.eventually(lambda: "Hello, carol" not in b.get("/php/").body, timeout=5, what="carol killed")
+
+
+def test_review_a_killed_id_posted_in_the_body_is_judged():
+    p = perl_user("carol")
+    value = killed("carol", p, "CGISESSID", "/perl/app.cgi")
+    r = WEB.browser().request("POST", "/perl/app.cgi", body=f"CGISESSID={value}".encode(),
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    h.expect(r.header("X-Session-Guard-Reason") or "reason=" in (r.location or ""),
+             "a killed id in a POST body was not judged:", r)
+    # A body that is read ahead still reaches the app whole.
+    b = WEB.browser()
+    body = b"username=alice&password=demo&padding=" + b"y" * 100000
+    b.get("/php/login.php")
+    r = b.request("POST", "/php/login.php", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    h.expect(r.header("X-Session-Guard-Reason") == "refused", "a login past what the module reads must be refused", r)
+
+
+def test_review_percent_u_login_field_cannot_sign_in_a_blocked_user():
+    cli("block", "bob", "--reason", "review")
+    try:
+        b = WEB.browser()
+        b.get("/perl/app.cgi?action=login")
+        b.request("POST", "/perl/app.cgi?action=login", body=b"username=%u0062ob&password=demo",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        h.expect("Hello, bob" not in b.get("/perl/app.cgi").body, "blocked bob signed in with %u0062ob")
+        c = WEB.browser()
+        c.get("/perl/app.cgi?action=login")
+        c.request("POST", "/perl/app.cgi?action=%u006cogin", body=b"username=bob&password=demo",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        h.expect("Hello, bob" not in c.get("/perl/app.cgi").body, "blocked bob signed in through action=%u006cogin")
+    finally:
+        cli("unblock", "bob")
+
+
 if __name__ == "__main__":
     h.run(globals())

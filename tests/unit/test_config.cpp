@@ -361,6 +361,24 @@ SG_TEST(duration_huge_values_are_rejected_not_wrapped) {
   assert_false(d.has_value());
 }
 
+SG_TEST(revocation_retention_parser) {
+  std::optional<sg::Micros> d;
+  assert_ok(sg::parse_revocation_retention("168h", d));
+  assert_int_equal(*d, 168 * 3600 * kS);
+  assert_ok(sg::parse_revocation_retention("3600", d));  // a bare number is seconds
+  assert_int_equal(*d, 3600 * kS);
+  assert_ok(sg::parse_revocation_retention("8784h", d));  // 366 days, inclusive
+  assert_int_equal(*d, 8784 * 3600 * kS);
+  std::optional<sg::Micros> keep = 123;
+  // Shorter than any app's session would forget revocations of cookies that still work.
+  assert_error(sg::parse_revocation_retention("59m", keep), "out of range");
+  assert_error(sg::parse_revocation_retention("8785h", keep), "out of range");
+  assert_error(sg::parse_revocation_retention("7d", keep), "unknown unit");
+  assert_error(sg::parse_revocation_retention("", keep), "expected a duration");
+  assert_error(sg::parse_revocation_retention("999999999999h", keep), "out of range");
+  assert_int_equal(*keep, 123);
+}
+
 SG_TEST(count_parser) {
   std::optional<std::uint32_t> n;
   assert_ok(sg::parse_count("1000", 1000, 10000000, n));
@@ -530,6 +548,7 @@ sg::ServerConfig full_server(int n) {
   c.fail_mode = n % 2 == 0 ? sg::FailMode::closed : sg::FailMode::open;
   c.max_stale = n * kS;
   c.deny_capacity = static_cast<std::uint32_t>(n * 1000);
+  c.revocation_retention = n * 3600 * kS;
   c.state_file = "/run/sg/" + std::to_string(n) + ".state";
   return c;
 }
@@ -577,6 +596,13 @@ SG_TEST(server_merge_deny_capacity) {
   assert_int_equal(*sg::merge(base, vhost).deny_capacity, 1000);
 }
 
+SG_TEST(server_merge_revocation_retention) {
+  auto base = full_server(1), vhost = full_server(2);
+  assert_int_equal(*sg::merge(base, vhost).revocation_retention, 2 * 3600 * kS);
+  vhost.revocation_retention.reset();
+  assert_int_equal(*sg::merge(base, vhost).revocation_retention, 1 * 3600 * kS);
+}
+
 SG_TEST(server_merge_state_file) {
   auto base = full_server(1), vhost = full_server(2);
   assert_str_eq(*sg::merge(base, vhost).state_file, "/run/sg/2.state");
@@ -591,6 +617,7 @@ SG_TEST(server_defaults) {
   assert_true(c.fail_mode_or_default() == sg::FailMode::open);
   assert_int_equal(c.max_stale_or_default(), 60 * kS);
   assert_int_equal(c.deny_capacity_or_default(), 100000);
+  assert_int_equal(c.revocation_retention_or_default(), 7 * 24 * 3600 * kS);
   assert_false(c.db_options_file.has_value());
 
   auto set = full_server(2);
@@ -599,6 +626,7 @@ SG_TEST(server_defaults) {
   assert_true(set.fail_mode_or_default() == sg::FailMode::closed);
   assert_int_equal(set.max_stale_or_default(), 2 * kS);
   assert_int_equal(set.deny_capacity_or_default(), 2000);
+  assert_int_equal(set.revocation_retention_or_default(), 2 * 3600 * kS);
 }
 
 SG_TEST(every_member_has_a_merge_test) {
@@ -609,8 +637,8 @@ SG_TEST(every_member_has_a_merge_test) {
     fail_msg("sg::DirConfig is now %zu bytes (was 304): a member was added or changed; test its merge",
              sizeof(sg::DirConfig));
   }
-  if (sizeof(sg::ServerConfig) != 168) {
-    fail_msg("sg::ServerConfig is now %zu bytes (was 168): a member was added or changed; test its merge",
+  if (sizeof(sg::ServerConfig) != 184) {
+    fail_msg("sg::ServerConfig is now %zu bytes (was 184): a member was added or changed; test its merge",
              sizeof(sg::ServerConfig));
   }
 }
@@ -656,6 +684,7 @@ int main() {
       cmocka_unit_test(duration_units),
       cmocka_unit_test(duration_errors_leave_output_untouched),
       cmocka_unit_test(duration_huge_values_are_rejected_not_wrapped),
+      cmocka_unit_test(revocation_retention_parser),
       cmocka_unit_test(count_parser),
       cmocka_unit_test(dir_merge_enabled),
       cmocka_unit_test(dir_merge_cookies),
@@ -676,6 +705,7 @@ int main() {
       cmocka_unit_test(server_merge_fail_mode),
       cmocka_unit_test(server_merge_max_stale),
       cmocka_unit_test(server_merge_deny_capacity),
+      cmocka_unit_test(server_merge_revocation_retention),
       cmocka_unit_test(server_merge_state_file),
       cmocka_unit_test(server_defaults),
       cmocka_unit_test(every_member_has_a_merge_test),

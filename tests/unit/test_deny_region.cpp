@@ -2,8 +2,10 @@
 // single writer publishes.
 #include "unit.hpp"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -27,6 +30,12 @@ namespace {
 constexpr sg::Micros kNow = 1700000000LL * sg::kMicrosPerSecond;
 
 sg::Fingerprint fp(const std::string& tag, int i) { return sg::session_fingerprint(tag, std::to_string(i)); }
+
+// Only a bound session has an activity slot: a login (or the poller learning the owner from
+// the database) claims it.
+void bind(sg::DenyRegion& region, const sg::Fingerprint& session, sg::Micros now) {
+  region.mark_bound(session, sg::user_key("someone"), now, "someone");
+}
 
 // Anonymous shared memory, as apr_shm_create(NULL) gives httpd: survives fork, not exec.
 struct SharedMemory {
@@ -526,6 +535,10 @@ SG_TEST(activity_from_forked_children_reaches_the_parent) {
   assert_true(shm.ok());
   auto region = sg::DenyRegion::create(shm.base, shm.size, c, kNow);
   constexpr int kChildren = 4, kOwn = 200, kShared = 50;
+  for (int child = 0; child < kChildren; ++child) {
+    for (int i = 0; i < kOwn; ++i) bind(region, fp("own" + std::to_string(child), i), kNow);
+  }
+  for (int i = 0; i < kShared; ++i) bind(region, fp("shared", i), kNow);
 
   // Phase 1: every child records its own sessions and the shared ones, concurrently.
   pid_t pids[kChildren];
@@ -569,12 +582,13 @@ SG_TEST(activity_from_forked_children_reaches_the_parent) {
 }
 
 SG_TEST(activity_first_records_racing_from_several_processes_share_one_slot) {
-  // A browser opens several connections at once, so the first requests of a session (after
-  // login, or after its slot was forgotten) reach several children at the same moment. They
-  // must end up in one slot: a second slot for the same session is reported twice, and since
-  // mark_flushed() only finds the first, the second stays pending forever (written to the
-  // database on every tick, never freed). Races are probabilistic: up to 30 rounds of 3
-  // processes recording the same 3000 new sessions at once; a correct region never duplicates.
+  // A browser opens several connections at once, so a session may be bound by several
+  // children at the same moment (a login form posted twice, REMOTE_USER on parallel
+  // requests). They must end up in one slot: a second slot for the same session is reported
+  // twice, and since mark_flushed() only finds the first, the second stays pending forever
+  // (written to the database on every tick, never freed). Races are probabilistic: up to 30
+  // rounds of 3 processes binding the same 3000 new sessions at once; a correct region never
+  // duplicates.
   char failure[256] = "";  // failed after the scope, so a failure leaks nothing (see run-unit --valgrind)
   {
     sg::RegionCapacity c;
@@ -596,7 +610,7 @@ SG_TEST(activity_first_records_racing_from_several_processes_share_one_slot) {
           barrier->fetch_add(1);
           while (barrier->load() < kProcs) {
           }
-          for (const auto& f : sessions) region.record_activity(f, kNow + p);
+          for (const auto& f : sessions) bind(region, f, kNow + p);
           return 0;
         });
         assert_true(pids[p] > 0);
@@ -625,6 +639,8 @@ SG_TEST(activity_flushed_is_not_pending_until_seen_again) {
   sg::RegionCapacity c = small_capacity();
   HeapRegion mem(c);
   auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  bind(region, fp("a", 1), kNow);
+  bind(region, fp("a", 2), kNow);
   region.record_activity(fp("a", 1), kNow + 1);
   region.record_activity(fp("a", 2), kNow + 2);
   region.record_activity(fp("a", 1), kNow + 3);
@@ -657,10 +673,7 @@ SG_TEST(activity_forget_before_frees_flushed_slots) {
   auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
   const auto alice = sg::user_key("alice");
   // A slot's binding is the visible sign that the slot still holds the session.
-  for (int i = 0; i < 60; ++i) {
-    region.record_activity(fp("old", i), kNow + i);
-    region.mark_bound(fp("old", i), alice, kNow + i);
-  }
+  for (int i = 0; i < 60; ++i) region.mark_bound(fp("old", i), alice, kNow + i);
   auto pending = region.pending_activity(0);
   assert_int_equal(pending.size(), 60);
   assert_int_equal(region.stats().activity_dropped, 0);
@@ -678,13 +691,20 @@ SG_TEST(activity_forget_before_frees_flushed_slots) {
   assert_int_equal(region.pending_activity(kNow + 1000).size(), 0);
   for (int i = 30; i < 60; ++i) assert_false(region.bound_to(fp("old", i), alice));
   // The freed slots are reused: a full table's worth of new sessions fits again.
-  for (int i = 0; i < 60; ++i) region.record_activity(fp("new", i), kNow + 2000);
+  for (int i = 0; i < 60; ++i) bind(region, fp("new", i), kNow + 2000);
   int duplicates = 0;
   auto map = by_fingerprint(region.pending_activity(0), duplicates);
   assert_int_equal(map.size(), 60);
   assert_int_equal(duplicates, 0);
-  // A forgotten session seen again starts over as a new, pending entry.
+  // A forgotten session seen again is only sighted until the poller learns its owner again;
+  // then it starts over as a new, pending entry.
   region.record_activity(fp("old", 0), kNow + 3000);
+  assert_int_equal(by_fingerprint(region.pending_activity(0), duplicates).size(), 60);
+  auto sighted = region.take_sightings();
+  assert_int_equal(sighted.size(), 1);
+  assert_true(sighted[0].fingerprint == fp("old", 0));
+  assert_int_equal(sighted[0].last_seen, kNow + 3000);
+  region.mark_bound(fp("old", 0), alice, sighted[0].last_seen);
   map = by_fingerprint(region.pending_activity(0), duplicates);
   assert_int_equal(map.size(), 61);
   assert_int_equal(map[fp("old", 0)], kNow + 3000);
@@ -694,7 +714,7 @@ SG_TEST(activity_table_full_drops_and_counts) {
   sg::RegionCapacity c = small_capacity();  // 128 slots
   HeapRegion mem(c);
   auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
-  for (int i = 0; i < 400; ++i) region.record_activity(fp("many", i), kNow);
+  for (int i = 0; i < 400; ++i) bind(region, fp("many", i), kNow);
   auto pending = region.pending_activity(0);
   assert_true(pending.size() <= 128);
   assert_true(pending.size() > 64);  // the probe window finds most free slots
@@ -818,7 +838,7 @@ SG_TEST(snapshot_round_trips_through_text_and_restores_a_fresh_region) {
   region.mark_refreshed(kNow + 5);
   std::string text = sg::serialize_snapshot(region.snapshot());
 
-  auto parsed = sg::parse_snapshot(text);
+  auto parsed = sg::parse_snapshot(text, kNow);
   assert_true(parsed.has_value());
   auto fresh = sg::DenyRegion::create(b.base, b.size, c, kNow + 100);
   assert_true(fresh.session_revoked(fp("snap", 2)) == sg::Reason::none);
@@ -835,17 +855,17 @@ SG_TEST(torn_or_forged_snapshots_are_rejected) {
   snapshot.sessions.push_back({fp("snap", 3), sg::Reason::blocked});
   snapshot.blocked_users.push_back(sg::user_key("eve"));
   std::string text = sg::serialize_snapshot(snapshot);
-  assert_true(sg::parse_snapshot(text).has_value());
+  assert_true(sg::parse_snapshot(text, kNow).has_value());
   for (std::size_t cut = 0; cut < text.size(); ++cut) {
-    assert_false(sg::parse_snapshot(text.substr(0, cut)).has_value());  // every truncation
+    assert_false(sg::parse_snapshot(text.substr(0, cut), kNow).has_value());  // every truncation
   }
   std::string wrong_count = text;
   wrong_count.replace(wrong_count.rfind("end 2"), 5, "end 1");
-  assert_false(sg::parse_snapshot(wrong_count).has_value());
+  assert_false(sg::parse_snapshot(wrong_count, kNow).has_value());
   std::string bad_reason = text;
   bad_reason[bad_reason.find("\ns ") + 68] = '9';
-  assert_false(sg::parse_snapshot(bad_reason).has_value());
-  assert_false(sg::parse_snapshot(text + "s junk\n").has_value());
+  assert_false(sg::parse_snapshot(bad_reason, kNow).has_value());
+  assert_false(sg::parse_snapshot(text + "s junk\n", kNow).has_value());
 }
 
 SG_TEST(touch_records_to_the_resolution_and_names_the_owner) {
@@ -867,6 +887,394 @@ SG_TEST(touch_records_to_the_resolution_and_names_the_owner) {
   pending = region.pending_activity(0);
   assert_int_equal(pending.size(), 1);
   assert_int_equal(pending[0].last_seen, kNow + sg::DenyRegion::kActivityResolution);
+}
+
+// --- local revocations (issue 9 case 13) --------------------------------------------------------
+
+SG_TEST(revoke_locally_is_enforced_at_once_in_every_process) {
+  // A login refused in one child must be denied by every other child before the next poll:
+  // the app may already treat the session as signed in. Writers in four processes, then
+  // readers in two others, all on the same shared block.
+  sg::RegionCapacity c = small_capacity();
+  c.local = 4096;  // room for every entry below: none may be pushed out
+  SharedMemory shm(sg::DenyRegion::required_size(c));
+  assert_true(shm.ok());
+  auto region = sg::DenyRegion::create(shm.base, shm.size, c, kNow);
+  assert_true(region.validate().empty());
+  constexpr int kWriters = 4, kEach = 100;
+  pid_t writers[kWriters];
+  for (int w = 0; w < kWriters; ++w) {
+    writers[w] = fork_child([&, w] {
+      for (int i = 0; i < kEach; ++i) {
+        if (!region.revoke_locally(fp("refused" + std::to_string(w), i), sg::Reason::refused, kNow + i)) return 1;
+      }
+      return 0;
+    });
+    assert_true(writers[w] > 0);
+  }
+  for (int w = 0; w < kWriters; ++w) assert_int_equal(wait_child(writers[w]), 0);
+  for (int reader = 0; reader < 2; ++reader) {
+    pid_t pid = fork_child([&] {
+      int missing = 0;
+      for (int w = 0; w < kWriters; ++w) {
+        for (int i = 0; i < kEach; ++i) {
+          if (region.session_revoked(fp("refused" + std::to_string(w), i)) != sg::Reason::refused) ++missing;
+        }
+      }
+      if (region.session_revoked(fp("refused0", kEach)) != sg::Reason::none) return 2;
+      return missing == 0 ? 0 : 1;
+    });
+    assert_true(pid > 0);
+    assert_int_equal(wait_child(pid), 0);
+  }
+  auto stats = region.stats();
+  assert_int_equal(stats.local_revocations, kWriters * kEach);
+  assert_int_equal(stats.local_pending, kWriters * kEach);
+  assert_int_equal(stats.local_overwritten, 0);
+  assert_true(region.validate().empty());
+  // The same fingerprint revoked again keeps one entry, with the newer reason.
+  assert_true(region.revoke_locally(fp("refused0", 0), sg::Reason::superseded, kNow + 500));
+  assert_reason(region.session_revoked(fp("refused0", 0)), sg::Reason::superseded);
+  assert_int_equal(region.stats().local_pending, kWriters * kEach);
+}
+
+SG_TEST(local_revocations_last_until_the_feed_has_them) {
+  sg::RegionCapacity c = small_capacity();
+  HeapRegion mem(c);
+  auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  const auto refused = fp("local", 1), superseded = fp("local", 2);
+  assert_false(region.revoke_locally(refused, sg::Reason::none, kNow));  // nothing to enforce
+  assert_true(region.revoke_locally(refused, sg::Reason::refused, kNow));
+  assert_true(region.revoke_locally(superseded, sg::Reason::superseded, kNow));
+  // A publication without them (the feed has not caught up) keeps them.
+  region.publish({{fp("other", 1), sg::Reason::killed}}, {});
+  region.sweep_local(kNow + 1, true);
+  assert_reason(region.session_revoked(refused), sg::Reason::refused);
+  assert_int_equal(region.stats().local_pending, 2);
+  // Once published, the local entry goes; the published one enforces.
+  region.publish({{refused, sg::Reason::refused}}, {});
+  region.sweep_local(kNow + 2, true);
+  assert_int_equal(region.stats().local_pending, 1);
+  assert_reason(region.session_revoked(refused), sg::Reason::refused);
+  // Never in the feed: kept through a long database outage, gone after kLocalRetention once
+  // the database answers again.
+  region.sweep_local(kNow + 2 * sg::DenyRegion::kLocalRetention, false);
+  assert_reason(region.session_revoked(superseded), sg::Reason::superseded);
+  region.sweep_local(kNow + sg::DenyRegion::kLocalRetention - 1, true);
+  assert_reason(region.session_revoked(superseded), sg::Reason::superseded);
+  region.sweep_local(kNow + sg::DenyRegion::kLocalRetention + 1, true);
+  assert_reason(region.session_revoked(superseded), sg::Reason::none);
+  assert_int_equal(region.stats().local_pending, 0);
+}
+
+SG_TEST(local_revocations_beyond_the_table_push_out_the_oldest_and_count) {
+  sg::RegionCapacity c = small_capacity();
+  c.local = 16;  // one probe window: every fingerprint competes for the same 16 slots
+  HeapRegion mem(c);
+  auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  for (int i = 0; i < 20; ++i) assert_true(region.revoke_locally(fp("many", i), sg::Reason::refused, kNow + i));
+  for (int i = 4; i < 20; ++i) assert_reason(region.session_revoked(fp("many", i)), sg::Reason::refused);
+  for (int i = 0; i < 4; ++i) assert_reason(region.session_revoked(fp("many", i)), sg::Reason::none);
+  assert_int_equal(region.stats().local_overwritten, 4);
+  assert_int_equal(region.stats().local_pending, 16);
+  assert_true(region.validate().empty());
+}
+
+SG_TEST(local_revocation_table_is_part_of_the_layout) {
+  sg::RegionCapacity c = small_capacity();
+  std::size_t base = sg::DenyRegion::required_size(c);
+  c.local *= 2;
+  assert_true(sg::DenyRegion::required_size(c) > base);
+  c.local = 0;
+  assert_int_equal(sg::DenyRegion::required_size(c), 0);
+  c = small_capacity();
+  c.sightings = 0;
+  assert_int_equal(sg::DenyRegion::required_size(c), 0);
+  c = small_capacity();
+  c.local = std::numeric_limits<std::uint32_t>::max();
+  c.sightings = std::numeric_limits<std::uint32_t>::max();
+  c.activity = std::numeric_limits<std::uint32_t>::max();
+  if (sizeof(std::size_t) == 4) assert_int_equal(sg::DenyRegion::required_size(c), 0);
+  // A region laid out for another local table size is not adopted as this one.
+  c = small_capacity();
+  HeapRegion mem(c);
+  auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  sg::RegionCapacity other = c;
+  other.local = c.local + 1;
+  assert_false(region.capacity() == other);
+  assert_true(region.capacity() == c);
+}
+
+// --- activity slots only for bound sessions (issue 9 case 16) ------------------------------------
+
+SG_TEST(unknown_cookie_values_claim_no_activity_slot) {
+  // Any client can send any cookie value. If each one claimed a slot (kept an hour), a
+  // script could fill the table and no new login would get one: its owner would be unknown
+  // to SESSION_GUARD_USER, its activity never recorded, so idle timeouts would end it.
+  sg::RegionCapacity c = small_capacity();  // 128 slots
+  HeapRegion mem(c);
+  auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  for (int i = 0; i < 5000; ++i) {
+    assert_false(region.touch(fp("random", i), kNow + i).has_value());
+    region.record_activity(fp("random-basic", i), kNow + i);
+  }
+  assert_int_equal(region.pending_activity(0).size(), 0);
+  assert_int_equal(region.stats().activity_dropped, 0);
+  for (int i = 0; i < 100; ++i) region.mark_bound(fp("login", i), sg::user_key("alice"), kNow, "alice");
+  for (int i = 0; i < 100; ++i) assert_true(region.bound_to(fp("login", i), sg::user_key("alice")));
+  assert_int_equal(region.stats().activity_dropped, 0);
+  // What they leave is a bounded, lossy list of sightings for the poller to look up.
+  assert_true(region.take_sightings().size() <= c.sightings);
+  assert_int_equal(region.take_sightings().size(), 0);  // taken once
+}
+
+SG_TEST(a_slot_freed_and_claimed_by_another_session_takes_no_late_write) {
+  // The poller frees a slot idle for an hour while a child may still hold it between
+  // finding it and writing. If another session claims it meanwhile, the late write must not
+  // land there: bob's session named as alice's would be served to the app as alice. One
+  // slot in all, so every session uses it; a child binds alice's session, another binds
+  // bob's, the parent frees whatever is there, for a second. Probabilistic on a correct
+  // region it can never fail.
+  sg::RegionCapacity c = small_capacity();
+  c.activity = 1;
+  SharedMemory shm(sg::DenyRegion::required_size(c));
+  SharedMemory flag_page(sizeof(std::atomic<int>));
+  assert_true(shm.ok() && flag_page.ok());
+  auto region = sg::DenyRegion::create(shm.base, shm.size, c, kNow);
+  auto* stop = new (flag_page.base) std::atomic<int>(0);
+  const auto alice_session = fp("late", 1), bob_session = fp("late", 2);
+  auto binder = [&](const sg::Fingerprint& mine, const char* me, const char* other) {
+    return fork_child([&, mine, me, other] {
+      int wrong = 0;
+      while (stop->load(std::memory_order_relaxed) == 0) {
+        region.mark_bound(mine, sg::user_key(me), kNow, me);
+        auto owner = region.owner(mine);
+        if (owner && owner->name == other) ++wrong;
+        auto theirs = region.owner(mine == alice_session ? bob_session : alice_session);
+        if (theirs && theirs->name == me) ++wrong;
+      }
+      return wrong == 0 ? 0 : 1;
+    });
+  };
+  pid_t a = binder(alice_session, "alice", "bob");
+  pid_t b = binder(bob_session, "bob", "alice");
+  assert_true(a > 0 && b > 0);
+  double until = monotonic_seconds() + 1.0;
+  long frees = 0;
+  while (monotonic_seconds() < until) {
+    auto pending = region.pending_activity(std::numeric_limits<sg::Micros>::max());
+    region.mark_flushed(pending);
+    region.pending_activity(std::numeric_limits<sg::Micros>::max());
+    ++frees;
+  }
+  stop->store(1);
+  int a_code = wait_child(a), b_code = wait_child(b);
+  assert_true(frees > 100);
+  assert_int_equal(a_code, 0);
+  assert_int_equal(b_code, 0);
+  assert_true(region.validate().empty());
+}
+
+SG_TEST(a_late_activity_write_does_not_move_another_sessions_time) {
+  // last_seen is written by compare-and-swap from the value read: a slot freed and claimed
+  // by a new session starts from the new session's own time, which a late write for the
+  // old one cannot overwrite. Single process: the free and the claim happen in between.
+  sg::RegionCapacity c = small_capacity();
+  c.activity = 1;
+  HeapRegion mem(c);
+  auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  region.mark_bound(fp("old", 1), sg::user_key("alice"), kNow, "alice");
+  region.mark_flushed(region.pending_activity(0));
+  region.pending_activity(kNow + 1);  // idle: freed
+  region.mark_bound(fp("new", 1), sg::user_key("bob"), kNow + 10, "bob");
+  region.touch(fp("old", 1), kNow + 5 * sg::kMicrosPerSecond);  // old session: sighted only
+  auto pending = region.pending_activity(0);
+  assert_int_equal(pending.size(), 1);
+  assert_true(pending[0].fingerprint == fp("new", 1));
+  assert_int_equal(pending[0].last_seen, kNow + 10);
+  assert_str_eq(region.bound_user(fp("new", 1)), "bob");
+  assert_str_eq(region.bound_user(fp("old", 1)), "");
+}
+
+// --- the state file (issue 9 cases 7 and 16) -----------------------------------------------------
+
+namespace {
+std::string snapshot_text(const std::string& header_time) {
+  return "session-guard-deny-list 1 " + header_time + "\n" + "s " + fp("file", 1).hex() + " 1\nend 1\n";
+}
+
+// A private directory under /tmp, removed with its contents.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char name[] = "/tmp/sg-state-XXXXXX";
+    if (mkdtemp(name) != nullptr) path = name;
+  }
+  ~TempDir() {
+    if (!path.empty()) std::system(("rm -rf '" + path + "'").c_str());
+  }
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    if (DIR* dir = opendir(path.c_str())) {
+      while (dirent* e = readdir(dir)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+      }
+      closedir(dir);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+std::string read_all(const std::string& path) {
+  std::string text;
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buffer[4096];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
+    std::fclose(f);
+  }
+  return text;
+}
+
+void write_all(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) fail_msg("cannot write %s", path.c_str());
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+}
+}  // namespace
+
+SG_TEST(snapshot_header_out_of_range_is_ignored_not_thrown) {
+  // issue 9 case 7: std::stoll threw on this header, the exception left post_config and
+  // Apache reported "Configuration Failed" instead of starting without the file.
+  std::string why;
+  assert_false(sg::parse_snapshot(snapshot_text("9999999999999999999"), kNow, &why).has_value());
+  assert_contains(why, "out of range");
+  assert_false(sg::parse_snapshot(snapshot_text("9223372036854775808"), kNow).has_value());  // INT64_MAX + 1
+  assert_false(sg::parse_snapshot(snapshot_text("99999999999999999999999"), kNow).has_value());
+  assert_false(sg::parse_snapshot(snapshot_text(""), kNow).has_value());
+  assert_false(sg::parse_snapshot(snapshot_text("-1"), kNow).has_value());
+  assert_false(sg::parse_snapshot(snapshot_text("+1"), kNow).has_value());
+  assert_false(sg::parse_snapshot(snapshot_text(" 1"), kNow).has_value());
+  assert_false(sg::parse_snapshot(snapshot_text("1 "), kNow).has_value());
+  assert_false(sg::parse_snapshot(snapshot_text("0x10"), kNow).has_value());
+  std::string huge_count = snapshot_text("1");
+  huge_count.replace(huge_count.rfind("end 1"), 5, "end 99999999999999999999999");
+  assert_false(sg::parse_snapshot(huge_count, kNow).has_value());
+  assert_false(sg::parse_snapshot("", kNow).has_value());
+  // The edges that are valid still parse.
+  assert_true(sg::parse_snapshot(snapshot_text("0"), kNow).has_value());
+  assert_true(sg::parse_snapshot(snapshot_text(std::to_string(kNow)), kNow).has_value());
+}
+
+SG_TEST(snapshot_from_the_future_is_ignored) {
+  // issue 9 case 7: a list stamped ahead of our clock would look fresh for as long as the
+  // stamp is ahead, and keep fail-closed servers open on a list that may be days old.
+  std::string why;
+  assert_false(sg::parse_snapshot(snapshot_text(std::to_string(kNow + 3600 * sg::kMicrosPerSecond)), kNow, &why)
+                   .has_value());
+  assert_contains(why, "future");
+  assert_false(sg::parse_snapshot(snapshot_text("9223372036854775807"), kNow).has_value());
+  assert_false(
+      sg::parse_snapshot(snapshot_text(std::to_string(kNow + sg::kSnapshotClockSkew + 1)), kNow).has_value());
+  // A few minutes ahead is clock skew between the server that wrote it and this one.
+  auto skewed = sg::parse_snapshot(snapshot_text(std::to_string(kNow + sg::kSnapshotClockSkew)), kNow);
+  assert_true(skewed.has_value());
+  assert_int_equal(skewed->refreshed_at, kNow + sg::kSnapshotClockSkew);
+  // Even a clock near the end of time does not overflow the comparison.
+  assert_false(sg::parse_snapshot(snapshot_text("1"), std::numeric_limits<sg::Micros>::max()).has_value());
+}
+
+SG_TEST(state_file_round_trips_and_is_replaced_whole) {
+  TempDir dir;
+  assert_false(dir.path.empty());
+  const std::string path = dir.path + "/deny-list.state";
+  auto missing = sg::load_snapshot_file(path, kNow);
+  assert_true(missing.missing);
+  assert_false(missing.snapshot.has_value());
+  sg::DenySnapshot snapshot;
+  snapshot.refreshed_at = kNow - 5;
+  snapshot.sessions.push_back({fp("file", 2), sg::Reason::superseded});
+  snapshot.blocked_users.push_back(sg::user_key("eve"));
+  assert_str_eq(sg::save_snapshot_file(path, snapshot), "");
+  auto loaded = sg::load_snapshot_file(path, kNow);
+  assert_true(loaded.snapshot.has_value());
+  assert_int_equal(loaded.snapshot->refreshed_at, kNow - 5);
+  assert_int_equal(loaded.snapshot->sessions.size(), 1);
+  assert_true(loaded.snapshot->sessions[0].fingerprint == fp("file", 2));
+  // Saved again: the new list, and no temporary file left beside it.
+  snapshot.sessions.push_back({fp("file", 3), sg::Reason::killed});
+  assert_str_eq(sg::save_snapshot_file(path, snapshot), "");
+  assert_int_equal(sg::load_snapshot_file(path, kNow).snapshot->sessions.size(), 2);
+  assert_true(dir.entries() == std::vector<std::string>{"deny-list.state"});
+  struct stat info {};
+  assert_int_equal(stat(path.c_str(), &info), 0);
+  assert_int_equal(info.st_mode & 0777, 0600);
+  // A save that cannot happen leaves the previous file whole.
+  assert_true(sg::save_snapshot_file(dir.path + "/no-such-dir/deny-list.state", snapshot) != "");
+  assert_int_equal(sg::load_snapshot_file(path, kNow).snapshot->sessions.size(), 2);
+  // Every malformed file is reported, never thrown.
+  write_all(path, snapshot_text("9999999999999999999"));
+  auto bad = sg::load_snapshot_file(path, kNow);
+  assert_false(bad.snapshot.has_value());
+  assert_false(bad.missing);
+  assert_contains(bad.error, "out of range");
+}
+
+SG_TEST(state_file_links_are_neither_followed_nor_written_through) {
+  // issue 9 case 16: root reads the file at start-up and the server's user writes it; a
+  // link planted by that user must not make root read (or the poller overwrite) another file.
+  TempDir dir;
+  assert_false(dir.path.empty());
+  const std::string target = dir.path + "/elsewhere";
+  const std::string path = dir.path + "/deny-list.state";
+  sg::DenySnapshot snapshot;
+  snapshot.refreshed_at = kNow;
+  write_all(target, sg::serialize_snapshot(snapshot));
+  assert_int_equal(symlink(target.c_str(), path.c_str()), 0);
+  auto loaded = sg::load_snapshot_file(path, kNow);
+  assert_false(loaded.snapshot.has_value());
+  assert_false(loaded.missing);
+  assert_contains(loaded.error, "symbolic link");
+  // A save replaces the link itself; the file it pointed to is untouched.
+  const std::string before = read_all(target);
+  snapshot.sessions.push_back({fp("file", 4), sg::Reason::killed});
+  assert_str_eq(sg::save_snapshot_file(path, snapshot), "");
+  assert_str_eq(read_all(target), before);
+  struct stat info {};
+  assert_int_equal(lstat(path.c_str(), &info), 0);
+  assert_true(S_ISREG(info.st_mode));
+  assert_true(sg::load_snapshot_file(path, kNow).snapshot.has_value());
+  // Not a regular file: refused.
+  const std::string fifo = dir.path + "/fifo.state";
+  assert_int_equal(mkfifo(fifo.c_str(), 0600), 0);
+  assert_contains(sg::load_snapshot_file(fifo, kNow).error, "not a regular file");
+  assert_contains(sg::load_snapshot_file(dir.path, kNow).error, "not a regular file");
+}
+
+SG_TEST(state_file_directory_is_created_once_and_never_through_a_link) {
+  TempDir dir;
+  assert_false(dir.path.empty());
+  const std::string path = dir.path + "/session_guard/deny-list.state";
+  assert_str_eq(sg::prepare_snapshot_directory(path, -1, -1), "");
+  struct stat info {};
+  assert_int_equal(lstat((dir.path + "/session_guard").c_str(), &info), 0);
+  assert_true(S_ISDIR(info.st_mode));
+  assert_int_equal(info.st_mode & 0777, 0700);
+  assert_str_eq(sg::prepare_snapshot_directory(path, -1, -1), "");  // exists: left alone
+  assert_str_eq(sg::save_snapshot_file(path, sg::DenySnapshot{}), "");
+  // Given to the server's user when asked (root creates it for the poller).
+  const std::string owned = dir.path + "/owned/deny-list.state";
+  assert_str_eq(sg::prepare_snapshot_directory(owned, 12345, 23456), "");
+  assert_int_equal(stat((dir.path + "/owned").c_str(), &info), 0);
+  if (geteuid() == 0) {
+    assert_int_equal(info.st_uid, 12345);
+    assert_int_equal(info.st_gid, 23456);
+  }
+  const std::string linked = dir.path + "/linked";
+  assert_int_equal(symlink("/etc", linked.c_str()), 0);
+  assert_contains(sg::prepare_snapshot_directory(linked + "/deny-list.state", -1, -1), "symbolic link");
 }
 
 int main() {
@@ -895,6 +1303,18 @@ int main() {
       cmocka_unit_test(torn_or_forged_snapshots_are_rejected),
       cmocka_unit_test(touch_records_to_the_resolution_and_names_the_owner),
       cmocka_unit_test(login_slots_respect_the_limit),
+      cmocka_unit_test(revoke_locally_is_enforced_at_once_in_every_process),
+      cmocka_unit_test(local_revocations_last_until_the_feed_has_them),
+      cmocka_unit_test(local_revocations_beyond_the_table_push_out_the_oldest_and_count),
+      cmocka_unit_test(local_revocation_table_is_part_of_the_layout),
+      cmocka_unit_test(unknown_cookie_values_claim_no_activity_slot),
+      cmocka_unit_test(a_slot_freed_and_claimed_by_another_session_takes_no_late_write),
+      cmocka_unit_test(a_late_activity_write_does_not_move_another_sessions_time),
+      cmocka_unit_test(snapshot_header_out_of_range_is_ignored_not_thrown),
+      cmocka_unit_test(snapshot_from_the_future_is_ignored),
+      cmocka_unit_test(state_file_round_trips_and_is_replaced_whole),
+      cmocka_unit_test(state_file_links_are_neither_followed_nor_written_through),
+      cmocka_unit_test(state_file_directory_is_created_once_and_never_through_a_link),
   };
   return cmocka_run_group_tests_name("deny_region", tests, nullptr, nullptr);
 }

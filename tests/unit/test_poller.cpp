@@ -37,12 +37,16 @@ class FakeFeed : public sg::DenyFeed {
   std::vector<std::vector<sg::ActivityRecord>> received;
   std::map<std::string, int> calls;
 
+  sg::Micros now = kStart;  // the database's clock: the fixture keeps it at the poller's
+
   void revoke(std::uint64_t id, const sg::Fingerprint& f, sg::Reason reason = sg::Reason::killed,
-              bool committed = true) {
+              bool committed = true, const std::string& user = "") {
     Row row;
     row.event.id = id;
     row.event.fingerprint = f;
     row.event.reason = reason;
+    row.event.username = user;
+    row.event.at = now;
     row.committed = committed;
     table[id] = row;
   }
@@ -66,13 +70,16 @@ class FakeFeed : public sg::DenyFeed {
     }
     return top;
   }
-  std::vector<sg::DenyEvent> recent_revocations(std::size_t limit) override {
-    check("recent_revocations");
-    std::vector<sg::DenyEvent> out;
-    for (auto it = table.rbegin(); it != table.rend() && out.size() < limit; ++it) {
-      if (it->second.committed && !it->second.event.user_changed) out.push_back(it->second.event);
+  // As SqlDenyFeed's query: within retention, chosen per user when over the limit.
+  sg::RevocationLoad revocations_within(sg::Micros retention, std::size_t limit) override {
+    check("revocations_within");
+    sg::RevocationLoad load;
+    for (const auto& [id, row] : table) {
+      if (row.committed && !row.event.user_changed && row.event.at >= now - retention) load.events.push_back(row.event);
     }
-    return out;
+    load.within_retention = load.events.size();
+    sg::select_revocations(load.events, limit);
+    return load;
   }
   std::vector<std::string> blocked_users() override {
     check("blocked_users");
@@ -150,8 +157,8 @@ struct Fixture {
   std::unique_ptr<sg::DenyRegion> region;
   std::unique_ptr<sg::Poller> poller;
 
-  explicit Fixture(sg::PollerSettings settings = {}) {
-    capacity.sessions = 1024;
+  explicit Fixture(sg::PollerSettings settings = {}, std::uint32_t sessions = 1024) {
+    capacity.sessions = sessions;
     capacity.users = 64;
     capacity.activity = 1024;
     std::size_t size = sg::DenyRegion::required_size(capacity);
@@ -162,7 +169,12 @@ struct Fixture {
   // One poll interval later.
   sg::TickResult tick(sg::Micros after = kPoll) {
     clock.advance(after);
+    feed.now = clock.t;
     return poller->tick();
+  }
+  // A session bound on this instance (a login here): only those have an activity slot.
+  void bind(const std::string& session, const std::string& user = "someone") {
+    region->mark_bound(fp(session), sg::user_key(user), clock.t, user);
   }
   sg::Reason revoked(const std::string& name) const { return region->session_revoked(fp(name)); }
   bool blocked(const std::string& user) const { return region->user_blocked(sg::user_key(user)); }
@@ -230,7 +242,7 @@ SG_TEST(incremental_pickup_of_a_new_revocation) {
   f.feed.revoke(1, fp("a"));
   f.feed.revoke(2, fp("b"));
   assert_tick_ok(f.tick());
-  int loads = f.feed.calls["recent_revocations"];
+  int loads = f.feed.calls["revocations_within"];
 
   f.feed.revoke(3, fp("c"), sg::Reason::expired);
   auto r = f.tick();
@@ -242,7 +254,7 @@ SG_TEST(incremental_pickup_of_a_new_revocation) {
   assert_reason(f.revoked("a"), sg::Reason::killed);  // earlier ones stay
   assert_int_equal(f.poller->max_seen(), 3);
   assert_int_equal(f.region->last_refresh(), f.clock.t);
-  assert_int_equal(f.feed.calls["recent_revocations"], loads);  // no reload for one event
+  assert_int_equal(f.feed.calls["revocations_within"], loads);  // no reload for one event
 
   // Nothing new: nothing applied, nothing published, but the list is fresh.
   int publications = static_cast<int>(f.region->stats().publications);
@@ -421,6 +433,152 @@ SG_TEST(full_resync_keeps_newest_within_capacity) {
   assert_reason(f.revoked("n78"), sg::Reason::killed);
 }
 
+// --- retention and fairness (issue 9 case 5) ---------------------------------------------------
+
+namespace {
+sg::DenyEvent revocation(std::uint64_t id, const std::string& user) {
+  sg::DenyEvent e;
+  e.id = id;
+  e.fingerprint = fp(user + std::to_string(id));
+  e.username = user;
+  return e;
+}
+
+bool kept(const std::vector<sg::DenyEvent>& events, std::uint64_t id) {
+  return std::any_of(events.begin(), events.end(), [&](const sg::DenyEvent& e) { return e.id == id; });
+}
+}  // namespace
+
+SG_TEST(select_revocations_takes_from_the_user_with_the_most) {
+  // a: ids 1..5, b: 6..7, c: 8. Room for 6: rounds of each user's newest give a 5,4,3 and
+  // b 7,6 and c 8; a's two oldest go.
+  std::vector<sg::DenyEvent> events;
+  for (std::uint64_t id = 1; id <= 5; ++id) events.push_back(revocation(id, "a"));
+  events.push_back(revocation(6, "b"));
+  events.push_back(revocation(7, "b"));
+  events.push_back(revocation(8, "c"));
+  auto all = events;
+  assert_int_equal(sg::select_revocations(all, 8), 0);  // everything fits: untouched
+  assert_int_equal(all.size(), 8);
+  assert_int_equal(sg::select_revocations(events, 6), 2);
+  assert_int_equal(events.size(), 6);
+  for (std::uint64_t id : {3, 4, 5, 6, 7, 8}) assert_true(kept(events, id));
+  for (std::uint64_t id : {1, 2}) assert_false(kept(events, id));
+  // Room for 2 of 3 users' single newest: the newest win within a round.
+  assert_int_equal(sg::select_revocations(events, 2), 4);
+  assert_true(kept(events, 8) && kept(events, 7));
+}
+
+SG_TEST(one_users_logins_cannot_push_out_another_users_kill) {
+  // issue 9 case 5: SessionGuardDenyListSize 1000, alice's session killed, then bob logs in
+  // 1,050 times with one session allowed, each login superseding the previous. Keeping the
+  // newest 1000 forgot alice's kill and her cookie worked again while the database said killed.
+  for (bool incremental : {false, true}) {
+    Fixture f({}, 1000);
+    f.feed.revoke(1, fp("alice-session"), sg::Reason::killed, true, "alice");
+    if (incremental) assert_tick_ok(f.tick());  // alice's kill known before bob's logins arrive
+    for (std::uint64_t id = 2; id <= 1051; ++id) {
+      f.feed.revoke(id, fp("bob" + std::to_string(id)), sg::Reason::superseded, true, "bob");
+    }
+    std::size_t dropped = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto r = f.tick();
+      assert_tick_ok(r);
+      dropped += r.revocations_dropped;
+    }
+    assert_reason(f.revoked("alice-session"), sg::Reason::killed);
+    assert_int_equal(f.region->stats().revoked_sessions, 1000);
+    // Bob's newest are kept, his oldest go, and the loss is counted.
+    assert_reason(f.revoked("bob1051"), sg::Reason::superseded);
+    assert_reason(f.revoked("bob53"), sg::Reason::superseded);
+    assert_reason(f.revoked("bob52"), sg::Reason::none);
+    assert_int_equal(f.region->stats().revocations_dropped, 51);
+    assert_int_equal(dropped, 51);
+    // A full load agrees (the database's query makes the same choice).
+    f.poller->request_full_resync();
+    auto r = f.tick();
+    assert_tick_ok(r);
+    assert_true(r.full_resync);
+    assert_int_equal(r.revocations_dropped, 51);
+    assert_reason(f.revoked("alice-session"), sg::Reason::killed);
+    assert_reason(f.revoked("bob52"), sg::Reason::none);
+    assert_int_equal(f.region->stats().revocations_dropped, 51);
+  }
+}
+
+SG_TEST(revocations_are_kept_for_the_retention_and_then_forgotten) {
+  sg::PollerSettings settings;
+  settings.revocation_retention = 3600 * kSecond;
+  Fixture f(settings);
+  f.feed.revoke(1, fp("old"));
+  assert_tick_ok(f.tick());
+  f.clock.advance(3000 * kSecond);
+  f.feed.now = f.clock.t;
+  f.feed.revoke(2, fp("newer"));
+  assert_tick_ok(f.tick());
+  assert_reason(f.revoked("old"), sg::Reason::killed);  // 50 minutes: still kept
+  // Past an hour: forgotten at the next publication, incremental or full.
+  f.clock.advance(700 * kSecond);
+  f.feed.now = f.clock.t;
+  f.feed.revoke(3, fp("newest"));
+  assert_tick_ok(f.tick());
+  assert_reason(f.revoked("old"), sg::Reason::none);
+  assert_reason(f.revoked("newer"), sg::Reason::killed);
+  f.poller->request_full_resync();
+  assert_tick_ok(f.tick());
+  assert_reason(f.revoked("old"), sg::Reason::none);
+  assert_reason(f.revoked("newer"), sg::Reason::killed);
+  assert_int_equal(f.region->stats().revocations_dropped, 0);  // aged out is not dropped
+}
+
+SG_TEST(within_retention_nothing_is_forgotten_for_room_until_full) {
+  // As many as fit, from many users over almost a week: all kept, the oldest too, since
+  // age within the retention is never a reason to forget.
+  sg::PollerSettings settings;
+  settings.revocation_retention = 7 * 24 * 3600 * kSecond;
+  Fixture f(settings, 1000);
+  for (std::uint64_t id = 1; id <= 1000; ++id) {
+    f.feed.revoke(id, fp("s" + std::to_string(id)), sg::Reason::killed, true, "user" + std::to_string(id % 300));
+    f.feed.now += 600 * kSecond;  // one every ten minutes: the first is 6.9 days old
+  }
+  f.clock.t = f.feed.now;
+  auto r = f.tick();
+  assert_tick_ok(r);
+  assert_int_equal(r.revocations_dropped, 0);
+  assert_int_equal(f.region->stats().revoked_sessions, 1000);
+  assert_reason(f.revoked("s1"), sg::Reason::killed);
+}
+
+// --- local revocations (issue 9 case 13) --------------------------------------------------------
+
+SG_TEST(a_local_revocation_is_released_once_the_feed_brings_it) {
+  Fixture f;
+  assert_tick_ok(f.tick());
+  // A child refused this login: denied at once on this instance, before any poll.
+  assert_true(f.region->revoke_locally(fp("refused"), sg::Reason::refused, f.clock.t));
+  assert_reason(f.revoked("refused"), sg::Reason::refused);
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.region->stats().local_pending, 1);  // the feed does not have it yet
+  f.feed.revoke(1, fp("refused"), sg::Reason::refused);
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.region->stats().local_pending, 0);
+  assert_reason(f.revoked("refused"), sg::Reason::refused);
+}
+
+SG_TEST(a_local_revocation_outlives_a_database_outage) {
+  Fixture f;
+  assert_tick_ok(f.tick());
+  assert_true(f.region->revoke_locally(fp("refused"), sg::Reason::blocked, f.clock.t));
+  f.feed.go_down();
+  for (int i = 0; i < 20; ++i) assert_false(f.tick(60 * kSecond).ok);  // 20 minutes down
+  assert_reason(f.revoked("refused"), sg::Reason::blocked);
+  // Back, and the database never recorded it: it ends after kLocalRetention, not before.
+  f.feed.recover();
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.region->stats().local_pending, 0);
+  assert_reason(f.revoked("refused"), sg::Reason::none);
+}
+
 // --- users ------------------------------------------------------------------------------------
 
 SG_TEST(user_events_reload_blocked_users) {
@@ -510,7 +668,7 @@ SG_TEST(db_errors_keep_enforcing_known_revocations) {
 }
 
 SG_TEST(db_error_in_every_single_query_is_survived) {
-  for (const char* method : {"max_event_id", "recent_revocations", "blocked_users", "events"}) {
+  for (const char* method : {"max_event_id", "revocations_within", "blocked_users", "events"}) {
     Fixture f;
     f.feed.revoke(1, fp("a"));
     f.feed.user_event(2);
@@ -631,6 +789,7 @@ SG_TEST(activity_flush_interval_spaces_out_the_table_scans) {
   sg::PollerSettings settings;
   settings.activity_flush_interval = 1000 * 1000;
   Fixture f(settings);
+  f.bind("s1");
   f.region->record_activity(fp("s1"), f.clock.t);
   auto r = f.tick();
   assert_int_equal(r.activity_flushed, 1);
@@ -644,6 +803,8 @@ SG_TEST(activity_flush_interval_spaces_out_the_table_scans) {
 SG_TEST(activity_is_flushed_to_the_feed) {
   Fixture f;
   assert_tick_ok(f.tick());
+  f.bind("s1");
+  f.bind("s2");
   f.region->record_activity(fp("s1"), f.clock.t + 1);
   f.region->record_activity(fp("s2"), f.clock.t + 2);
   f.region->record_activity(fp("s1"), f.clock.t + 3);
@@ -671,6 +832,7 @@ SG_TEST(activity_is_flushed_to_the_feed) {
 SG_TEST(activity_waits_while_the_database_is_down) {
   Fixture f;
   assert_tick_ok(f.tick());
+  f.bind("s1");
   f.region->record_activity(fp("s1"), f.clock.t);
   f.feed.go_down();
   int writes = f.feed.calls["record_activity"];
@@ -692,6 +854,8 @@ SG_TEST(activity_waits_while_the_database_is_down) {
 SG_TEST(activity_write_failure_keeps_records_pending) {
   Fixture f;
   assert_tick_ok(f.tick());
+  f.bind("s1");
+  f.bind("s2");
   f.region->record_activity(fp("s1"), f.clock.t);
   f.region->record_activity(fp("s2"), f.clock.t);
   const sg::Micros t = f.clock.t;
@@ -716,12 +880,14 @@ SG_TEST(activity_write_failure_keeps_records_pending) {
 // --- who is behind a session, and deadlines -----------------------------------------------------
 
 SG_TEST(flushed_sessions_learn_their_user_from_the_database) {
-  // A session bound in another Apache instance (or before a restart) is named from the DB.
+  // A session bound in another Apache instance (or before its slot here was freed) is only
+  // sighted here; the database names it and it gets a slot, with activity from its sighting.
   Fixture f;
   assert_tick_ok(f.tick());
   f.feed.session_user[fp("s1")] = "alice";
-  f.region->record_activity(fp("s1"), f.clock.t);
-  f.region->record_activity(fp("anonymous"), f.clock.t);
+  const sg::Micros seen = f.clock.t;
+  f.region->record_activity(fp("s1"), seen);
+  f.region->touch(fp("anonymous"), seen);
   assert_str_eq(f.region->bound_user(fp("s1")), "");
   auto r = f.tick();
   assert_tick_ok(r);
@@ -730,6 +896,9 @@ SG_TEST(flushed_sessions_learn_their_user_from_the_database) {
   assert_str_eq(f.region->bound_user(fp("anonymous")), "");
   assert_int_equal(f.feed.users_asked.size(), 1);
   assert_int_equal(f.feed.users_asked[0].size(), 2);
+  assert_tick_ok(f.tick());
+  assert_int_equal(f.feed.delivered(fp("s1")), seen);
+  assert_int_equal(f.feed.delivered(fp("anonymous")), 0);  // no row, no slot
   // Known now: the next flush of s1 does not ask again.
   f.region->record_activity(fp("s1"), f.clock.t);
   assert_tick_ok(f.tick());
@@ -810,6 +979,12 @@ int main() {
       cmocka_unit_test(full_resync_at_interval_reloads_everything),
       cmocka_unit_test(request_full_resync_forces_a_reload),
       cmocka_unit_test(full_resync_keeps_newest_within_capacity),
+      cmocka_unit_test(select_revocations_takes_from_the_user_with_the_most),
+      cmocka_unit_test(one_users_logins_cannot_push_out_another_users_kill),
+      cmocka_unit_test(revocations_are_kept_for_the_retention_and_then_forgotten),
+      cmocka_unit_test(within_retention_nothing_is_forgotten_for_room_until_full),
+      cmocka_unit_test(a_local_revocation_is_released_once_the_feed_brings_it),
+      cmocka_unit_test(a_local_revocation_outlives_a_database_outage),
       cmocka_unit_test(user_events_reload_blocked_users),
       cmocka_unit_test(blocked_users_are_read_only_on_a_user_event_or_resync),
       cmocka_unit_test(user_event_survives_a_failed_blocked_users_read),

@@ -93,6 +93,9 @@ struct ServerConfig {
   std::optional<FailMode> fail_mode;
   std::optional<Micros> max_stale;
   std::optional<std::uint32_t> deny_capacity;
+  // How long a revocation is kept: at least as long as the app's own longest session or
+  // remember-me cookie, since a revocation forgotten earlier lets that cookie work again.
+  std::optional<Micros> revocation_retention;
   std::optional<std::string> state_file;  // "none" disables the copy of the deny-list on disk
 
   std::string db_group() const { return db_options_group.value_or("session_guard"); }
@@ -100,6 +103,14 @@ struct ServerConfig {
   FailMode fail_mode_or_default() const { return fail_mode.value_or(FailMode::open); }
   Micros max_stale_or_default() const { return max_stale.value_or(60 * kMicrosPerSecond); }
   std::uint32_t deny_capacity_or_default() const { return deny_capacity.value_or(100000); }
+  Micros revocation_retention_or_default() const {
+    return revocation_retention.value_or(kDefaultRevocationRetention);
+  }
+  static constexpr Micros kDefaultRevocationRetention = 7 * 24 * 3600 * kMicrosPerSecond;
+  // The range SessionGuardRevocationRetention accepts: shorter than an hour is shorter than
+  // any real app's session; longer than a year is more than shared memory should carry.
+  static constexpr Micros kMinRevocationRetention = 3600 * kMicrosPerSecond;
+  static constexpr Micros kMaxRevocationRetention = 366LL * 24 * 3600 * kMicrosPerSecond;
 };
 
 ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost);
@@ -120,6 +131,8 @@ ConfigError parse_message(std::string_view reason, std::string_view text, DirCon
 // "250" is milliseconds for the poll interval; suffixes ms, s, m, h are accepted.
 ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min, Micros max,
                            std::optional<Micros>& out);
+// SessionGuardRevocationRetention: a duration within the range above (a bare number is seconds).
+ConfigError parse_revocation_retention(std::string_view arg, std::optional<Micros>& out);
 ConfigError parse_count(std::string_view arg, std::uint32_t min, std::uint32_t max,
                         std::optional<std::uint32_t>& out);
 

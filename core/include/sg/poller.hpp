@@ -23,15 +23,29 @@ struct DenyEvent {
   bool user_changed = false;  // a user's blocked state changed; the feed's current state is the truth
   Fingerprint fingerprint;    // for session revocations
   Reason reason = Reason::killed;
+  std::string username;       // whose session: no user may push out the others' revocations
+  Micros at = 0;              // when it was revoked (0: unknown, taken as when the poller saw it)
 };
+
+struct RevocationLoad {
+  std::vector<DenyEvent> events;   // at most the limit asked for, chosen as select_revocations does
+  std::uint64_t within_retention = 0;  // how many there are in all
+};
+
+// Keeps at most `capacity` of `events` (distinct fingerprints) and returns how many it
+// dropped. Newest first, one round per user: every user's newest revocation, then every
+// user's second newest, and so on. The user with the most revocations loses their oldest
+// first, and nobody's few revocations are pushed out by another user's many.
+std::size_t select_revocations(std::vector<DenyEvent>& events, std::size_t capacity);
 
 // What the poller needs from the database. Every method may throw StoreError.
 class DenyFeed {
  public:
   virtual ~DenyFeed() = default;
   virtual std::uint64_t max_event_id() = 0;
-  // Session revocations, newest first.
-  virtual std::vector<DenyEvent> recent_revocations(std::size_t limit) = 0;
+  // Session revocations made less than `retention` ago; when there are more than `limit`,
+  // the ones select_revocations would keep.
+  virtual RevocationLoad revocations_within(Micros retention, std::size_t limit) = 0;
   virtual std::vector<std::string> blocked_users() = 0;
   // Events with after < id <= up_to (up_to == 0: no upper bound), in id order.
   virtual std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) = 0;
@@ -60,6 +74,9 @@ struct PollerSettings {
   // transactions that were open during the load.
   std::uint64_t resync_overlap = 256;
   std::size_t batch_limit = 1000;
+  // A revocation is kept while the cookie it ended could still work (the directive
+  // SessionGuardRevocationRetention).
+  Micros revocation_retention = 7 * 24 * 3600 * kMicrosPerSecond;
   Micros activity_retention = 3600 * kMicrosPerSecond;
   // Flushing scans the whole activity table; timeouts are minutes, so Apache does it once a
   // second rather than on every poll (0: every tick).
@@ -75,6 +92,9 @@ struct TickResult {
   std::size_t events_applied = 0;
   std::size_t activity_flushed = 0;
   std::size_t sessions_expired = 0;
+  // Revocations within retention that this tick's publication left out for lack of room
+  // (a full load counts all of them again): the deny-list is too small, say so loudly.
+  std::size_t revocations_dropped = 0;
   std::string error;  // the StoreError text when !ok
 };
 
@@ -90,8 +110,9 @@ class Poller {
  private:
   void full_resync(Micros now, TickResult& result);
   void incremental(Micros now, TickResult& result);
-  void apply(const DenyEvent& event, bool& users_changed, TickResult& result);
-  void publish();
+  void apply(const DenyEvent& event, Micros now, bool& users_changed, TickResult& result);
+  void publish(Micros now, TickResult& result);
+  void learn_sightings();
   void flush_activity(Micros now, TickResult& result);
   void learn_users(const std::vector<ActivityRecord>& flushed, Micros now);
 
@@ -99,7 +120,8 @@ class Poller {
   Clock& clock_;
   DenyRegion& region_;
   PollerSettings settings_;
-  std::map<Fingerprint, std::pair<std::uint64_t, Reason>> revoked_;  // fingerprint -> (event id, reason)
+  std::map<Fingerprint, DenyEvent> revoked_;
+  std::uint64_t revocations_dropped_ = 0;  // within retention, not published (the region's stat)
   std::vector<std::string> blocked_users_;
   std::uint64_t max_seen_ = 0;
   std::map<std::uint64_t, Micros> missing_;  // id -> when we first noticed it absent
