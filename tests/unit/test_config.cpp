@@ -11,7 +11,7 @@ namespace {
 constexpr sg::Micros kMs = 1000;
 constexpr sg::Micros kS = sg::kMicrosPerSecond;
 
-// The ranges the Apache glue passes (mod_session_guard.cpp).
+// The ranges the Apache glue passes (mod_session_guard/module.cpp).
 sg::ConfigError poll_interval(std::string_view arg, std::optional<sg::Micros>& out) {
   return sg::parse_duration(arg, kMs, 10 * kMs, 60 * kS, out);
 }

@@ -15,7 +15,7 @@ std::string value_or(std::optional<std::string_view> v, std::string_view fallbac
 }
 
 // The fingerprints the guard checks against the deny-list for a request, as
-// mod_session_guard.cpp does: one per value the app might read.
+// mod_session_guard/request.cpp does: one per value the app might read.
 std::vector<sg::Fingerprint> judged(std::string_view header, std::string_view name) {
   std::vector<sg::Fingerprint> out;
   for (const auto& value : sg::cookie_readings(header, name)) {

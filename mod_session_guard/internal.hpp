@@ -1,0 +1,183 @@
+// The Apache glue's internal header: what the phases of mod_session_guard share. Only
+// mod_session_guard/ includes httpd headers; every decision lives in the core (core/).
+//
+// module.cpp     configuration structures, directives, hooks, the module record
+// poller.cpp     post_config: shared memory, the state file, the poller process
+// session.cpp    logins and logouts written to MariaDB from a child, bounded per instance
+// request.cpp    judging a request: cookies, query and body readings, the verdict
+// response.cpp   login and logout capture from the app's response, session lineage
+// denial.cpp     what a denied request gets
+#pragma once
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_strings.h>
+#include <util_filter.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "sg/config.hpp"
+#include "sg/deny_region.hpp"
+#include "sg/poller.hpp"
+#include "sg/types.hpp"
+#include "store.hpp"
+
+extern "C" __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA session_guard_module;
+
+#ifdef APLOG_USE_MODULE
+APLOG_USE_MODULE(session_guard);
+#endif
+
+namespace sg::apache {
+
+constexpr const char* kDenialHandler = "session-guard-denial";
+constexpr const char* kReplayFilter = "SESSION_GUARD_REPLAY";
+constexpr const char* kResponseFilter = "SESSION_GUARD_RESPONSE";
+constexpr const char* kShmKey = "session_guard_shm";
+// Tracks Basic-auth users (or any REMOTE_USER) when the location names no app cookie.
+constexpr const char* kTrackingCookie = "sg_session";
+// Of a POST body, read before the app runs (the rest streams to it untouched).
+constexpr std::size_t kMaxLoginBody = 64 * 1024;
+// Of a login or logout response, when a body=/body!= rule must read it.
+constexpr std::size_t kMaxResponseBody = 64 * 1024;
+constexpr std::int32_t kLoginConnections = 4;
+
+// C++ objects owned by APR pools: destroyed by a pool cleanup, never leaked into httpd.
+template <typename T, typename... Args>
+T* pool_new(apr_pool_t* pool, Args&&... args) {
+  void* memory = apr_palloc(pool, sizeof(T));
+  T* object = new (memory) T(std::forward<Args>(args)...);
+  apr_pool_cleanup_register(
+      pool, object,
+      [](void* p) -> apr_status_t {
+        static_cast<T*>(p)->~T();
+        return APR_SUCCESS;
+      },
+      apr_pool_cleanup_null);
+  return object;
+}
+
+struct DirConf {
+  sg::DirConfig config;
+  // httpd merges <Location> settings on every request; the result for a given pair never
+  // changes, so it is computed once per process and reused (sections are few).
+  struct Merged {
+    const DirConf* parent;
+    DirConf* result;
+    Merged* next;
+  };
+  std::atomic<Merged*> merged{nullptr};
+  ~DirConf() {
+    for (Merged* m = merged.load(); m != nullptr;) {
+      Merged* next = m->next;
+      delete m->result;
+      delete m;
+      m = next;
+    }
+  }
+};
+
+struct ServerConf {
+  sg::ServerConfig config;
+};
+
+// Per-process: the mapping of the shared block, inherited by children from the parent.
+struct ProcessState {
+  apr_shm_t* shm = nullptr;
+  std::optional<sg::DenyRegion> region;
+  sg::ServerConfig config;  // main server's, which owns the poller and the DB options
+  std::string state_file;   // empty: disabled
+};
+extern ProcessState g_process;
+
+// A request body read ahead of the app, so the session ids and login fields in it are judged
+// before the app acts on them; the replay filter hands the same bytes back to whoever reads.
+struct KeptBody {
+  apr_bucket_brigade* kept = nullptr;  // not yet handed back
+  std::string text;                    // a copy for the readers
+  bool truncated = false;              // more follows, or the body cannot be read as sent
+};
+
+struct RequestState {
+  const sg::CookieSpec* cookie = nullptr;
+  std::optional<sg::Fingerprint> fingerprint;  // what a login binds: see identify_session_uncached
+  bool fingerprint_ambiguous = false;          // the bound cookie reads differently to different apps
+  std::vector<sg::Fingerprint> aliases;        // every other value any app could read as a session
+  const char* short_id = nullptr;              // of `fingerprint`, formatted once per connection
+  sg::Reason denial = sg::Reason::none;
+  int limit = 0;  // the session limit a refused login hit, for the message
+  const sg::LoginForm* login_form = nullptr;
+  const sg::LogoutRule* logout_rule = nullptr;
+  KeptBody* body = nullptr;  // a POSTed form, read ahead
+  bool logout = false;  // the app confirmed the logout
+  bool bound_here = false;  // this request's response bound the session (a login)
+  std::string owner;        // who the request's session belongs to, if it is bound
+  std::optional<sg::Fingerprint> owned;  // the value of the request that is bound to `owner`
+  bool response_done = false;
+  // A response held back until a body rule has read it (or kMaxResponseBody is passed).
+  bool hold_response = false;
+  apr_bucket_brigade* held = nullptr;
+  std::string response_body;
+  bool response_body_complete = true;
+};
+
+sg::Micros now_micros();
+const sg::DirConfig& dir_config(request_rec* r);
+const sg::ServerConfig& server_config(server_rec* s);
+RequestState* request_state(request_rec* r);
+std::string_view header_in(request_rec* r, const char* name);
+sg::db::ConnectOptions connect_options(const sg::ServerConfig& config);
+
+// poller.cpp
+int post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s) noexcept;
+
+// session.cpp
+template <typename Work>
+void with_login_connection(request_rec* r, Work&& work) {
+  sg::DenyRegion& region = *g_process.region;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!region.try_acquire_login_slot(kLoginConnections)) {
+    if (std::chrono::steady_clock::now() > deadline) throw sg::StoreError("all login connections are busy");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  struct Release {
+    sg::DenyRegion& region;
+    ~Release() { region.release_login_slot(); }
+  } release{region};
+  sg::db::Connection connection(connect_options(server_config(r->server)));
+  work(connection);
+}
+void revoke_on_this_instance(const sg::Fingerprint& fingerprint, sg::Reason reason, sg::Micros now);
+sg::Reason revoked_reason(const sg::DenyRegion& region, const RequestState& state);
+// Records the binding; returns the reason to refuse it, or none.
+sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& username, const char* how);
+
+// denial.cpp
+void deny_now(request_rec* r, RequestState& state, sg::Reason reason);
+void log_denial(request_rec* r, const RequestState& state, sg::Reason reason);
+apr_status_t replace_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state, sg::Reason reason);
+int denial_handler(request_rec* r) noexcept;
+
+// request.cpp
+int fixups(request_rec* r) noexcept;
+apr_status_t replay_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode, apr_read_type_e block,
+                           apr_off_t readbytes) noexcept;
+
+// response.cpp
+apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept;
+int log_transaction(request_rec* r) noexcept;
+
+}  // namespace sg::apache

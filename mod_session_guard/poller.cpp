@@ -1,0 +1,321 @@
+// post_config: the shared block (deny-list and activity), the state file a cold start reads,
+// and the one poller process per instance that keeps the block in step with MariaDB.
+#include "internal.hpp"
+
+#include <ap_listen.h>
+#include <ap_mpm.h>
+#include <apr_shm.h>
+#include <mpm_common.h>
+#include <unixd.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <csignal>
+
+namespace sg::apache {
+
+// ---------------------------------------------------------------- shared memory and poller
+
+sg::RegionCapacity capacity_for(const sg::ServerConfig& config) {
+  sg::RegionCapacity capacity;
+  capacity.sessions = config.deny_capacity_or_default();
+  return capacity;
+}
+
+// The copy on disk is only a head start for a cold start: the database stays the truth.
+void save_state_file(server_rec* s) {
+  if (g_process.state_file.empty()) return;
+  std::string error = sg::save_snapshot_file(g_process.state_file, g_process.region->snapshot());
+  if (!error.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: state file: %s", error.c_str());
+}
+
+// Runs as root at a cold start. Whatever is wrong with the file, the start goes on without it.
+void restore_state_file(server_rec* s) noexcept {
+  if (g_process.state_file.empty()) return;
+  try {
+    sg::SnapshotFile file = sg::load_snapshot_file(g_process.state_file, now_micros());
+    if (file.snapshot) {
+      g_process.region->restore(*file.snapshot);
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                   "session guard: enforcing %u revoked sessions and %u blocked users from %s until the database answers",
+                   static_cast<unsigned>(file.snapshot->sessions.size()),
+                   static_cast<unsigned>(file.snapshot->blocked_users.size()), g_process.state_file.c_str());
+    } else if (!file.missing) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s: %s",
+                   g_process.state_file.c_str(), file.error.c_str());
+    }
+    // The poller saves as the server's user, by renaming a new file over the old: it needs
+    // the directory, never this file opened by root.
+    bool root = geteuid() == 0;
+    std::string error = sg::prepare_snapshot_directory(g_process.state_file, root ? long{ap_unixd_config.user_id} : -1,
+                                                       root ? long{ap_unixd_config.group_id} : -1);
+    if (!error.empty()) ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: state file: %s", error.c_str());
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s: %s",
+                 g_process.state_file.c_str(), e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: ignoring the state file %s",
+                 g_process.state_file.c_str());
+  }
+}
+
+class AprClock : public sg::Clock {
+ public:
+  sg::Micros now() override { return now_micros(); }
+};
+
+struct PollerState {
+  explicit PollerState(const sg::ServerConfig& config)
+      : feed(connect_options(config)), poller(feed, clock, *g_process.region, settings()) {}
+  static sg::PollerSettings settings() {
+    sg::PollerSettings settings;
+    settings.activity_flush_interval = sg::kMicrosPerSecond;
+    settings.revocation_retention = g_process.config.revocation_retention_or_default();
+    return settings;
+  }
+  sg::db::ReconnectingFeed feed;
+  AprClock clock;
+  sg::Poller poller;
+  bool healthy = true;
+  bool first_tick = true;
+  std::optional<std::uint64_t> audit_seen;  // audit lines up to here are in the log already
+};
+
+// Admin actions happen in fcgi_admin or the CLI, whose own output Apache tags as it likes;
+// the poller repeats each new audit line here at INFO, once per instance.
+void log_new_audit_lines(PollerState& poller, server_rec* s) {
+  if (!poller.audit_seen) {
+    poller.audit_seen = poller.feed.last_audit_id();
+    return;
+  }
+  for (const auto& [id, message] : poller.feed.audit_lines(*poller.audit_seen, 100)) {
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "%s", message.c_str());
+    poller.audit_seen = id;
+  }
+}
+
+void poll_once(PollerState& state, server_rec* s) {
+  sg::TickResult result = state.poller.tick();
+  if (!result.ok && (state.healthy || state.first_tick)) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                 "session guard: database unreachable, still enforcing the deny-list last refreshed %" APR_INT64_T_FMT " ms ago "
+                 "(%u revoked sessions, %u blocked users): %s",
+                 static_cast<apr_int64_t>((now_micros() - g_process.region->last_refresh()) / 1000),
+                 g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users,
+                 result.error.c_str());
+    state.poller.request_full_resync();
+  } else if (result.ok && (!state.healthy || state.first_tick)) {
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "session guard: deny-list loaded from the database (%u revoked sessions, %u blocked users)",
+                 g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
+  }
+  if (result.ok && result.activity_flushed > 0) {
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
+                 result.activity_flushed);
+  }
+  if (result.ok && result.revocations_dropped > 0) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                 "session guard: %" APR_SIZE_T_FMT " revocations made within SessionGuardRevocationRetention do not fit "
+                 "in SessionGuardDenyListSize and are not enforced from shared memory (%" APR_UINT64_T_FMT " in all); "
+                 "the users with the most revocations lost their oldest",
+                 result.revocations_dropped, static_cast<apr_uint64_t>(g_process.region->stats().revocations_dropped));
+  }
+  if (result.ok && result.published) save_state_file(s);
+  if (result.ok) {
+    try {
+      log_new_audit_lines(state, s);
+    } catch (const sg::StoreError&) {
+      // The next tick reports the outage; audit lines wait until then.
+    }
+  }
+  state.healthy = result.ok;
+  state.first_tick = false;
+}
+
+// ---------------------------------------------------------------- the poller process
+//
+// One process per instance, forked by the root parent after each (re)configuration and
+// running as the server's user, as mod_cgid does for its daemon. Not a mod_watchdog thread:
+// a singleton watchdog puts a thread in every child, each waking ten times a second to try
+// the singleton's lock, and a multi-threaded prefork child pays for it on every request.
+// The parent kills it when its configuration pool goes (restart, stop) and starts a new one
+// if it dies.
+
+volatile std::sig_atomic_t g_poller_stop = 0;
+
+struct PollerSpawn {
+  apr_pool_t* pconf = nullptr;
+  server_rec* server = nullptr;
+  apr_proc_t* proc = nullptr;  // the live poller; nullptr once it is gone
+};
+PollerSpawn g_spawn;
+
+[[noreturn]] void run_poller_process(server_rec* s, pid_t parent) {
+  struct sigaction stop {};
+  stop.sa_handler = [](int) { g_poller_stop = 1; };
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGINT, &stop, nullptr);
+  // The parent signals its whole process group on restarts; this process ends only when the
+  // parent says so through SIGTERM (or disappears).
+  for (int ignored : {SIGHUP, SIGUSR1, SIGWINCH, SIGPIPE}) std::signal(ignored, SIG_IGN);
+  ap_close_listeners();
+  apr_pool_t* pool = nullptr;
+  int code = 0;
+  if (apr_pool_create(&pool, nullptr) != APR_SUCCESS || ap_run_drop_privileges(pool, s) != 0) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: the poller cannot become the server's user");
+    _exit(APEXIT_CHILDFATAL);
+  }
+  try {
+    PollerState state(g_process.config);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d (database options %s)",
+                 static_cast<int>(getpid()), g_process.config.db_options_file.value_or("-").c_str());
+    const auto interval = std::chrono::microseconds(g_process.config.poll_interval_or_default());
+    while (!g_poller_stop && getppid() == parent) {
+      auto next = std::chrono::steady_clock::now() + interval;
+      try {
+        poll_once(state, s);
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard poller: %s", e.what());
+      }
+      // A signal cuts the sleep short; the loop condition then decides.
+      auto left = next - std::chrono::steady_clock::now();
+      if (left > std::chrono::steady_clock::duration::zero() && !g_poller_stop) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        timespec pause{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+        nanosleep(&pause, nullptr);
+      }
+    }
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard poller: %s", e.what());
+    code = 1;
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard poller: unknown error");
+    code = 1;
+  }
+  // No exit(): the parent's atexit handlers and pools are not this process's to run.
+  _exit(code);
+}
+
+void poller_died(int reason, void* data, int status);
+
+apr_status_t start_poller() {
+  auto* proc = static_cast<apr_proc_t*>(apr_pcalloc(g_spawn.pconf, sizeof(apr_proc_t)));
+  pid_t parent = getpid();
+  apr_status_t rv = apr_proc_fork(proc, g_spawn.pconf);
+  if (rv == APR_INCHILD) run_poller_process(g_spawn.server, parent);
+  if (rv != APR_INPARENT) return rv;
+  g_spawn.proc = proc;
+  apr_proc_other_child_register(proc, poller_died, proc, nullptr, g_spawn.pconf);
+  return APR_SUCCESS;
+}
+
+// Called in the parent by the MPM (a process that is not one of its workers was reaped, or
+// a restart begins) and by APR (the registration goes with its pool).
+void poller_died(int reason, void* data, int status) {
+  auto* proc = static_cast<apr_proc_t*>(data);
+  switch (reason) {
+    case APR_OC_REASON_RESTART:  // stop_poller ends it with the configuration pool
+      apr_proc_other_child_unregister(data);
+      return;
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+      apr_proc_other_child_unregister(data);
+      if (g_spawn.proc == proc) g_spawn.proc = nullptr;
+      break;
+    default:  // RUNNING: a health check; UNREGISTER: APR is already dropping the record
+      return;
+  }
+  int mpm_state = AP_MPMQ_STOPPING;
+  if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) != APR_SUCCESS || mpm_state != AP_MPMQ_RUNNING) return;
+  ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_spawn.server,
+               "session guard: the poller (process %d) ended with status %d; starting a new one",
+               static_cast<int>(proc->pid), status);
+  apr_status_t rv = start_poller();
+  if (rv != APR_SUCCESS) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, rv, g_spawn.server, "session guard: cannot start a new poller");
+  }
+}
+
+// Runs when the configuration pool goes: the next generation starts its own poller.
+apr_status_t stop_poller(void*) {
+  apr_proc_t* proc = g_spawn.proc;
+  g_spawn = PollerSpawn{};
+  // Only a child not yet reaped is signalled: its pid cannot have been reused.
+  if (proc == nullptr || waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
+  kill(proc->pid, SIGTERM);
+  for (int waited_ms = 0; waited_ms < 3000; waited_ms += 10) {
+    if (waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
+    apr_sleep(10 * 1000);
+  }
+  kill(proc->pid, SIGKILL);
+  waitpid(proc->pid, nullptr, 0);
+  return APR_SUCCESS;
+}
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+  // httpd reads the configuration twice at start-up; only the second pass is the real one.
+  if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+  try {
+    g_process.config = server_config(s);
+    sg::db::initialize_library();
+    if (!g_process.config.db_options_file) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: no SessionGuardDBOptions; guarded locations will only see an empty deny-list");
+    }
+    // In a directory of its own: the poller (the server's user) renames new copies into it.
+    std::string state_file =
+        g_process.config.state_file.value_or(ap_runtime_dir_relative(pconf, "session_guard/deny-list.state"));
+    g_process.state_file = state_file == "none" ? std::string() : state_file;
+    sg::RegionCapacity capacity = capacity_for(g_process.config);
+    std::size_t size = sg::DenyRegion::required_size(capacity);
+    if (size == 0) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: deny-list size overflows");
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    // The block lives in the process pool, which survives graceful restarts: the deny-list
+    // keeps being enforced while the configuration reloads.
+    void* existing = nullptr;
+    apr_pool_userdata_get(&existing, kShmKey, s->process->pool);
+    auto* shm = static_cast<apr_shm_t*>(existing);
+    if (shm != nullptr) {
+      auto region = sg::DenyRegion::attach(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm));
+      if (region && region->capacity() == capacity) {
+        g_process.shm = shm;
+        g_process.region = region;
+      } else {
+        shm = nullptr;
+      }
+    }
+    if (shm == nullptr) {
+      apr_status_t rv = apr_shm_create(&shm, size, nullptr, s->process->pool);
+      if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot create %zu bytes of shared memory", size);
+        return HTTP_INTERNAL_SERVER_ERROR;
+      }
+      apr_pool_userdata_set(shm, kShmKey, apr_pool_cleanup_null, s->process->pool);
+      g_process.shm = shm;
+      g_process.region = sg::DenyRegion::create(apr_shm_baseaddr_get(shm), size, capacity, now_micros());
+      restore_state_file(s);
+    }
+
+    if (!g_process.config.db_options_file) return OK;
+    // One poller per instance however many children; never the root parent itself.
+    g_spawn = PollerSpawn{pconf, s, nullptr};
+    apr_pool_cleanup_register(pconf, nullptr, stop_poller, apr_pool_cleanup_null);
+    apr_status_t rv = start_poller();
+    if (rv != APR_SUCCESS) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot start the poller process");
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: %s", e.what());
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return OK;
+}
+
+}  // namespace sg::apache
