@@ -153,8 +153,10 @@ class Operations {
 
   // --- self-service: the user is the actor and may touch only their own sessions ---
   std::vector<SessionRow> user_sessions(std::string_view username, std::size_t limit = 200);
-  // A forged id (another user's, unknown, malformed) is not_found and changes nothing.
-  ActionResult self_end_session(std::string_view username, std::string_view id, const Actor& actor);
+  // A forged id (another user's, unknown, malformed) is not_found and changes nothing; an id
+  // that resolves to `this_device` (the caller's own session) is a conflict.
+  ActionResult self_end_session(std::string_view username, std::string_view id, std::string_view this_device,
+                                const Actor& actor);
   ActionResult self_end_others(std::string_view username, std::string_view keep_fingerprint, const Actor& actor);
 
   // --- "This wasn't me" links ---

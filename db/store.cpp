@@ -131,6 +131,10 @@ std::uint64_t SqlDenyFeed::last_audit_id() {
 }
 
 LoginOutcome record_login(Connection& db, const LoginRecord& login) {
+  // A user name is a key: one changed to fit would bind the session to another account, so a
+  // name MariaDB cannot store as it is refuses the login (the module answers it fail-closed).
+  if (login.username.empty() || login.username.size() > 190 || !sg::utf8_valid(login.username))
+    throw StoreError("cannot record a login for a user name that is empty, longer than 190 bytes or not valid UTF-8");
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
   Transaction tx(db);
@@ -171,9 +175,12 @@ LoginOutcome record_login(Connection& db, const LoginRecord& login) {
       "ended_at = IF(state IN ('active', 'logged_out'), VALUES(ended_at), ended_at), "
       "ended_by = IF(state IN ('active', 'logged_out'), VALUES(ended_by), ended_by), "
       "state = IF(state IN ('active', 'logged_out'), VALUES(state), state)",
-      {fingerprint, login.username, login.cookie_name, std::string(state), login.client_ip.substr(0, 45),
-       login.user_agent.substr(0, 512), std::string(to_string(login.device.device)), login.device.browser.substr(0, 64),
-       login.device.os.substr(0, 64), login.server_name.substr(0, 255),
+      // What the client sent is stored as valid UTF-8 cut to the column, never refused: a
+      // User-Agent in Latin-1 or cut inside a character must not fail the login (503).
+      {fingerprint, login.username, sg::utf8_sanitize(login.cookie_name, 64), std::string(state),
+       sg::utf8_sanitize(login.client_ip, 45), sg::utf8_sanitize(login.user_agent, 512),
+       std::string(to_string(login.device.device)), sg::utf8_sanitize(login.device.browser, 64),
+       sg::utf8_sanitize(login.device.os, 64), sg::utf8_sanitize(login.server_name, 255),
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.idle_timeout_seconds),
        static_cast<std::int64_t>(login.max_lifetime_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
@@ -217,7 +224,7 @@ bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_
                     std::string_view ended_by) {
   std::uint64_t ended = db.execute(
       "UPDATE sessions SET state = ?, ended_at = NOW(6), ended_by = ? WHERE fingerprint = ? AND state = 'active'",
-      {state_for(reason), std::string(ended_by), fingerprint.hex()});
+      {state_for(reason), sg::utf8_sanitize(ended_by, 190), fingerprint.hex()});
   if (ended == 0 && reason != Reason::blocked) return false;
   insert_deny_event(db, fingerprint, username, reason);
   return ended > 0;

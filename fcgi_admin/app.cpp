@@ -1224,10 +1224,13 @@ Response App::my_sessions(Context& ctx) {
     db::ActionResult result;
     if (sub == "/sign-out") {
       std::string id = sg::to_lower(field(form, "id"));
-      if (id == current) {
+      // The action takes any prefix of a fingerprint (the 8-digit id people see), so the
+      // guard does too: comparing whole fingerprints let "85c8a1f2" end this very session.
+      // The operation checks again on the session the id resolves to.
+      if (!id.empty() && current.compare(0, id.size(), id) == 0) {
         throw Conflict("This is the session you are using now. To end it, sign out in the application.", "own_session");
       }
-      result = backend_.self_end_session(user, id, actor);
+      result = backend_.self_end_session(user, id, current, actor);
     } else {
       result = backend_.self_end_others(user, current, actor);
     }

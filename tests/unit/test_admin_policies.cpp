@@ -11,6 +11,7 @@
 #include "settings.hpp"
 #include "sg/fingerprint.hpp"
 #include "sg/signout_link.hpp"
+#include "sg/text.hpp"
 // Last: cmocka defines a `fail` macro that must not meet the C++ headers.
 #include "unit.hpp"
 
@@ -179,6 +180,24 @@ SG_TEST(my_sessions_lists_only_the_callers_sessions_and_marks_this_device) {
   assert_not_contains(r.body, "<nav");
   assert_true(!r.header_value("Content-Security-Policy").empty());
   assert_true(b.calls.empty());
+}
+
+// issue 9 case 10: the guard compared whole fingerprints, but the action resolves any prefix,
+// so posting the 8-digit id people see (or any longer prefix) ended this very session.
+SG_TEST(my_sessions_this_device_by_short_id_or_prefix_is_409) {
+  fake::Backend b = with_sessions();
+  for (const std::string& id : {kAliceId, sg::to_lower(kAliceId), kAliceFp.substr(0, 12), kAliceFp.substr(0, 63)}) {
+    Response r = run(b, as_alice("POST", "/sign-out", "id=" + id + "&csrf=" + self_token()));
+    if (r.status != 409) fail_msg("id %s gave %d", id.c_str(), r.status);
+    assert_contains(r.body, "This is the session you are using now");
+  }
+  assert_true(b.calls.empty());
+  assert_str_eq(b.rows[0].state, "active");
+  // A prefix of the other session signs that one out, and only that one.
+  Response r = run(b, as_alice("POST", "/sign-out", "id=" + fp('c').substr(0, 8) + "&csrf=" + self_token()));
+  assert_int_equal(r.status, 303);
+  assert_str_eq(b.rows[1].state, "killed");
+  assert_str_eq(b.rows[0].state, "active");
 }
 
 SG_TEST(my_sessions_sign_out_checks_csrf_ownership_and_method) {
@@ -406,6 +425,7 @@ int main() {
       cmocka_unit_test(my_sessions_needs_the_modules_variables_and_nothing_else),
       cmocka_unit_test(my_sessions_lists_only_the_callers_sessions_and_marks_this_device),
       cmocka_unit_test(my_sessions_sign_out_checks_csrf_ownership_and_method),
+      cmocka_unit_test(my_sessions_this_device_by_short_id_or_prefix_is_409),
       cmocka_unit_test(wasnt_me_link_confirms_before_it_acts_and_works_once),
       cmocka_unit_test(set_limit_through_api_and_form),
       cmocka_unit_test(bulk_actions_are_confirmed_escaped_and_posted),
