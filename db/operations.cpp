@@ -380,7 +380,7 @@ std::uint64_t Operations::kill_in_transaction(const std::string& fingerprint_hex
                                                  {"server", server.empty() ? "the application" : server},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("kill", username, mail::expand(policy_.kill.subject, values),
-                   with_link(mail::expand(policy_.kill.body, values), username, actor), audit_id))
+                   with_link(mail::expand(policy_.kill.body, values), username, result), audit_id))
       result.mails_queued += 1;
   }
   return audit_id;
@@ -447,7 +447,7 @@ ActionResult Operations::kill_user(std::string_view username, const Actor& actor
                                                  {"count", std::to_string(result.sessions_ended)},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("kill_user", username, mail::expand(policy_.kill_user.subject, values),
-                   with_link(mail::expand(policy_.kill_user.body, values), username, actor), audit_id))
+                   with_link(mail::expand(policy_.kill_user.body, values), username, result), audit_id))
       result.mails_queued += 1;
   }
   tx.commit();
@@ -485,7 +485,7 @@ ActionResult Operations::block_user(std::string_view username, std::string_view 
                                                  {"count", std::to_string(result.sessions_ended)},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("block", username, mail::expand(policy_.block.subject, values),
-                   with_link(mail::expand(policy_.block.body, values), username, actor), audit_id))
+                   with_link(mail::expand(policy_.block.body, values), username, result), audit_id))
       result.mails_queued += 1;
   }
   tx.commit();
@@ -555,15 +555,16 @@ static void log_sessions(ActionResult& result, const std::vector<std::string>& e
     result.log_lines.push_back("... and " + std::to_string(ended.size() - kLoggedSessions) + " more sessions" + what);
 }
 
-std::string Operations::link_text(std::string_view username, const Actor& actor) {
-  const std::string& base = policy_.link_base.empty() ? actor.link_base : policy_.link_base;
-  if (base.empty()) return "";
-  return base + make_signout_link_token(username);
-}
-
-std::string Operations::with_link(const std::string& body, std::string_view username, const Actor& actor) {
-  std::string link = link_text(username, actor);
-  if (link.empty()) return body;
+// The base is configured (public_url), never taken from a request: a Host header is the
+// client's to choose, and a link that sends the victim's single-use token to an attacker's
+// host would hand them the "sign me out" of somebody else's account, or a phishing page.
+std::string Operations::with_link(const std::string& body, std::string_view username, ActionResult& result) {
+  if (policy_.link_base.empty()) {
+    result.log_lines.push_back("error: the mail to " + std::string(username) +
+                               " has no \"This wasn't me\" link: public_url is not set in the [fcgi_admin] settings");
+    return body;
+  }
+  std::string link = policy_.link_base + make_signout_link_token(username);
   std::string hours = std::to_string(std::max<Micros>(1, policy_.link_lifetime / (3600 * kMicrosPerSecond)));
   std::string text = body;
   const std::string placeholder = "{link}";

@@ -174,7 +174,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     db::Connection connection(connect);
     db::Operations ops(connection);
     ops.set_mail_policy(settings.policy);
-    db::Actor actor{options.actor, "", "cli", ""};
+    db::Actor actor{options.actor, "", "cli"};
     db::ActionResult result;
     if (command == "sessions") {
       if (!need(0)) return 1;
