@@ -127,6 +127,36 @@ std::string apply_settings(const std::map<std::string, std::string>& group, Sett
   return "";
 }
 
+std::string expand_includes(std::string_view text, int depth) {
+  std::string out;
+  std::string group;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = sg::trim(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (!line.empty() && line.front() == '[') group = std::string(line);
+    if (line.rfind("!include", 0) == 0 && line.rfind("!includedir", 0) != 0) {
+      std::string path(sg::trim(line.substr(8)));
+      std::ifstream in(path);
+      // As MariaDB's clients do: a file this user may not read is skipped. That is the
+      // point of the layout: the admin's credentials sit in a file only its user reads.
+      if (in && depth < 10) {
+        std::stringstream included;
+        included << in.rdbuf();
+        out += "\n" + expand_includes(included.str(), depth + 1) + "\n";
+        // An included file's groups end with it; the including file goes on in its own.
+        out += group.empty() ? "[]\n" : group + "\n";
+      }
+      continue;
+    }
+    out.append(line.data(), line.size());
+    out += "\n";
+  }
+  return out;
+}
+
 Settings load_settings(const std::string& path) {
   Settings settings;
   if (!path.empty()) settings.db_options_file = path;
@@ -135,7 +165,10 @@ Settings load_settings(const std::string& path) {
   if (!in) throw std::runtime_error("cannot read the option file " + settings.db_options_file + " (set SG_DB_CNF or --config)");
   std::stringstream text;
   text << in.rdbuf();
-  auto groups = parse_option_file(text.str());
+  auto groups = parse_option_file(expand_includes(text.str(), 0));
+  // The admin program's own account when the file (or a file it includes) has one; the
+  // module's file then still serves both on a single-file install.
+  if (groups.count(kAdminGroup)) settings.db_group = kAdminGroup;
   if (auto it = groups.find("fcgi_admin"); it != groups.end()) {
     std::string error = apply_settings(it->second, settings);
     if (!error.empty()) throw std::runtime_error(settings.db_options_file + " [fcgi_admin] " + error);

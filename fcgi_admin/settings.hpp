@@ -36,6 +36,14 @@ struct Settings {
 // be quoted and use \n, \t and \\ escapes (as MariaDB's option files do).
 std::map<std::string, std::map<std::string, std::string>> parse_option_file(std::string_view text);
 
+// The option file's text with each readable `!include FILE` in its place (unreadable ones
+// skipped, as MariaDB's clients skip them); `!includedir` is not followed.
+std::string expand_includes(std::string_view text, int depth = 0);
+
+// The group that holds the admin program's own database account (sg_admin), separate from
+// the module's [session_guard] so each reads only its own credentials.
+inline constexpr const char* kAdminGroup = "session_guard_admin";
+
 // Applies the [fcgi_admin] group; returns "" or the first error ("key: problem").
 std::string apply_settings(const std::map<std::string, std::string>& group, Settings& settings);
 

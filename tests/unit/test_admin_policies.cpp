@@ -417,6 +417,34 @@ SG_TEST(link_settings) {
   auto loaded = sg::admin::load_settings(path);
   std::remove(path);
   assert_str_eq(loaded.policy.link_base, "https://intranet.example.com/session-guard/wasnt-me?t=");
+  assert_str_eq(loaded.db_group, "session_guard");  // a single file: the module's group
+}
+
+// The module's option file includes the admin's, which only the admin program's user can
+// read: the admin's group and settings come from it, and an unreadable include is skipped.
+SG_TEST(option_file_includes_pick_the_admin_group) {
+  char dir[] = "/tmp/sg-unit-inc-XXXXXX";
+  assert_true(mkdtemp(dir) != nullptr);
+  const std::string main_file = std::string(dir) + "/sg.cnf", admin_file = std::string(dir) + "/sg-admin.cnf";
+  std::ofstream(main_file) << "[session_guard]\nuser=sg_module\n!include " << admin_file
+                           << "\nsocket=/after-include\n[fcgi_admin]\nrefresh=7\n";
+  std::ofstream(admin_file) << "[session_guard_admin]\nuser=sg_admin\n[fcgi_admin]\npublic_url=https://admin.example.test\n";
+  auto groups = sg::admin::parse_option_file(sg::admin::expand_includes("[session_guard]\n!include " + admin_file +
+                                                                        "\nsocket=/after-include\n"));
+  // After the include the including file is back in its own group.
+  assert_str_eq(groups["session_guard"]["socket"], "/after-include");
+  assert_str_eq(groups["session_guard_admin"]["user"], "sg_admin");
+  assert_int_equal(groups["session_guard_admin"].count("socket"), 0);
+  auto loaded = sg::admin::load_settings(main_file);
+  assert_str_eq(loaded.db_group, "session_guard_admin");
+  assert_str_eq(loaded.public_url, "https://admin.example.test");
+  assert_int_equal(loaded.refresh_seconds, 7);
+  std::remove(admin_file.c_str());  // unreadable or gone: skipped, the module's group serves
+  loaded = sg::admin::load_settings(main_file);
+  assert_str_eq(loaded.db_group, "session_guard");
+  assert_str_eq(loaded.public_url, "");
+  std::remove(main_file.c_str());
+  rmdir(dir);
 }
 
 int main() {
@@ -431,6 +459,7 @@ int main() {
       cmocka_unit_test(bulk_actions_are_confirmed_escaped_and_posted),
       cmocka_unit_test(time_left_is_the_sooner_deadline_or_no_limit),
       cmocka_unit_test(link_settings),
+      cmocka_unit_test(option_file_includes_pick_the_admin_group),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
