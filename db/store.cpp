@@ -138,10 +138,11 @@ LoginOutcome record_login(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
   Transaction tx(db);
-  db.execute(
-      "INSERT INTO accounts (username, last_login_at) VALUES (?, NOW(6)) "
-      "ON DUPLICATE KEY UPDATE last_login_at = NOW(6)",
-      {login.username});
+  // Two statements, not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column,
+  // and an account that may rename accounts could rename a blocked one out of its block.
+  // The module may only add a name and stamp its last login (scripts/db-setup's grants).
+  db.execute("INSERT IGNORE INTO accounts (username, last_login_at) VALUES (?, NOW(6))", {login.username});
+  db.execute("UPDATE accounts SET last_login_at = NOW(6) WHERE username = ?", {login.username});
   auto account = db.query("SELECT active, max_sessions FROM accounts WHERE username = ? FOR UPDATE", {login.username});
   bool active = account.empty() || to_int(account[0][0]) != 0;
   int limit = account.empty() || !account[0][1] ? login.max_sessions : static_cast<int>(to_int(account[0][1]));

@@ -170,8 +170,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
 
   try {
     db::ConnectOptions connect;
-    connect.option_file = options.config;
-    connect.group = options.group;
+    connect.option_file = settings.db_options_file;  // the credentials_file it names, if any
+    connect.group = settings.db_group;
     db::Connection connection(connect);
     db::Operations ops(connection);
     ops.set_mail_policy(settings.policy);

@@ -443,6 +443,24 @@ SG_TEST(option_file_includes_pick_the_admin_group) {
   loaded = sg::admin::load_settings(main_file);
   assert_str_eq(loaded.db_group, "session_guard");
   assert_str_eq(loaded.public_url, "");
+  // The layout db-setup writes: the module's file names the admin's, whose account is used.
+  std::ofstream(admin_file) << "[session_guard_admin]\nuser=sg_admin\n[fcgi_admin]\npublic_url=https://admin.example.test\n";
+  std::ofstream(main_file) << "[session_guard]\nuser=sg_module\n[client]\nuser=sg_module\n[fcgi_admin]\ncredentials_file="
+                           << admin_file << "\nrefresh=7\n";
+  loaded = sg::admin::load_settings(main_file);
+  assert_str_eq(loaded.db_options_file, admin_file);
+  assert_str_eq(loaded.db_group, "session_guard_admin");
+  assert_str_eq(loaded.public_url, "https://admin.example.test");
+  assert_int_equal(loaded.refresh_seconds, 7);
+  // Without the admin's file there is no quiet fallback to the module's account.
+  std::remove(admin_file.c_str());
+  bool refused = false;
+  try {
+    sg::admin::load_settings(main_file);
+  } catch (const std::runtime_error& e) {
+    refused = std::string(e.what()).find("credentials_file") != std::string::npos;
+  }
+  assert_true(refused);
   std::remove(main_file.c_str());
   rmdir(dir);
 }
