@@ -560,8 +560,8 @@ static void log_sessions(ActionResult& result, const std::vector<std::string>& e
 // host would hand them the "sign me out" of somebody else's account, or a phishing page.
 std::string Operations::with_link(const std::string& body, std::string_view username, ActionResult& result) {
   if (policy_.link_base.empty()) {
-    result.log_lines.push_back("error: the mail to " + std::string(username) +
-                               " has no \"This wasn't me\" link: public_url is not set in the [fcgi_admin] settings");
+    result.log_lines.push_back("error: no \"This wasn't me\" link in the notice to " + std::string(username) +
+                               ": public_url is not set in the [fcgi_admin] settings");
     return body;
   }
   std::string link = policy_.link_base + make_signout_link_token(username);
