@@ -130,19 +130,18 @@ std::uint64_t SqlDenyFeed::last_audit_id() {
   return rows.empty() ? 0 : static_cast<std::uint64_t>(to_int(rows[0][0]));
 }
 
-LoginOutcome record_login(Connection& db, const LoginRecord& login) {
-  // A user name is a key: one changed to fit would bind the session to another account, so a
-  // name MariaDB cannot store as it is refuses the login (the module answers it fail-closed).
-  if (login.username.empty() || login.username.size() > 190 || !sg::utf8_valid(login.username))
-    throw StoreError("cannot record a login for a user name that is empty, longer than 190 bytes or not valid UTF-8");
+namespace {
+LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
   Transaction tx(db);
-  // Two statements, not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column,
-  // and an account that may rename accounts could rename a blocked one out of its block.
-  // The module may only add a name and stamp its last login (scripts/db-setup's grants).
-  db.execute("INSERT IGNORE INTO accounts (username, last_login_at) VALUES (?, NOW(6))", {login.username});
-  db.execute("UPDATE accounts SET last_login_at = NOW(6) WHERE username = ?", {login.username});
+  // Not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column, and an account
+  // that may rename accounts could rename a blocked one out of its block; the module may
+  // only add a name and stamp its last login (scripts/db-setup's grants). The UPDATE comes
+  // first so it takes the row's exclusive lock at once: an INSERT IGNORE first would take
+  // a shared lock that two racing logins then both try to upgrade (a deadlock each time).
+  if (db.execute("UPDATE accounts SET last_login_at = NOW(6) WHERE username = ?", {login.username}) == 0)
+    db.execute("INSERT IGNORE INTO accounts (username, last_login_at) VALUES (?, NOW(6))", {login.username});
   auto account = db.query("SELECT active, max_sessions FROM accounts WHERE username = ? FOR UPDATE", {login.username});
   bool active = account.empty() || to_int(account[0][0]) != 0;
   int limit = account.empty() || !account[0][1] ? login.max_sessions : static_cast<int>(to_int(account[0][1]));
@@ -207,6 +206,23 @@ LoginOutcome record_login(Connection& db, const LoginRecord& login) {
   }
   tx.commit();
   return outcome;
+}
+}  // namespace
+
+LoginOutcome record_login(Connection& db, const LoginRecord& login) {
+  // A user name is a key: one changed to fit would bind the session to another account, so a
+  // name MariaDB cannot store as it is refuses the login (the module answers it fail-closed).
+  if (login.username.empty() || login.username.size() > 190 || !sg::utf8_valid(login.username))
+    throw StoreError("cannot record a login for a user name that is empty, longer than 190 bytes or not valid UTF-8");
+  // The first logins of a new name racing each other can still deadlock (both hold the gap
+  // where the row will go); InnoDB has rolled the loser back whole, so it runs again.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return record_login_once(db, login);
+    } catch (const DeadlockError&) {
+      if (attempt == 3) throw;
+    }
+  }
 }
 
 void record_logout(Connection& db, const Fingerprint& fingerprint) {
