@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sg/text.hpp"
+
 namespace sg::db {
 
 namespace {
@@ -78,7 +80,7 @@ std::vector<UserRow> AdminQueries::users(const UserQuery& query) {
   std::vector<Param> params;
   std::string sql = kUserColumns + " WHERE 1 = 1";
   if (!query.search.empty()) {
-    sql += " AND a.username LIKE ?";
+    sql += " AND a.username COLLATE utf8mb4_unicode_ci LIKE ?";  // a search for people: any case
     params.emplace_back(like_pattern(query.search));
   }
   if (query.state == "active") sql += " AND a.active = 1";
@@ -220,7 +222,7 @@ void AdminQueries::mark_sent(std::uint64_t id) {
 void AdminQueries::mark_failed(std::uint64_t id, const std::string& error, Micros retry_in, bool give_up) {
   db_.execute(
       "UPDATE mail_outbox SET state = ?, last_error = ?, next_try_at = NOW(6) + INTERVAL ? MICROSECOND WHERE id = ?",
-      {std::string(give_up ? "failed" : "pending"), error.substr(0, 1000), static_cast<std::int64_t>(retry_in),
+      {std::string(give_up ? "failed" : "pending"), sg::utf8_sanitize(error, 1000), static_cast<std::int64_t>(retry_in),
        static_cast<std::int64_t>(id)});
 }
 

@@ -89,6 +89,7 @@ st_mysql_stmt* Connection::run(std::string_view sql, const std::vector<Param>& p
       for (auto& entry : statements_) mysql_stmt_close(entry.second);
       statements_.clear();
     }
+    if (code == 1213) throw DeadlockError("statement failed (1213): " + error);
     throw StoreError("statement failed (" + std::to_string(code) + "): " + error);
   }
   last_insert_id_ = mysql_stmt_insert_id(stmt);

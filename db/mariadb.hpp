@@ -16,6 +16,12 @@ struct st_mysql_stmt;
 
 namespace sg::db {
 
+// InnoDB chose this transaction as a deadlock victim and rolled all of it back: the caller
+// may run the whole transaction again.
+struct DeadlockError : StoreError {
+  using StoreError::StoreError;
+};
+
 struct Null {};
 using Param = std::variant<Null, std::string, std::int64_t>;
 using Row = std::vector<std::optional<std::string>>;

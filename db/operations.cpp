@@ -65,7 +65,10 @@ std::string where_clause(const SessionQuery& query, std::vector<Param>& params) 
       like.push_back(c);
     }
     like += "%";
-    where += " AND (s.username LIKE ? OR s.client_ip LIKE ? OR s.device LIKE ? OR s.browser LIKE ? OR s.os LIKE ?)";
+    // Names compare exactly everywhere else (sql/020_exact_usernames.sql); a search is for
+    // people, so "ALICE" still finds alice.
+    where += " AND (s.username COLLATE utf8mb4_unicode_ci LIKE ? OR s.client_ip LIKE ? OR s.device LIKE ? OR "
+             "s.browser LIKE ? OR s.os LIKE ?)";
     for (int i = 0; i < 5; ++i) params.emplace_back(like);
   }
   return where;
@@ -104,6 +107,9 @@ SessionRow session_from(const Row& row) {
   return s;
 }
 
+// mail_outbox.body is a TEXT column.
+constexpr std::size_t kMaxMailBody = 65535;
+
 std::string short_of(std::string_view fingerprint_hex) {
   std::string id(fingerprint_hex.substr(0, 8));
   for (char& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -133,6 +139,8 @@ Micros SessionRow::deadline() const {
 void validate_username(std::string_view username) {
   if (username.empty()) throw OperationError(OperationError::Kind::bad_input, "a user name is required");
   if (username.size() > 190) throw OperationError(OperationError::Kind::bad_input, "the user name is longer than 190 bytes");
+  // Never sanitised: a name changed to fit would be somebody else's account.
+  if (!sg::utf8_valid(username)) throw OperationError(OperationError::Kind::bad_input, "the user name is not valid UTF-8");
   for (unsigned char c : username) {
     if (c < 0x20 || c == 0x7f) throw OperationError(OperationError::Kind::bad_input, "the user name contains control characters");
   }
@@ -330,8 +338,9 @@ std::uint64_t Operations::audit(const Actor& actor, std::string_view action, std
   db_.execute(
       "INSERT INTO audit_log (actor, actor_ip, source, action, target_user, target_session, reason, message) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      {actor.name, actor.ip, actor.source, std::string(action), optional_text(user), optional_text(session),
-       optional_text(reason), std::string(message)});
+      {sg::utf8_sanitize(actor.name, 190), sg::utf8_sanitize(actor.ip, 45), actor.source, std::string(action),
+       optional_text(sg::utf8_sanitize(user, 190)), optional_text(session), optional_text(sg::utf8_sanitize(reason, 1000)),
+       sg::utf8_sanitize(message, 1000)});
   return db_.last_insert_id();
 }
 
@@ -341,8 +350,8 @@ bool Operations::queue_mail(std::string_view kind, std::string_view username, co
   if (rows.empty() || !rows[0][0] || !mail::valid_address(*rows[0][0])) return false;
   db_.execute(
       "INSERT INTO mail_outbox (kind, recipient, target_user, subject, body, audit_id) VALUES (?, ?, ?, ?, ?, ?)",
-      {std::string(kind), *rows[0][0], std::string(username), subject.substr(0, 255), body,
-       static_cast<std::int64_t>(audit_id)});
+      {std::string(kind), *rows[0][0], std::string(username), sg::utf8_sanitize(subject, 255),
+       sg::utf8_sanitize(body, kMaxMailBody), static_cast<std::int64_t>(audit_id)});
   return true;
 }
 
@@ -371,7 +380,7 @@ std::uint64_t Operations::kill_in_transaction(const std::string& fingerprint_hex
                                                  {"server", server.empty() ? "the application" : server},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("kill", username, mail::expand(policy_.kill.subject, values),
-                   with_link(mail::expand(policy_.kill.body, values), username, actor), audit_id))
+                   with_link(mail::expand(policy_.kill.body, values), username, result), audit_id))
       result.mails_queued += 1;
   }
   return audit_id;
@@ -438,7 +447,7 @@ ActionResult Operations::kill_user(std::string_view username, const Actor& actor
                                                  {"count", std::to_string(result.sessions_ended)},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("kill_user", username, mail::expand(policy_.kill_user.subject, values),
-                   with_link(mail::expand(policy_.kill_user.body, values), username, actor), audit_id))
+                   with_link(mail::expand(policy_.kill_user.body, values), username, result), audit_id))
       result.mails_queued += 1;
   }
   tx.commit();
@@ -449,14 +458,17 @@ ActionResult Operations::block_user(std::string_view username, std::string_view 
   validate_username(username);
   if (sg::trim(reason).empty()) throw OperationError(OperationError::Kind::bad_input, "a reason is required to block a user");
   if (reason.size() > 1000) throw OperationError(OperationError::Kind::bad_input, "the reason is longer than 1000 bytes");
+  // Exact, as MariaDB compares names (binary collation, sql/020_exact_usernames.sql): "Admin"
+  // is not the acting "admin" but another account, which must exist (below).
   if (username == actor.name) throw OperationError(OperationError::Kind::conflict, "you cannot block your own account");
   Transaction tx(db_);
-  // The account row is updated first: its lock orders concurrent block/unblock of one user.
-  db_.execute(
-      "INSERT INTO accounts (username, active, blocked_at, blocked_by, block_reason) VALUES (?, 0, NOW(6), ?, ?) "
-      "ON DUPLICATE KEY UPDATE active = 0, blocked_at = NOW(6), blocked_by = VALUES(blocked_by), "
-      "block_reason = VALUES(block_reason)",
-      {std::string(username), actor.name, std::string(reason)});
+  // The account row is locked first: its lock orders concurrent block/unblock of one user.
+  // Only a known account is blocked: a mistyped name must change nothing rather than create
+  // a blocked account beside the one that was meant.
+  auto known = db_.query("SELECT 1 FROM accounts WHERE username = ? FOR UPDATE", {std::string(username)});
+  if (known.empty()) throw OperationError(OperationError::Kind::not_found, "no user named " + std::string(username));
+  db_.execute("UPDATE accounts SET active = 0, blocked_at = NOW(6), blocked_by = ?, block_reason = ? WHERE username = ?",
+              {sg::utf8_sanitize(actor.name, 190), sg::utf8_sanitize(reason, 1000), std::string(username)});
   db_.execute("INSERT INTO deny_events (kind, username, reason) VALUES ('user', ?, 'blocked')", {std::string(username)});
   ActionResult result;
   auto ended = end_user_sessions(username, Reason::blocked, actor);
@@ -473,7 +485,7 @@ ActionResult Operations::block_user(std::string_view username, std::string_view 
                                                  {"count", std::to_string(result.sessions_ended)},
                                                  {"time", mail::format_utc(now_micros())}};
     if (queue_mail("block", username, mail::expand(policy_.block.subject, values),
-                   with_link(mail::expand(policy_.block.body, values), username, actor), audit_id))
+                   with_link(mail::expand(policy_.block.body, values), username, result), audit_id))
       result.mails_queued += 1;
   }
   tx.commit();
@@ -543,15 +555,16 @@ static void log_sessions(ActionResult& result, const std::vector<std::string>& e
     result.log_lines.push_back("... and " + std::to_string(ended.size() - kLoggedSessions) + " more sessions" + what);
 }
 
-std::string Operations::link_text(std::string_view username, const Actor& actor) {
-  const std::string& base = policy_.link_base.empty() ? actor.link_base : policy_.link_base;
-  if (base.empty()) return "";
-  return base + make_signout_link_token(username);
-}
-
-std::string Operations::with_link(const std::string& body, std::string_view username, const Actor& actor) {
-  std::string link = link_text(username, actor);
-  if (link.empty()) return body;
+// The base is configured (public_url), never taken from a request: a Host header is the
+// client's to choose, and a link that sends the victim's single-use token to an attacker's
+// host would hand them the "sign me out" of somebody else's account, or a phishing page.
+std::string Operations::with_link(const std::string& body, std::string_view username, ActionResult& result) {
+  if (policy_.link_base.empty()) {
+    result.log_lines.push_back("error: no \"This wasn't me\" link in the notice to " + std::string(username) +
+                               ": public_url is not set in the [fcgi_admin] settings");
+    return body;
+  }
+  std::string link = policy_.link_base + make_signout_link_token(username);
   std::string hours = std::to_string(std::max<Micros>(1, policy_.link_lifetime / (3600 * kMicrosPerSecond)));
   std::string text = body;
   const std::string placeholder = "{link}";
@@ -689,7 +702,8 @@ std::vector<SessionRow> Operations::user_sessions(std::string_view username, std
   return out;
 }
 
-ActionResult Operations::self_end_session(std::string_view username, std::string_view id, const Actor& actor) {
+ActionResult Operations::self_end_session(std::string_view username, std::string_view id, std::string_view this_device,
+                                          const Actor& actor) {
   validate_username(username);
   std::string hex;
   for (char c : id) hex.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
@@ -702,6 +716,11 @@ ActionResult Operations::self_end_session(std::string_view username, std::string
                         "LIMIT 2 FOR UPDATE",
                         {std::string(username), hex + "%"});
   if (rows.size() != 1) throw OperationError(OperationError::Kind::not_found, "You have no active session with this id.");
+  // Judged on the session the id resolved to, however short the id was: a prefix of this
+  // device's fingerprint is this device.
+  if (to_text(rows[0][0]) == this_device)
+    throw OperationError(OperationError::Kind::conflict,
+                         "This is the session you are using now. To end it, sign out in the application.");
   auto fp = Fingerprint::from_hex(to_text(rows[0][0]));
   if (!fp || !revoke_session(db_, *fp, username, Reason::killed, actor.name))
     throw OperationError(OperationError::Kind::not_found, "You have no active session with this id.");
@@ -739,7 +758,7 @@ ActionResult Operations::use_signout_link(std::string_view token, const Actor& a
   auto inserted = db_.execute(
       "INSERT IGNORE INTO signout_links_used (nonce, username, expires_at, used_ip) "
       "VALUES (?, ?, FROM_UNIXTIME(?), ?)",
-      {claim.nonce, username, static_cast<std::int64_t>(claim.expires_at / kMicrosPerSecond), actor.ip});
+      {claim.nonce, username, static_cast<std::int64_t>(claim.expires_at / kMicrosPerSecond), sg::utf8_sanitize(actor.ip, 45)});
   if (inserted == 0) throw OperationError(OperationError::Kind::gone, "This link has already been used. Nothing more was changed.");
   // A nonce only needs remembering while its link could still verify: forget old ones.
   db_.execute("DELETE FROM signout_links_used WHERE expires_at < NOW(6) - INTERVAL 1 DAY LIMIT 100");

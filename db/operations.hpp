@@ -16,9 +16,6 @@ struct Actor {
   std::string name;
   std::string ip;
   std::string source = "cli";  // cli, web, api, module, self (my-sessions), link ("This wasn't me")
-  // Where "This wasn't me" links in mail point when the policy names no public URL (the
-  // pages pass the address the admin used), e.g. "http://host/session-guard/wasnt-me?t=".
-  std::string link_base;
 };
 
 struct SessionRow {
@@ -108,7 +105,7 @@ struct MailPolicy {
                      "Reason: {reason}\n\nAll your sessions have ended and you cannot sign in until the account "
                      "is unblocked. Please contact your helpdesk.\n"};
   // "This wasn't me: sign me out everywhere" in kill and block notices. link_base + token is
-  // the link ("" here: the actor's link_base, or no link); link_key signs it ("": a key
+  // the link (from public_url; "": no link, and an error in the log); link_key signs it ("": a key
   // generated once and kept in admin_settings).
   std::string link_base;
   std::string link_key;
@@ -153,8 +150,10 @@ class Operations {
 
   // --- self-service: the user is the actor and may touch only their own sessions ---
   std::vector<SessionRow> user_sessions(std::string_view username, std::size_t limit = 200);
-  // A forged id (another user's, unknown, malformed) is not_found and changes nothing.
-  ActionResult self_end_session(std::string_view username, std::string_view id, const Actor& actor);
+  // A forged id (another user's, unknown, malformed) is not_found and changes nothing; an id
+  // that resolves to `this_device` (the caller's own session) is a conflict.
+  ActionResult self_end_session(std::string_view username, std::string_view id, std::string_view this_device,
+                                const Actor& actor);
   ActionResult self_end_others(std::string_view username, std::string_view keep_fingerprint, const Actor& actor);
 
   // --- "This wasn't me" links ---
@@ -177,8 +176,8 @@ class Operations {
   // Queues a mail to the user's address in the current transaction; false when none is on file.
   bool queue_mail(std::string_view kind, std::string_view username, const std::string& subject,
                   const std::string& body, std::uint64_t audit_id);
-  std::string link_text(std::string_view username, const Actor& actor);
-  std::string with_link(const std::string& body, std::string_view username, const Actor& actor);
+  // The notice with its "This wasn't me" link; without a configured base, without one (logged).
+  std::string with_link(const std::string& body, std::string_view username, ActionResult& result);
   std::vector<std::string> end_sessions(const std::string& where, const std::vector<Param>& params,
                                         const std::string& ended_by, std::vector<std::string>* users = nullptr);
   std::uint64_t kill_in_transaction(const std::string& fingerprint_hex, const Actor& actor, ActionResult& result);

@@ -155,14 +155,18 @@ std::uint64_t SqlDenyFeed::last_audit_id() {
   return rows.empty() ? 0 : static_cast<std::uint64_t>(to_int(rows[0][0]));
 }
 
-LoginOutcome record_login(Connection& db, const LoginRecord& login) {
+namespace {
+LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
   Transaction tx(db);
-  db.execute(
-      "INSERT INTO accounts (username, last_login_at) VALUES (?, NOW(6)) "
-      "ON DUPLICATE KEY UPDATE last_login_at = NOW(6)",
-      {login.username});
+  // Not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column, and an account
+  // that may rename accounts could rename a blocked one out of its block; the module may
+  // only add a name and stamp its last login (scripts/db-setup's grants). The UPDATE comes
+  // first so it takes the row's exclusive lock at once: an INSERT IGNORE first would take
+  // a shared lock that two racing logins then both try to upgrade (a deadlock each time).
+  if (db.execute("UPDATE accounts SET last_login_at = NOW(6) WHERE username = ?", {login.username}) == 0)
+    db.execute("INSERT IGNORE INTO accounts (username, last_login_at) VALUES (?, NOW(6))", {login.username});
   auto account = db.query("SELECT active, max_sessions FROM accounts WHERE username = ? FOR UPDATE", {login.username});
   bool active = account.empty() || to_int(account[0][0]) != 0;
   int limit = account.empty() || !account[0][1] ? login.max_sessions : static_cast<int>(to_int(account[0][1]));
@@ -196,9 +200,12 @@ LoginOutcome record_login(Connection& db, const LoginRecord& login) {
       "ended_at = IF(state IN ('active', 'logged_out'), VALUES(ended_at), ended_at), "
       "ended_by = IF(state IN ('active', 'logged_out'), VALUES(ended_by), ended_by), "
       "state = IF(state IN ('active', 'logged_out'), VALUES(state), state)",
-      {fingerprint, login.username, login.cookie_name, std::string(state), login.client_ip.substr(0, 45),
-       login.user_agent.substr(0, 512), std::string(to_string(login.device.device)), login.device.browser.substr(0, 64),
-       login.device.os.substr(0, 64), login.server_name.substr(0, 255),
+      // What the client sent is stored as valid UTF-8 cut to the column, never refused: a
+      // User-Agent in Latin-1 or cut inside a character must not fail the login (503).
+      {fingerprint, login.username, sg::utf8_sanitize(login.cookie_name, 64), std::string(state),
+       sg::utf8_sanitize(login.client_ip, 45), sg::utf8_sanitize(login.user_agent, 512),
+       std::string(to_string(login.device.device)), sg::utf8_sanitize(login.device.browser, 64),
+       sg::utf8_sanitize(login.device.os, 64), sg::utf8_sanitize(login.server_name, 255),
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.idle_timeout_seconds),
        static_cast<std::int64_t>(login.max_lifetime_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
@@ -225,6 +232,23 @@ LoginOutcome record_login(Connection& db, const LoginRecord& login) {
   tx.commit();
   return outcome;
 }
+}  // namespace
+
+LoginOutcome record_login(Connection& db, const LoginRecord& login) {
+  // A user name is a key: one changed to fit would bind the session to another account, so a
+  // name MariaDB cannot store as it is refuses the login (the module answers it fail-closed).
+  if (login.username.empty() || login.username.size() > 190 || !sg::utf8_valid(login.username))
+    throw StoreError("cannot record a login for a user name that is empty, longer than 190 bytes or not valid UTF-8");
+  // The first logins of a new name racing each other can still deadlock (both hold the gap
+  // where the row will go); InnoDB has rolled the loser back whole, so it runs again.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return record_login_once(db, login);
+    } catch (const DeadlockError&) {
+      if (attempt == 3) throw;
+    }
+  }
+}
 
 void record_logout(Connection& db, const Fingerprint& fingerprint) {
   db.execute(
@@ -242,7 +266,7 @@ bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_
                     std::string_view ended_by) {
   std::uint64_t ended = db.execute(
       "UPDATE sessions SET state = ?, ended_at = NOW(6), ended_by = ? WHERE fingerprint = ? AND state = 'active'",
-      {state_for(reason), std::string(ended_by), fingerprint.hex()});
+      {state_for(reason), sg::utf8_sanitize(ended_by, 190), fingerprint.hex()});
   if (ended == 0 && reason != Reason::blocked) return false;
   insert_deny_event(db, fingerprint, username, reason);
   // Every earlier value of the session's cookie and every value of its other cookies

@@ -28,7 +28,6 @@ struct App::Context {
   std::string nonce;   // CSRF cookie value (existing or new)
   bool new_nonce = false;
   std::string csrf_key;
-  std::string link_base;  // where "This wasn't me" links point, from the request's address
   bool self_service = false;  // my-sessions or a "This wasn't me" link: no admin around
   std::string csrf_scope;     // what CSRF tokens are bound to when it is not the admin's name
 
@@ -43,7 +42,7 @@ struct App::Context {
       if (k == name) out.push_back(v);
     return out;
   }
-  db::Actor actor() const { return db::Actor{user, ip, api ? "api" : "web", link_base}; }
+  db::Actor actor() const { return db::Actor{user, ip, api ? "api" : "web"}; }
 };
 
 namespace {
@@ -284,7 +283,7 @@ void App::handle(Request& request) noexcept {
 }
 
 Response App::respond(Request& request) noexcept {
-  Context ctx{request, {}, {}, {}, {}, {}, false, {}, false, {}, {}, false, {}};
+  Context ctx{request, {}, {}, {}, {}, {}, false, {}, false, {}, false, {}};
   Response response;
   try {
     try {
@@ -297,11 +296,6 @@ Response App::respond(Request& request) noexcept {
       if (path.compare(0, prefix.size(), prefix) != 0) throw NotFound("There is no page at this address.");
       ctx.path = path.substr(prefix.size());
       ctx.api = ctx.path.compare(0, 5, "/api/") == 0;
-      if (settings_.public_url.empty()) {
-        std::string host = request.param("HTTP_HOST");
-        if (!host.empty() && host.find_first_of("/\\\"'<> ?#@") == std::string::npos)
-          ctx.link_base = std::string(request.param("HTTPS") == "on" ? "https://" : "http://") + host + prefix + "/wasnt-me?t=";
-      }
       response = route(ctx);
     } catch (const db::OperationError& e) {
       throw HttpError(status_of(e), code_of(e), e.what());
@@ -1212,7 +1206,7 @@ Response App::my_sessions(Context& ctx) {
   ctx.csrf_scope = "self\n" + user;
   const std::string base = settings_.prefix + "/my-sessions";
   const std::string sub = ctx.path.substr(std::string("/my-sessions").size());
-  db::Actor actor{user, ctx.ip, "self", ctx.link_base};
+  db::Actor actor{user, ctx.ip, "self"};
   if (!sub.empty()) {
     if (sub != "/sign-out" && sub != "/sign-out-others") throw NotFound("There is no page at this address.");
     if (ctx.method != "POST") throw MethodNotAllowed("POST");
@@ -1224,10 +1218,13 @@ Response App::my_sessions(Context& ctx) {
     db::ActionResult result;
     if (sub == "/sign-out") {
       std::string id = sg::to_lower(field(form, "id"));
-      if (id == current) {
+      // The action takes any prefix of a fingerprint (the 8-digit id people see), so the
+      // guard does too: comparing whole fingerprints let "85c8a1f2" end this very session.
+      // The operation checks again on the session the id resolves to.
+      if (!id.empty() && current.compare(0, id.size(), id) == 0) {
         throw Conflict("This is the session you are using now. To end it, sign out in the application.", "own_session");
       }
-      result = backend_.self_end_session(user, id, actor);
+      result = backend_.self_end_session(user, id, current, actor);
     } else {
       result = backend_.self_end_others(user, current, actor);
     }
@@ -1303,7 +1300,7 @@ Response App::wasnt_me(Context& ctx) {
   const std::string user = backend_.check_signout_link(token);
   if (post) {
     require_csrf(ctx, form);
-    db::Actor actor{user, ctx.ip, "link", ctx.link_base};
+    db::Actor actor{user, ctx.ip, "link"};
     auto result = backend_.use_signout_link(token, actor);
     changed(ctx, result);
     std::string out = "<div class=\"confirm\"><h1>You have been signed out everywhere</h1>\n<div class=\"notice\" role=\"status\">" +

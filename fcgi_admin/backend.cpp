@@ -91,8 +91,9 @@ std::vector<std::string> SqlBackend::active_servers() {
 std::vector<db::SessionRow> SqlBackend::user_sessions(const std::string& user) {
   return with([&](db::Operations& o, db::AdminQueries&) { return o.user_sessions(user); });
 }
-db::ActionResult SqlBackend::self_end_session(const std::string& user, const std::string& id, const db::Actor& actor) {
-  return with([&](db::Operations& o, db::AdminQueries&) { return o.self_end_session(user, id, actor); });
+db::ActionResult SqlBackend::self_end_session(const std::string& user, const std::string& id,
+                                              const std::string& this_device, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.self_end_session(user, id, this_device, actor); });
 }
 db::ActionResult SqlBackend::self_end_others(const std::string& user, const std::string& keep_fingerprint,
                                              const db::Actor& actor) {

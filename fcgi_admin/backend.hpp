@@ -43,7 +43,9 @@ class Backend {
   virtual db::ActionResult sign_out_everyone(const std::string& server, const db::Actor& actor) = 0;
   virtual std::vector<std::string> active_servers() = 0;
   virtual std::vector<db::SessionRow> user_sessions(const std::string& user) = 0;
-  virtual db::ActionResult self_end_session(const std::string& user, const std::string& id, const db::Actor& actor) = 0;
+  // `this_device`: the caller's own session (full fingerprint), which the id must not name.
+  virtual db::ActionResult self_end_session(const std::string& user, const std::string& id,
+                                            const std::string& this_device, const db::Actor& actor) = 0;
   virtual db::ActionResult self_end_others(const std::string& user, const std::string& keep_fingerprint,
                                            const db::Actor& actor) = 0;
   virtual std::string check_signout_link(const std::string& token) = 0;  // the user it names
@@ -80,7 +82,8 @@ class SqlBackend : public Backend {
   db::ActionResult sign_out_everyone(const std::string& server, const db::Actor& actor) override;
   std::vector<std::string> active_servers() override;
   std::vector<db::SessionRow> user_sessions(const std::string& user) override;
-  db::ActionResult self_end_session(const std::string& user, const std::string& id, const db::Actor& actor) override;
+  db::ActionResult self_end_session(const std::string& user, const std::string& id, const std::string& this_device,
+                                    const db::Actor& actor) override;
   db::ActionResult self_end_others(const std::string& user, const std::string& keep_fingerprint,
                                    const db::Actor& actor) override;
   std::string check_signout_link(const std::string& token) override;

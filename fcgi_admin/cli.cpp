@@ -37,7 +37,8 @@ constexpr const char* kUsage =
     "  deliver-mail [--loop]             send due mail from the outbox (once, or every mail_interval)\n"
     "  serve                             FastCGI responder (the default with no command)\n"
     "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
-    "--config defaults to $SG_DB_CNF or /etc/session-guard/db.cnf; --as defaults to the Unix user.\n";
+    "--config defaults to $SG_DB_CNF or /etc/session-guard/db.cnf; --group to [session_guard_admin] when\n"
+    "the file (or one it includes) has it, else [session_guard]; --as defaults to the Unix user.\n";
 
 std::string unix_user() {
   if (const passwd* pw = getpwuid(geteuid())) return pw->pw_name;
@@ -46,7 +47,7 @@ std::string unix_user() {
 
 struct Options {
   std::string config;
-  std::string group = "session_guard";
+  std::string group;  // empty: [session_guard_admin] if the file has it, else [session_guard]
   std::string actor;
   std::vector<std::string> positional;
   std::map<std::string, std::string> flags;
@@ -150,7 +151,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     err << "fcgi_admin: " << e.what() << "\n";
     return 1;
   }
-  settings.db_group = options.group;
+  if (!options.group.empty()) settings.db_group = options.group;
   if (command == "serve") {
     if (!need(0)) return 1;
     return serve(settings);
@@ -169,12 +170,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
 
   try {
     db::ConnectOptions connect;
-    connect.option_file = options.config;
-    connect.group = options.group;
+    connect.option_file = settings.db_options_file;  // the credentials_file it names, if any
+    connect.group = settings.db_group;
     db::Connection connection(connect);
     db::Operations ops(connection);
     ops.set_mail_policy(settings.policy);
-    db::Actor actor{options.actor, "", "cli", ""};
+    db::Actor actor{options.actor, "", "cli"};
     db::ActionResult result;
     if (command == "sessions") {
       if (!need(0)) return 1;

@@ -76,6 +76,9 @@ std::string apply_settings(const std::map<std::string, std::string>& group, Sett
       ok = value.empty() || ((value.rfind("http://", 0) == 0 || value.rfind("https://", 0) == 0) && value.back() != '/' &&
                              value.find_first_of("\"'<> ?#") == std::string::npos);
       if (ok) s.public_url = value;
+    } else if (key == "credentials_file") {
+      ok = !value.empty() && value.front() == '/';
+      if (ok) s.credentials_file = value;
     } else if (key == "link_secret") {
       ok = value.size() >= 16;
       if (ok) s.policy.link_key = value;
@@ -127,18 +130,78 @@ std::string apply_settings(const std::map<std::string, std::string>& group, Sett
   return "";
 }
 
-Settings load_settings(const std::string& path) {
-  Settings settings;
-  if (!path.empty()) settings.db_options_file = path;
-  else if (const char* env = std::getenv("SG_DB_CNF")) settings.db_options_file = env;
-  std::ifstream in(settings.db_options_file);
-  if (!in) throw std::runtime_error("cannot read the option file " + settings.db_options_file + " (set SG_DB_CNF or --config)");
+std::string expand_includes(std::string_view text, int depth) {
+  std::string out;
+  std::string group;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = sg::trim(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (!line.empty() && line.front() == '[') group = std::string(line);
+    if (line.rfind("!include", 0) == 0 && line.rfind("!includedir", 0) != 0) {
+      std::string path(sg::trim(line.substr(8)));
+      std::ifstream in(path);
+      // As MariaDB's clients do: a file this user may not read is skipped. That is the
+      // point of the layout: the admin's credentials sit in a file only its user reads.
+      if (in && depth < 10) {
+        std::stringstream included;
+        included << in.rdbuf();
+        out += "\n" + expand_includes(included.str(), depth + 1) + "\n";
+        // An included file's groups end with it; the including file goes on in its own.
+        out += group.empty() ? "[]\n" : group + "\n";
+      }
+      continue;
+    }
+    out.append(line.data(), line.size());
+    out += "\n";
+  }
+  return out;
+}
+
+namespace {
+std::map<std::string, std::map<std::string, std::string>> read_option_file(const std::string& path, const char* hint) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read the option file " + path + hint);
   std::stringstream text;
   text << in.rdbuf();
-  auto groups = parse_option_file(text.str());
+  return parse_option_file(expand_includes(text.str(), 0));
+}
+
+// The admin program's own account when the file has one; else the file's [session_guard]
+// serves it (a single-file install).
+void take_account(const std::string& path, const std::map<std::string, std::map<std::string, std::string>>& groups,
+                  Settings& settings) {
+  settings.db_options_file = path;
+  settings.db_group = groups.count(kAdminGroup) ? kAdminGroup : "session_guard";
+}
+
+void take_settings(const std::string& path, const std::map<std::string, std::map<std::string, std::string>>& groups,
+                   Settings& settings) {
   if (auto it = groups.find("fcgi_admin"); it != groups.end()) {
     std::string error = apply_settings(it->second, settings);
-    if (!error.empty()) throw std::runtime_error(settings.db_options_file + " [fcgi_admin] " + error);
+    if (!error.empty()) throw std::runtime_error(path + " [fcgi_admin] " + error);
+  }
+}
+}  // namespace
+
+Settings load_settings(const std::string& path) {
+  Settings settings;
+  std::string file = settings.db_options_file;
+  if (!path.empty()) file = path;
+  else if (const char* env = std::getenv("SG_DB_CNF")) file = env;
+  auto groups = read_option_file(file, " (set SG_DB_CNF or --config)");
+  take_account(file, groups, settings);
+  take_settings(file, groups, settings);
+  if (!settings.credentials_file.empty() && settings.credentials_file != file) {
+    // No fallback to the file's own account: an admin program that cannot read its
+    // credentials must say so, not carry on as the module.
+    const std::string credentials = settings.credentials_file;
+    auto own = read_option_file(credentials, (" (credentials_file in " + file + "; fcgi_admin must run as a user "
+                                              "that may read it)").c_str());
+    take_account(credentials, own, settings);
+    take_settings(credentials, own, settings);
   }
   std::map<std::string, std::string> overrides;
   if (const char* env = std::getenv("SG_ADMIN_PREFIX")) overrides["prefix"] = env;

@@ -29,6 +29,9 @@ struct Settings {
   // Where users reach the pages, for links in mail ("https://intranet.example.com"); "" = the
   // address of the admin's request (the CLI then sends no link).
   std::string public_url;
+  // The option file with fcgi_admin's own database account ([session_guard_admin]), named in
+  // the module's file, which the web server may read, so the admin's password is not in it.
+  std::string credentials_file;
   db::MailPolicy policy;
 };
 
@@ -36,11 +39,20 @@ struct Settings {
 // be quoted and use \n, \t and \\ escapes (as MariaDB's option files do).
 std::map<std::string, std::map<std::string, std::string>> parse_option_file(std::string_view text);
 
+// The option file's text with each readable `!include FILE` in its place (unreadable ones
+// skipped, as MariaDB's clients skip them); `!includedir` is not followed.
+std::string expand_includes(std::string_view text, int depth = 0);
+
+// The group that holds the admin program's own database account (sg_admin), separate from
+// the module's [session_guard] so each reads only its own credentials.
+inline constexpr const char* kAdminGroup = "session_guard_admin";
+
 // Applies the [fcgi_admin] group; returns "" or the first error ("key: problem").
 std::string apply_settings(const std::map<std::string, std::string>& group, Settings& settings);
 
 // The option file named by $SG_DB_CNF (or `path` when given), with environment overrides
-// SG_ADMIN_PREFIX and SG_SENDMAIL. Throws std::runtime_error with a clear message.
+// SG_ADMIN_PREFIX and SG_SENDMAIL. When it names a credentials_file, that file's account and
+// [fcgi_admin] settings apply too. Throws std::runtime_error with a clear message.
 Settings load_settings(const std::string& path);
 
 }  // namespace sg::admin

@@ -1,5 +1,6 @@
 #include "sg/text.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace sg {
@@ -170,6 +171,76 @@ std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   return text;
+}
+
+}  // namespace sg
+
+namespace sg {
+
+namespace {
+// The length of the well-formed character at text[i] (Unicode table 3-7), or 0 with `bad`
+// set to the length of the ill-formed subpart that starts there (at least 1).
+std::size_t utf8_char(std::string_view text, std::size_t i, std::size_t& bad) {
+  const auto c = static_cast<unsigned char>(text[i]);
+  if (c < 0x80) return 1;
+  std::size_t trail;
+  unsigned char low = 0x80, high = 0xBF;  // the range of the first trail byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    trail = 1;
+  } else if (c == 0xE0) {
+    trail = 2, low = 0xA0;  // below: overlong
+  } else if (c == 0xED) {
+    trail = 2, high = 0x9F;  // above: UTF-16 surrogates
+  } else if (c >= 0xE1 && c <= 0xEF) {
+    trail = 2;
+  } else if (c == 0xF0) {
+    trail = 3, low = 0x90;  // below: overlong
+  } else if (c == 0xF4) {
+    trail = 3, high = 0x8F;  // above: past U+10FFFF
+  } else if (c >= 0xF1 && c <= 0xF3) {
+    trail = 3;
+  } else {
+    bad = 1;  // a stray trail byte, C0/C1 (always overlong) or F5..FF
+    return 0;
+  }
+  for (std::size_t k = 1; k <= trail; ++k) {
+    if (i + k >= text.size()) {
+      bad = k;
+      return 0;
+    }
+    const auto b = static_cast<unsigned char>(text[i + k]);
+    if (b < (k == 1 ? low : 0x80) || b > (k == 1 ? high : 0xBF)) {
+      bad = k;
+      return 0;
+    }
+  }
+  return trail + 1;
+}
+}  // namespace
+
+bool utf8_valid(std::string_view text) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t n = utf8_char(text, i, bad);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string utf8_sanitize(std::string_view text, std::size_t max_bytes) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes));
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t bad = 0;
+    std::size_t n = utf8_char(text, i, bad);
+    std::string_view piece = n != 0 ? text.substr(i, n) : kReplacement;
+    if (out.size() + piece.size() > max_bytes) break;
+    out += piece;
+    i += n != 0 ? n : bad;
+  }
+  return out;
 }
 
 }  // namespace sg

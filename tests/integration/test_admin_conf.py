@@ -4,6 +4,7 @@ conf/fcgi_admin-proxy-fcgi.conf (mod_proxy_fcgi to fcgi_admin run by spawn-fcgi)
 event MPM. Each serves the pages and the API, authorises by accounts.is_admin, ends a session
 in the demo app, and answers 503 while the database is down and recovers after."""
 import os
+import pwd
 import signal
 import sys
 import time
@@ -25,16 +26,22 @@ def snippet(name, replacements):
     return text
 
 
+# As root, the daemon runs as a user that is neither root nor the web server's (the snippet
+# says sg-admin; the tests use nobody rather than create a user).
+ADMIN_USER, ADMIN_GROUP = "nobody", "nogroup"
+
+
 class SpawnFcgi:
-    """fcgi_admin as its own daemon: spawn-fcgi binds 127.0.0.1:PORT and forks N responders."""
+    """fcgi_admin as its own daemon: spawn-fcgi binds a Unix socket that only the web server's
+    user may open and forks N responders, as ADMIN_USER when run as root."""
 
     def __init__(self, binary, cnf, tmp, children=2):
-        self.port = h.free_port()
+        self.socket = os.path.join(tmp, "fcgi_admin.sock")
         self.pidfile = os.path.join(tmp, "fcgi_admin.pids")
         self.log = os.path.join(tmp, "fcgi_admin.log")
-        args = ["spawn-fcgi", "-a", "127.0.0.1", "-p", str(self.port), "-F", str(children), "-P", self.pidfile]
+        args = ["spawn-fcgi", "-s", self.socket, "-F", str(children), "-P", self.pidfile]
         if os.geteuid() == 0:
-            args += ["-u", "www-data", "-g", "www-data"]
+            args += ["-M", "0660", "-U", "www-data", "-G", "www-data", "-u", ADMIN_USER, "-g", ADMIN_GROUP]
         env = dict(os.environ, SG_DB_CNF=cnf)
         with open(self.log, "ab") as log:
             p = h.subprocess.run(args + ["--", binary], env=env, stdout=log, stderr=log, timeout=30)
@@ -145,16 +152,44 @@ def test_fcgid_snippet():
     exercise(ConfStack("prefork", conf), "php")
 
 
+def admin_option_file(st):
+    """fcgi_admin's own option file as the snippet describes it: its account from
+    sg-admin.cnf and the test's [fcgi_admin] settings, readable by ADMIN_GROUP only."""
+    with open(st.db.cnf) as f:
+        settings = f.read().split("[fcgi_admin]")[1:]
+    with open(os.path.join(st.db.dir, "sg-admin.cnf")) as f:
+        text = f.read()
+    for group in settings:
+        text += "\n[fcgi_admin]\n" + "".join(line + "\n" for line in group.strip().splitlines()
+                                           if not line.startswith("credentials_file"))
+    path = os.path.join(st.tmp, "admin.cnf")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o640)
+    if os.geteuid() == 0:
+        h.sh("chgrp", ADMIN_GROUP, path)
+    return path
+
+
 def test_proxy_fcgi_snippet_with_spawn_fcgi():
     def conf(st):
-        st.daemon = SpawnFcgi(st.admin_bin, st.db.cnf, st.tmp)
+        st.daemon = SpawnFcgi(st.admin_bin, admin_option_file(st), st.tmp)
         return (f'LoadModule proxy_module "{MODDIR}/mod_proxy.so"\n'
                 f'LoadModule proxy_fcgi_module "{MODDIR}/mod_proxy_fcgi.so"\n' +
                 snippet("fcgi_admin-proxy-fcgi.conf", {
                     "/etc/session-guard/htpasswd": st.db.htpasswd,
-                    "fcgi://127.0.0.1:9047/": f"fcgi://127.0.0.1:{st.daemon.port}/"}))
+                    "unix:/run/session-guard/fcgi_admin.sock": f"unix:{st.daemon.socket}"}))
     st = ConfStack("event", conf)
     pids = st.daemon.pids()
+    if os.geteuid() == 0:
+        # issue 9 case 16: the admin program is its own Unix user, and the web server's user
+        # (any PHP code in it) can neither read its database password nor run as it.
+        for pid in pids:
+            with open(f"/proc/{pid}/status") as f:
+                uid = [line.split()[1] for line in f if line.startswith("Uid:")][0]
+            h.expect(uid == str(pwd.getpwnam(ADMIN_USER).pw_uid), "fcgi_admin runs as", ADMIN_USER, uid)
+        p = h.sh("runuser", "-u", "www-data", "--", "cat", os.path.join(st.tmp, "admin.cnf"), check=False)
+        h.expect(p.returncode != 0, "www-data can read fcgi_admin's option file")
     exercise(st, "perl")
     h.expect(st.daemon.pids() == pids and all(alive(p) for p in pids),
              "the spawn-fcgi children survive the outage")

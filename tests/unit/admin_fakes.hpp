@@ -179,6 +179,8 @@ class Backend : public sg::admin::Backend {
     if (reason.find_first_not_of(" \t") == std::string::npos)
       throw sg::db::OperationError(sg::db::OperationError::Kind::bad_input, "a reason is required to block a user");
     if (user == actor.name) throw sg::db::OperationError(sg::db::OperationError::Kind::conflict, "you cannot block your own account");
+    // As the database does: names are exact, and only a known account is blocked.
+    if (!accounts.count(user)) throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "no user named " + user);
     return act("block:" + user + ":" + reason, "User " + user + " blocked by administrator " + actor.name);
   }
   sg::db::ActionResult unblock_user(const std::string& user, const sg::db::Actor& actor) override {
@@ -215,9 +217,12 @@ class Backend : public sg::admin::Backend {
       if (r.state == "active" && r.username == user) out.push_back(r);
     return out;
   }
-  sg::db::ActionResult self_end_session(const std::string& user, const std::string& id, const sg::db::Actor& actor) override {
+  sg::db::ActionResult self_end_session(const std::string& user, const std::string& id, const std::string& this_device,
+                                        const sg::db::Actor& actor) override {
     for (auto& r : rows) {
       if (r.state == "active" && r.username == user && id.size() >= 8 && r.fingerprint.compare(0, id.size(), id) == 0) {
+        if (r.fingerprint == this_device)
+          throw sg::db::OperationError(sg::db::OperationError::Kind::conflict, "This is the session you are using now.");
         r.state = "killed";
         return act("self_kill:" + r.fingerprint.substr(0, 8) + ":" + actor.name + ":" + actor.source, "signed out");
       }

@@ -305,6 +305,15 @@ SG_TEST(api_changes_need_json_and_map_errors_to_statuses) {
   r = run(b, api_post("block", "{\"user\":\"admin\",\"reason\":\"x\"}"));
   assert_int_equal(r.status, 409);
   assert_contains(r.body, "self_block");
+  // issue 9 case 9: "Admin" and "admin " are other names, passed on exactly (never folded
+  // onto the acting admin) and, having no account, refused with nothing changed.
+  for (const char* other : {"Admin", "ADMIN", "admin "}) {
+    r = run(b, api_post("block", std::string("{\"user\":\"") + other + "\",\"reason\":\"x\"}"));
+    assert_int_equal(r.status, 404);
+    assert_contains(r.body, "\"error\":\"not_found\"");
+    assert_contains(r.body, std::string("no user named ") + other);
+  }
+  assert_true(b.accounts.at("admin").active);
   assert_int_equal(run(b, api_post("kill", "{\"id\":\"" + fake::hex_id(0xad) + "\"}")).status, 409);
   assert_int_equal(run(b, {"GET", "/session-guard/api/kill"}).status, 405);
   assert_int_equal(run(b, api_post("sessions", "{}")).status, 405);

@@ -11,6 +11,7 @@
 #include "settings.hpp"
 #include "sg/fingerprint.hpp"
 #include "sg/signout_link.hpp"
+#include "sg/text.hpp"
 // Last: cmocka defines a `fail` macro that must not meet the C++ headers.
 #include "unit.hpp"
 
@@ -179,6 +180,24 @@ SG_TEST(my_sessions_lists_only_the_callers_sessions_and_marks_this_device) {
   assert_not_contains(r.body, "<nav");
   assert_true(!r.header_value("Content-Security-Policy").empty());
   assert_true(b.calls.empty());
+}
+
+// issue 9 case 10: the guard compared whole fingerprints, but the action resolves any prefix,
+// so posting the 8-digit id people see (or any longer prefix) ended this very session.
+SG_TEST(my_sessions_this_device_by_short_id_or_prefix_is_409) {
+  fake::Backend b = with_sessions();
+  for (const std::string& id : {kAliceId, sg::to_lower(kAliceId), kAliceFp.substr(0, 12), kAliceFp.substr(0, 63)}) {
+    Response r = run(b, as_alice("POST", "/sign-out", "id=" + id + "&csrf=" + self_token()));
+    if (r.status != 409) fail_msg("id %s gave %d", id.c_str(), r.status);
+    assert_contains(r.body, "This is the session you are using now");
+  }
+  assert_true(b.calls.empty());
+  assert_str_eq(b.rows[0].state, "active");
+  // A prefix of the other session signs that one out, and only that one.
+  Response r = run(b, as_alice("POST", "/sign-out", "id=" + fp('c').substr(0, 8) + "&csrf=" + self_token()));
+  assert_int_equal(r.status, 303);
+  assert_str_eq(b.rows[1].state, "killed");
+  assert_str_eq(b.rows[0].state, "active");
 }
 
 SG_TEST(my_sessions_sign_out_checks_csrf_ownership_and_method) {
@@ -398,6 +417,52 @@ SG_TEST(link_settings) {
   auto loaded = sg::admin::load_settings(path);
   std::remove(path);
   assert_str_eq(loaded.policy.link_base, "https://intranet.example.com/session-guard/wasnt-me?t=");
+  assert_str_eq(loaded.db_group, "session_guard");  // a single file: the module's group
+}
+
+// The module's option file includes the admin's, which only the admin program's user can
+// read: the admin's group and settings come from it, and an unreadable include is skipped.
+SG_TEST(option_file_includes_pick_the_admin_group) {
+  char dir[] = "/tmp/sg-unit-inc-XXXXXX";
+  assert_true(mkdtemp(dir) != nullptr);
+  const std::string main_file = std::string(dir) + "/sg.cnf", admin_file = std::string(dir) + "/sg-admin.cnf";
+  std::ofstream(main_file) << "[session_guard]\nuser=sg_module\n!include " << admin_file
+                           << "\nsocket=/after-include\n[fcgi_admin]\nrefresh=7\n";
+  std::ofstream(admin_file) << "[session_guard_admin]\nuser=sg_admin\n[fcgi_admin]\npublic_url=https://admin.example.test\n";
+  auto groups = sg::admin::parse_option_file(sg::admin::expand_includes("[session_guard]\n!include " + admin_file +
+                                                                        "\nsocket=/after-include\n"));
+  // After the include the including file is back in its own group.
+  assert_str_eq(groups["session_guard"]["socket"], "/after-include");
+  assert_str_eq(groups["session_guard_admin"]["user"], "sg_admin");
+  assert_int_equal(groups["session_guard_admin"].count("socket"), 0);
+  auto loaded = sg::admin::load_settings(main_file);
+  assert_str_eq(loaded.db_group, "session_guard_admin");
+  assert_str_eq(loaded.public_url, "https://admin.example.test");
+  assert_int_equal(loaded.refresh_seconds, 7);
+  std::remove(admin_file.c_str());  // unreadable or gone: skipped, the module's group serves
+  loaded = sg::admin::load_settings(main_file);
+  assert_str_eq(loaded.db_group, "session_guard");
+  assert_str_eq(loaded.public_url, "");
+  // The layout db-setup writes: the module's file names the admin's, whose account is used.
+  std::ofstream(admin_file) << "[session_guard_admin]\nuser=sg_admin\n[fcgi_admin]\npublic_url=https://admin.example.test\n";
+  std::ofstream(main_file) << "[session_guard]\nuser=sg_module\n[client]\nuser=sg_module\n[fcgi_admin]\ncredentials_file="
+                           << admin_file << "\nrefresh=7\n";
+  loaded = sg::admin::load_settings(main_file);
+  assert_str_eq(loaded.db_options_file, admin_file);
+  assert_str_eq(loaded.db_group, "session_guard_admin");
+  assert_str_eq(loaded.public_url, "https://admin.example.test");
+  assert_int_equal(loaded.refresh_seconds, 7);
+  // Without the admin's file there is no quiet fallback to the module's account.
+  std::remove(admin_file.c_str());
+  bool refused = false;
+  try {
+    sg::admin::load_settings(main_file);
+  } catch (const std::runtime_error& e) {
+    refused = std::string(e.what()).find("credentials_file") != std::string::npos;
+  }
+  assert_true(refused);
+  std::remove(main_file.c_str());
+  rmdir(dir);
 }
 
 int main() {
@@ -406,11 +471,13 @@ int main() {
       cmocka_unit_test(my_sessions_needs_the_modules_variables_and_nothing_else),
       cmocka_unit_test(my_sessions_lists_only_the_callers_sessions_and_marks_this_device),
       cmocka_unit_test(my_sessions_sign_out_checks_csrf_ownership_and_method),
+      cmocka_unit_test(my_sessions_this_device_by_short_id_or_prefix_is_409),
       cmocka_unit_test(wasnt_me_link_confirms_before_it_acts_and_works_once),
       cmocka_unit_test(set_limit_through_api_and_form),
       cmocka_unit_test(bulk_actions_are_confirmed_escaped_and_posted),
       cmocka_unit_test(time_left_is_the_sooner_deadline_or_no_limit),
       cmocka_unit_test(link_settings),
+      cmocka_unit_test(option_file_includes_pick_the_admin_group),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -205,6 +205,65 @@ SG_TEST(text_helpers) {
   assert_str_eq(sg::trim("   "), "");
 }
 
+// issue 9 case 8: a User-Agent that is not UTF-8 made MariaDB reject the login (503).
+SG_TEST(utf8_valid_follows_rfc3629) {
+  assert_true(sg::utf8_valid(""));
+  assert_true(sg::utf8_valid("plain ASCII\t\n"));
+  assert_true(sg::utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));
+  assert_true(sg::utf8_valid("a\0b"s));
+  assert_false(sg::utf8_valid("caf\xe9"));               // Latin-1
+  assert_false(sg::utf8_valid("\xc3"));                  // cut after the lead byte
+  assert_false(sg::utf8_valid("\xe2\x82"));              // cut inside a 3-byte character
+  assert_false(sg::utf8_valid("\x80"));                  // stray trail byte
+  assert_false(sg::utf8_valid("\xc0\xaf"));              // overlong '/'
+  assert_false(sg::utf8_valid("\xe0\x80\xaf"));          // overlong, 3 bytes
+  assert_false(sg::utf8_valid("\xf0\x80\x80\xaf"));      // overlong, 4 bytes
+  assert_false(sg::utf8_valid("\xed\xa0\x80"));          // surrogate U+D800
+  assert_false(sg::utf8_valid("\xf4\x90\x80\x80"));      // U+110000
+  assert_false(sg::utf8_valid("\xf5\x80\x80\x80"));
+  assert_false(sg::utf8_valid("\xff"));
+}
+
+SG_TEST(utf8_sanitize_replaces_each_maximal_subpart) {
+  const std::string fffd = "\xef\xbf\xbd";
+  assert_str_eq(sg::utf8_sanitize("caf\xc3\xa9"), "caf\xc3\xa9");
+  assert_str_eq(sg::utf8_sanitize("caf\xe9"), "caf" + fffd);
+  assert_str_eq(sg::utf8_sanitize("caf\xe9!"), "caf" + fffd + "!");
+  // A valid prefix of a character is one subpart; the byte that breaks it starts anew.
+  assert_str_eq(sg::utf8_sanitize("\xe2\x82x"), fffd + "x");
+  assert_str_eq(sg::utf8_sanitize("\xe2\x82\xe2\x82\xac"), fffd + "\xe2\x82\xac");
+  // Bytes that can start nothing are one replacement each (as browsers decode).
+  assert_str_eq(sg::utf8_sanitize("\xc0\xaf"), fffd + fffd);
+  assert_str_eq(sg::utf8_sanitize("\xed\xa0\x80"), fffd + fffd + fffd);
+  assert_str_eq(sg::utf8_sanitize("\xf4\x90\x80\x80"), fffd + fffd + fffd + fffd);
+  assert_str_eq(sg::utf8_sanitize("\xf0\x9f\x98"), fffd);
+  assert_str_eq(sg::utf8_sanitize("a\0b"s), "a\0b"s);
+  for (unsigned b = 0x80; b <= 0xff; ++b) {
+    std::string out = sg::utf8_sanitize(std::string("x") + static_cast<char>(b) + "y");
+    assert_true(sg::utf8_valid(out));
+  }
+}
+
+SG_TEST(utf8_sanitize_never_cuts_a_character) {
+  const std::string fffd = "\xef\xbf\xbd";
+  // 511 ASCII bytes and a 2-byte character: cut at 512 the character is left out whole.
+  std::string ua(511, 'a');
+  assert_str_eq(sg::utf8_sanitize(ua + "\xc3\xa9", 512), ua);
+  assert_str_eq(sg::utf8_sanitize(ua + "\xc3\xa9", 513), ua + "\xc3\xa9");
+  assert_str_eq(sg::utf8_sanitize("\xf0\x9f\x98\x80\xf0\x9f\x98\x80", 7), "\xf0\x9f\x98\x80");
+  assert_str_eq(sg::utf8_sanitize("ab\xe9", 4), "ab");  // the replacement would not fit
+  assert_str_eq(sg::utf8_sanitize("ab\xe9", 5), "ab" + fffd);
+  assert_str_eq(sg::utf8_sanitize("abc", 0), "");
+  // A 512-byte limit on any input gives valid UTF-8 of at most 512 bytes.
+  std::string noisy;
+  for (int i = 0; i < 1000; ++i) noisy.push_back(static_cast<char>((i * 131 + 7) % 256));
+  for (std::size_t limit : {0u, 1u, 2u, 3u, 45u, 64u, 255u, 512u}) {
+    std::string out = sg::utf8_sanitize(noisy, limit);
+    assert_true(out.size() <= limit);
+    assert_true(sg::utf8_valid(out));
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(html_escape_all_specials),
@@ -225,6 +284,9 @@ int main() {
       cmocka_unit_test(multipart_truncated_body),
       cmocka_unit_test(multipart_stops_at_closing_delimiter),
       cmocka_unit_test(text_helpers),
+      cmocka_unit_test(utf8_valid_follows_rfc3629),
+      cmocka_unit_test(utf8_sanitize_replaces_each_maximal_subpart),
+      cmocka_unit_test(utf8_sanitize_never_cuts_a_character),
   };
   return cmocka_run_group_tests_name("text", tests, nullptr, nullptr);
 }
