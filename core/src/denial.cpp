@@ -105,7 +105,7 @@ std::string denial_message(const DirConfig& config, Reason reason, int limit) {
 }
 
 bool bindable_user_name(std::string_view name) {
-  return !name.empty() && name.size() <= 190 &&
+  return !name.empty() && name.size() <= 190 && utf8_valid(name) &&
          std::none_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 

@@ -320,6 +320,7 @@ SG_TEST(bindable_user_names) {
   assert_true(sg::bindable_user_name("alice"));
   assert_true(sg::bindable_user_name("caf\xc3\xa9 user"));
   assert_false(sg::bindable_user_name(""));
+  assert_false(sg::bindable_user_name("caf\xe9"));  // not UTF-8: MariaDB would refuse it
   assert_false(sg::bindable_user_name("a\nb"));
   assert_false(sg::bindable_user_name(std::string("a\0b", 3)));
   assert_false(sg::bindable_user_name(std::string(191, 'x')));

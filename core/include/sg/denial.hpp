@@ -16,7 +16,7 @@ std::string_view default_message(Reason reason);
 std::string denial_message(const DirConfig& config, Reason reason, int limit);
 
 // Whether a user name can be stored and logged faithfully, and so a session bound to it
-// ended later: at most 190 bytes (the column), no control characters.
+// ended later: at most 190 bytes (the column), valid UTF-8, no control characters.
 bool bindable_user_name(std::string_view name);
 
 // `url` with reason=...&message=... appended, so the app's own login page can show why.
