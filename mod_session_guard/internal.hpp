@@ -100,6 +100,7 @@ struct ProcessState {
   std::optional<sg::DenyRegion> region;
   sg::ServerConfig config;  // main server's, which owns the poller and the DB options
   std::string state_file;   // empty: disabled
+  std::string tracking_key;  // MACs the sg_session cookies this farm issued
 };
 extern ProcessState g_process;
 

@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
+#include <iterator>
+
+#include "sg/signout_link.hpp"
 
 namespace sg::apache {
 
@@ -256,11 +260,31 @@ apr_status_t stop_poller(void*) {
   return APR_SUCCESS;
 }
 
+// The key every server of a farm shares without another secret to deploy: derived from the
+// database option file they all use (read here as root, before the children exist); without
+// one, a random key kept in the process pool, so graceful restarts keep it.
+std::string tracking_key(server_rec* s) {
+  if (g_process.config.db_options_file) {
+    std::ifstream in(*g_process.config.db_options_file, std::ios::binary);
+    std::string text;
+    if (in) text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!text.empty()) return sg::hmac_sha256_hex("session guard tracking cookie", text);
+  }
+  void* kept = nullptr;
+  apr_pool_userdata_get(&kept, "session_guard_tracking_key", s->process->pool);
+  if (kept != nullptr) return static_cast<const char*>(kept);
+  std::string key = sg::random_hex(32);
+  apr_pool_userdata_set(apr_pstrdup(s->process->pool, key.c_str()), "session_guard_tracking_key", apr_pool_cleanup_null,
+                        s->process->pool);
+  return key;
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
   // httpd reads the configuration twice at start-up; only the second pass is the real one.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
   try {
     g_process.config = server_config(s);
+    g_process.tracking_key = tracking_key(s);
     sg::db::initialize_library();
     if (!g_process.config.db_options_file) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,

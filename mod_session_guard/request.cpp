@@ -6,6 +6,7 @@
 #include "sg/cookie.hpp"
 #include "sg/decision.hpp"
 #include "sg/fingerprint.hpp"
+#include "sg/signout_link.hpp"
 #include "sg/text.hpp"
 
 namespace sg::apache {
@@ -118,16 +119,15 @@ void drop_unknown_signed_in_cookies(request_rec* r, const sg::DirConfig& config,
 }
 
 void start_tracking_session(request_rec* r) {
-  unsigned char random[24];
-  if (apr_generate_random_bytes(random, sizeof random) != APR_SUCCESS) throw std::runtime_error("no randomness");
-  static const char hex[] = "0123456789abcdef";
-  std::string value;
-  for (unsigned char b : random) {
-    value.push_back(hex[b >> 4]);
-    value.push_back(hex[b & 15]);
-  }
-  std::string cookie = std::string(kTrackingCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Lax";
+  std::string cookie = std::string(kTrackingCookie) + "=" + sg::new_tracking_value(g_process.tracking_key) +
+                       "; Path=/; HttpOnly; SameSite=Lax";
   apr_table_add(r->err_headers_out, "Set-Cookie", apr_pstrdup(r->pool, cookie.c_str()));
+}
+
+// Only a value this farm issued is a tracking session: made-up ones would each be a row.
+bool tracking_cookie_issued(request_rec* r) {
+  auto values = sg::cookie_readings(header_in(r, "Cookie"), kTrackingCookie);
+  return values.size() == 1 && sg::tracking_value_issued(g_process.tracking_key, values.front());
 }
 
 bool same_cookies(const sg::DirConfig& a, const sg::DirConfig& b) {
@@ -318,7 +318,7 @@ int fixups(request_rec* r) noexcept {
     drop_unknown_signed_in_cookies(r, config, region);
 
     if (state->fingerprint && r->user != nullptr) region.record_activity(*state->fingerprint, facts.now);
-    if (r->user != nullptr && tracking && !state->fingerprint) {
+    if (r->user != nullptr && tracking && (!state->fingerprint || !tracking_cookie_issued(r))) {
       // Only a client that returns the cookie becomes a session: scripts that send Basic
       // credentials without keeping cookies must not create a row per request.
       start_tracking_session(r);

@@ -61,6 +61,19 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
 }
 }  // namespace
 
+std::string hmac_sha256_hex(std::string_view key, std::string_view message) { return mac_of(key, message); }
+
+std::string new_tracking_value(std::string_view key) {
+  std::string nonce = random_hex(16);
+  return nonce + "." + mac_of(key, "sg_session." + nonce).substr(0, 32);
+}
+
+bool tracking_value_issued(std::string_view key, std::string_view value) {
+  if (value.size() != 65 || value[32] != '.') return false;
+  std::string expected = mac_of(key, "sg_session." + std::string(value.substr(0, 32))).substr(0, 32);
+  return CRYPTO_memcmp(expected.data(), value.data() + 33, 32) == 0;
+}
+
 std::string random_hex(std::size_t bytes) {
   std::string buffer(bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(buffer.data()), static_cast<int>(bytes)) != 1)

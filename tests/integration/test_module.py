@@ -302,6 +302,23 @@ def test_basic_clients_without_cookies_create_no_rows():
     h.expect(DB.scalar("SELECT COUNT(*) FROM sessions") == rows, "cookie-less clients created session rows")
 
 
+def test_basic_clients_cannot_make_sessions_from_made_up_tracking_values():
+    """Issue 9 case 16: only an sg_session value the module issued becomes a session."""
+    rows = DB.scalar("SELECT COUNT(*) FROM sessions")
+    for i in range(10):
+        b = h.Browser(WEB.base_url, auth=("bob", "demo"))
+        b.cookies["sg_session"] = f"{i:064x}"
+        r = b.get("/basic/whoami.cgi")
+        h.expect(r.status == 200, r)
+    h.expect(DB.scalar("SELECT COUNT(*) FROM sessions") == rows, "made-up sg_session values created rows")
+    b = h.Browser(WEB.base_url, auth=("bob", "demo"))
+    b.get("/basic/whoami.cgi")  # the module hands out its own value
+    h.expect("sg_session" in b.cookies, "no tracking cookie issued")
+    b.get("/basic/whoami.cgi")
+    h.eventually(lambda: DB.scalar("SELECT COUNT(*) FROM sessions") == str(int(rows) + 1), timeout=5,
+                 what="the issued value became one session")
+
+
 # ----------------------------------------------------------------- many servers
 
 @unblocks_after

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "sg/fingerprint.hpp"
+#include "sg/signout_link.hpp"
 #include "sg/types.hpp"
 
 namespace {
@@ -148,6 +149,20 @@ SG_TEST(reason_names_round_trip) {
   assert_false(sg::reason_from_string("").has_value());
 }
 
+// Issue 9 case 16: the module's own tracking cookie carries a MAC, so made-up values are not
+// sessions (each would be a database row).
+SG_TEST(tracking_values_are_recognised_only_when_issued_with_the_key) {
+  std::string value = sg::new_tracking_value("farm key");
+  assert_true(sg::tracking_value_issued("farm key", value));
+  assert_false(sg::tracking_value_issued("other key", value));
+  std::string forged = value;
+  forged[0] = forged[0] == 'a' ? 'b' : 'a';
+  assert_false(sg::tracking_value_issued("farm key", forged));
+  assert_false(sg::tracking_value_issued("farm key", std::string(64, '0')));
+  assert_false(sg::tracking_value_issued("farm key", ""));
+  assert_true(sg::new_tracking_value("farm key") != value);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(fingerprint_is_sha256_of_name_equals_value),
@@ -162,6 +177,7 @@ int main() {
       cmocka_unit_test(user_key_differs_from_session_fingerprint),
       cmocka_unit_test(fingerprint_ordering_is_strict_weak),
       cmocka_unit_test(reason_names_round_trip),
+      cmocka_unit_test(tracking_values_are_recognised_only_when_issued_with_the_key),
   };
   return cmocka_run_group_tests_name("fingerprint", tests, nullptr, nullptr);
 }

@@ -25,6 +25,15 @@ enum class TokenCheck { ok, malformed, bad_signature, expired };
 // `bytes` random bytes (OpenSSL's RAND_bytes) as lowercase hex: nonces and keys.
 std::string random_hex(std::size_t bytes);
 
+// HMAC-SHA256 of `message` under `key`, as lowercase hex: every MAC of the project.
+std::string hmac_sha256_hex(std::string_view key, std::string_view message);
+
+// The module's own session cookie for users the server authenticates (sg_session): a random
+// nonce and its MAC, so a client cannot make a session (and a database row) per request by
+// sending made-up values. The key is the farm's (see mod_session_guard/poller.cpp).
+std::string new_tracking_value(std::string_view key);
+bool tracking_value_issued(std::string_view key, std::string_view value);
+
 // Verifies shape and signature (in constant time) before it looks at the expiry.
 TokenCheck check_signout_token(std::string_view key, std::string_view token, Micros now, SignoutClaim& claim);
 
