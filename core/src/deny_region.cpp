@@ -302,7 +302,7 @@ std::optional<DenySnapshot> parse_snapshot(std::string_view text) {
       constexpr std::string_view kHead = "session-guard-deny-list 1 ";
       if (line.substr(0, kHead.size()) != kHead) return std::nullopt;
       std::string_view time = line.substr(kHead.size());
-      if (time.empty() || time.size() > 19 || time.find_first_not_of("0123456789") != std::string_view::npos) {
+      if (time.empty() || time.size() > 18 || time.find_first_not_of("0123456789") != std::string_view::npos) {
         return std::nullopt;
       }
       snapshot.refreshed_at = std::stoll(std::string(time));
