@@ -393,7 +393,7 @@ void DenyRegion::mark_bound(const Fingerprint& fp, const Fingerprint& user, Micr
     // Unbind first: a reader that copied the name meanwhile sees the tag change and gives up.
     slot->bound_user_tag.store(0, std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_release);
-    std::memcpy(slot->user, username.data(), length);
+    if (length > 0) std::memcpy(slot->user, username.data(), length);  // data() may be null when empty
     slot->user_key = user;
     slot->user_length.store(static_cast<std::uint32_t>(length), std::memory_order_relaxed);
     slot->bound_user_tag.store(tag_of(user), std::memory_order_release);
