@@ -112,7 +112,7 @@ FUZZ_FLAGS := -O1 -g -std=c++17 -fno-omit-frame-pointer -fsanitize=address,undef
   -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter -Icore/include
 FUZZ_SRC   := $(wildcard fuzz/fuzz_*.cpp)
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.cpp=$(FUZZ_DIR)/%)
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 90
 
 $(FUZZ_DIR)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -132,8 +132,13 @@ run: deps
 unit: all
 	@tests/run-unit
 
+# With MODULE_ASAN=1: the module's suites against the ASan build inside Apache (README, "Sanitizers").
 integration: all
+ifeq ($(MODULE_ASAN),1)
+	@tests/run-asan-integration
+else
 	@tests/run-integration
+endif
 
 unit-asan: asan
 	@tests/run-unit --asan
