@@ -1,6 +1,6 @@
 // The "this wasn't me" link token (core/include/sg/signout_link.hpp).
 // Input: the token as it arrives in a URL, checked against a fixed key. A token that checks
-// out (only seeds made with this key can: see fuzz/README) must be exactly what
+// out (only seeds made with this key can: fuzz/seeds.py) must be exactly what
 // make_signout_token writes for its claim, and a one-byte change of it must not check out.
 // The input is also used as a claim (user = first line) for a make -> check round trip.
 #include <string>

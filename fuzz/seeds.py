@@ -45,7 +45,7 @@ SEEDS = {
         "empty_parts": "&&=&a&=b&c=&",
         "bad_escapes": "a=%&b=%4&c=%zz&d=%41%4a%4A",
         "php_mangling": "user.name=1&user name=2&user[x]=3&user[=4",
-        "utf8": "name=caf%C3%A9&raw=caf\xe9",
+        "utf8": b"name=caf%C3%A9&raw=caf\xe9",
     },
     "multipart": {
         "login": ("multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW\nusername\n"
@@ -85,7 +85,7 @@ SEEDS = {
         "leading_zeros": token("carol", "0001900000000"[:12]),
         "odd_user": token("caf\u00e9 <x>", 999999999999),
         "malformed": "v1.616c696365.1900000000.0123.deadbeef",
-        "claim": "alice\n\x00\x00\x00\x00\x71\x3f\xb8\x00nonce-bytes-16!!",
+        "claim": b"alice\n\x00\x00\x00\x00\x71\x3f\xb8\x00nonce-bytes-16!!",
         "uppercase_hex": token("alice", 1900000000).upper(),
     },
     "device": {
@@ -100,16 +100,25 @@ SEEDS = {
         "edge": "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Edg/120.0.2210.61",
         "curl": "curl/7.88.1",
         "script": "<script>alert(1)</script>\"><img src=x onerror=alert(1)>",
-        "latin1": "caf\xe9",  # issue 9, case 8 (sent as one byte, not UTF-8)
+        "latin1": b"caf\xe9",  # issue 9, case 8 (sent as one byte, not UTF-8)
         "long_version": "Firefox/" + "9" * 600,
+    },
+    "escape": {
+        "script": "<script>alert('x')</script>\"&amp;",
+        "json": "\"\\\n\r\t\x00\x1f\x7f</script>",
+        "header_injection": "Alice\r\nBcc: victim@example.org",
+        "utf8_long": "J\u00fcrgen M\u00fcller-L\u00fcdenscheidt " * 4,
+        "latin1": b"caf\xe9",
+        # encode_header looped for ever on 90+ UTF-8 continuation bytes in a row (found by fuzz_escape)
+        "encode_header_hang": b"J\xc3\xbcr" + b"\xab" * 100,
     },
     "config": {
         "login_redirect": "/php/login.php\nusername\nredirect",
         "login_query": "/perl/app.cgi?action=login\nusername\nstatus=302",
         "login_header": "/app?a=1&b=2\nuser\nheader=X-Logged-In",
         "bad_status": "/x\nuser\nstatus=99999999999",
-        "durations": "250ms\n/\n\x00\x00\x00\x00\x00\x00\x10\x00",
-        "duration_hours": "999999999999h\n\n\xff\xff\xff\xff\xff\xff\xff\xff",
+        "durations": b"250ms\n/\n\x00\x00\x00\x00\x00\x00\x10\x00",
+        "duration_hours": b"999999999999h\n\n\xff\xff\xff\xff\xff\xff\xff\xff",
         "cookie": "PHPSESSID\n/php/\n",
         "bad_cookie": "PHP SESSID\nphp\n",
         "deny_redirect": "redirect\n/login?x=1\n",
@@ -127,8 +136,7 @@ def main():
         folder = os.path.join(HERE, "corpus", target)
         os.makedirs(folder, exist_ok=True)
         for name, text in seeds.items():
-            data = text.encode("latin-1") if isinstance(text, str) and all(ord(c) < 256 for c in text) \
-                else text.encode("utf-8")
+            data = text if isinstance(text, bytes) else text.encode("utf-8")
             with open(os.path.join(folder, name), "wb") as f:
                 f.write(data)
 
