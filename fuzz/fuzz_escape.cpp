@@ -40,15 +40,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(line.size() == text.size());
   for (unsigned char c : line) FUZZ_CHECK(c >= 0x20 && c != 0x7f);
   std::string header = sg::mail::encode_header(text);
-  std::size_t start = 0;
-  for (;;) {
-    std::size_t newline = header.find('\n', start);
-    std::string_view word = std::string_view(header).substr(start, newline == std::string::npos ? newline : newline - start);
-    if (word.rfind("=?", 0) == 0 || (start > 0 && word.rfind(" =?", 0) == 0)) FUZZ_CHECK(word.size() <= 76);
-    FUZZ_CHECK(word.find('\r') == std::string_view::npos);
-    if (newline == std::string::npos) break;
-    FUZZ_CHECK(newline + 1 < header.size() && header[newline + 1] == ' ');
-    start = newline + 1;
+  if (header == line) {
+    FUZZ_CHECK(header.find('\n') == std::string::npos);  // plain text stays as it is
+  } else {
+    std::size_t start = 0;
+    for (;;) {
+      std::size_t fold = header.find("\n ", start);
+      std::string_view word = std::string_view(header).substr(start, fold == std::string::npos ? fold : fold - start);
+      FUZZ_CHECK(word.size() <= 75 && word.rfind("=?UTF-8?B?", 0) == 0 && word.size() >= 12 &&
+                 word.substr(word.size() - 2) == "?=");
+      FUZZ_CHECK(word.find_first_of("\r\n ") == std::string_view::npos);
+      if (fold == std::string::npos) break;
+      start = fold + 2;
+    }
   }
   return 0;
 }

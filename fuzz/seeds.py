@@ -111,6 +111,7 @@ SEEDS = {
         "latin1": b"caf\xe9",
         # encode_header looped for ever on 90+ UTF-8 continuation bytes in a row (found by fuzz_escape)
         "encode_header_hang": b"J\xc3\xbcr" + b"\xab" * 100,
+        "plain_like_encoded_word": "=?" + "o" * 100,
     },
     "config": {
         "login_redirect": "/php/login.php\nusername\nredirect",
