@@ -9,6 +9,10 @@ HTTPD_INC    := -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
 MARIADB_INC  := $(shell mariadb_config --include 2>/dev/null)
 MARIADB_LIBS := $(shell mariadb_config --libs 2>/dev/null)
 
+# Sanitizer builds (build/asan/) and fuzz targets (build/fuzz/): see their sections below.
+ASAN_DIR := $(BUILD)/asan
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
 WARN     := -Wall -Wextra -Wno-unused-parameter
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(WARN) -Icore/include -Idb
@@ -25,7 +29,7 @@ MOD_OBJ   := $(MOD_SRC:%.cpp=$(OBJ)/%.o)
 ADMIN_LIB_OBJ := $(filter-out $(OBJ)/fcgi_admin/main.o,$(ADMIN_SRC:%.cpp=$(OBJ)/%.o))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit integration bench clean
+.PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz FORCE
 all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(UNIT_BIN)
 
 deps:
@@ -46,8 +50,23 @@ $(BUILD)/libsgdb.a: $(DB_OBJ)
 
 # Only the module symbol leaves the shared object (version script), so nothing of ours
 # can collide with PHP's or another module's C++ symbols inside httpd.
-$(BUILD)/mod_session_guard.so: $(MOD_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a mod_session_guard/exports.map
-	$(CXX) -shared -o $@ $(MOD_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
+# MODULE_ASAN=1 builds it from build/asan/ objects, with AddressSanitizer and UBSan (see
+# README, "Sanitizers"); the flavour file relinks it whenever MODULE_ASAN changes.
+ifeq ($(MODULE_ASAN),1)
+MODULE_FLAVOUR := asan
+MODULE_INPUTS  := $(MOD_SRC:%.cpp=$(ASAN_DIR)/obj/%.o) $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
+MODULE_LDFLAGS := $(SANITIZE)
+else
+MODULE_FLAVOUR := plain
+MODULE_INPUTS  := $(MOD_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
+MODULE_LDFLAGS :=
+endif
+$(BUILD)/module-flavour: FORCE
+	@mkdir -p $(BUILD)
+	@echo $(MODULE_FLAVOUR) | cmp -s - $@ || echo $(MODULE_FLAVOUR) > $@
+
+$(BUILD)/mod_session_guard.so: $(MODULE_INPUTS) mod_session_guard/exports.map $(BUILD)/module-flavour
+	$(CXX) -shared $(MODULE_LDFLAGS) -o $@ $(MODULE_INPUTS) \
 	  -Wl,--version-script=mod_session_guard/exports.map \
 	  $(MARIADB_LIBS) -lcrypto $(shell apr-1-config --link-ld --libs) $(shell apu-1-config --link-ld 2>/dev/null)
 
@@ -59,6 +78,52 @@ $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/
 	$(CXX) $(CXXFLAGS) $(MARIADB_INC) -Ifcgi_admin -o $@ $< $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
 	  -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
 
+# --- Sanitizers: the same sources with gcc's ASan+UBSan in build/asan/ (unit tests, and the
+# module with MODULE_ASAN=1). -fno-sanitize-recover makes any UB a failure, not a message.
+# gcc warns maybe-uninitialized falsely under -fsanitize (e.g. in <regex>): off here only.
+ASAN_CXXFLAGS := -O1 -g $(SANITIZE) -std=c++17 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(WARN) \
+  -Wno-maybe-uninitialized \
+  -Icore/include -Idb
+ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%)
+ASAN_ADMIN_OBJ := $(ADMIN_LIB_OBJ:$(OBJ)/%=$(ASAN_DIR)/obj/%)
+
+$(ASAN_DIR)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(ASAN_CXXFLAGS) -MMD -MP -c $< -o $@
+$(ASAN_DIR)/obj/db/%.o: ASAN_CXXFLAGS += $(MARIADB_INC)
+$(ASAN_DIR)/obj/mod_session_guard/%.o: ASAN_CXXFLAGS += $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
+$(ASAN_DIR)/obj/fcgi_admin/%.o: ASAN_CXXFLAGS += $(MARIADB_INC)
+$(ASAN_DIR)/libsgcore.a: $(CORE_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
+	ar rcs $@ $^
+$(ASAN_DIR)/libsgdb.a: $(DB_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
+	ar rcs $@ $^
+$(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(ASAN_CXXFLAGS) $(MARIADB_INC) -Ifcgi_admin -o $@ $< $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a \
+	  $(ASAN_DIR)/libsgcore.a -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+
+asan: $(ASAN_UNIT_BIN)
+
+# --- Fuzzing: libFuzzer targets fuzz/fuzz_*.cpp (one per file, picked up by the wildcard)
+# over the pure core, built with clang in build/fuzz/ so the gcc build is untouched.
+FUZZ_CXX   ?= clang++-14
+FUZZ_DIR   := $(BUILD)/fuzz
+FUZZ_FLAGS := -O1 -g -std=c++17 -fno-omit-frame-pointer -fsanitize=address,undefined \
+  -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter -Icore/include
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.cpp)
+FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.cpp=$(FUZZ_DIR)/%)
+FUZZ_SECONDS ?= 90
+
+$(FUZZ_DIR)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ_DIR)/libsgcore.a: $(CORE_SRC:%.cpp=$(FUZZ_DIR)/obj/%.o)
+	ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_DIR)/libsgcore.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -lcrypto
+
+fuzz-build: $(FUZZ_BIN)
+
 # Tools such as apxs may only exist after deps, so the build runs in a fresh make.
 run: deps
 	@$(MAKE) --no-print-directory -j$(shell nproc) all
@@ -67,11 +132,24 @@ run: deps
 unit: all
 	@tests/run-unit
 
+# With MODULE_ASAN=1: the module's suites against the ASan build inside Apache (README, "Sanitizers").
 integration: all
+ifeq ($(MODULE_ASAN),1)
+	@tests/run-asan-integration
+else
 	@tests/run-integration
+endif
+
+unit-asan: asan
+	@tests/run-unit --asan
+
+# FUZZ_SECONDS per target (README, "Fuzzing": the default gives well over 10 million runs).
+fuzz: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc) fuzz-build
+	@tests/run-fuzz --seconds $(FUZZ_SECONDS)
 
 test: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) all
+	@$(MAKE) --no-print-directory -j$(shell nproc) all asan fuzz-build
 	@tests/run-all
 
 bench: deps

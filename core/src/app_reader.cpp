@@ -12,6 +12,9 @@ namespace {
 
 enum class NameMatch { none, string, array };
 
+// A field sent with no value ("user=") is a reading too: "user=&user=bob" is two answers.
+constexpr std::string_view kEmptyValue = "\x01[empty]";
+
 bool php_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 std::string_view ltrim_space(std::string_view text) {
@@ -109,14 +112,16 @@ std::string cgi_unescape(std::string_view text) {
 }
 
 NameMatch name_match(std::string_view raw, std::string_view wanted) {
-  if (trim(raw) == wanted) return NameMatch::string;
-  std::string_view rest = ltrim_space(raw);
-  // Only a name with something to decode or mangle can read differently: the common case
-  // (an unrelated cookie or field) costs one comparison and no allocation.
-  if (rest.find_first_of(std::string_view("%+.[ \t\r\n\v\f\0", 14)) == std::string_view::npos) {
+  if (raw == wanted || trim(raw) == wanted) return NameMatch::string;
+  // Only a name with something to decode, trim or mangle can read differently: the common
+  // case (an unrelated cookie or field) costs a comparison or two and no allocation.
+  static constexpr char kSpecial[] = "%+.[ \t\r\n\v\f";  // and NUL, the array's own last byte
+  if (raw.find_first_of(std::string_view(kSpecial, sizeof kSpecial)) == std::string_view::npos) {
     return NameMatch::none;
   }
-  if (url_decode(rest) == wanted || trim(url_decode(raw)) == wanted || cgi_unescape(rest) == wanted) {
+  std::string_view rest = ltrim_space(raw);
+  if (url_decode(rest) == wanted || trim(url_decode(raw)) == wanted || cgi_unescape(raw) == wanted ||
+      cgi_unescape(rest) == wanted) {
     return NameMatch::string;
   }
   NameMatch php = php_name_match(raw, wanted);
@@ -274,7 +279,7 @@ std::string without_cookie(std::string_view header, std::string_view name) {
   std::string kept;
   split_pairs(header, ";", [&](std::string_view raw_name, std::string_view value, bool has_equals) {
     std::string_view piece = has_equals ? std::string_view(raw_name.data(), raw_name.size() + 1 + value.size()) : raw_name;
-    bool read_as_name = false;
+    bool read_as_name = has_equals && name_match(raw_name, name) != NameMatch::none;
     split_pairs(piece, ",", [&](std::string_view sub_name, std::string_view, bool sub_equals) {
       if (sub_equals && name_match(sub_name, name) != NameMatch::none) read_as_name = true;
     });
@@ -296,7 +301,7 @@ std::vector<std::string> form_readings(std::string_view encoded, std::string_vie
         return;
       case NameMatch::string:
         // An empty value is a reading too: "user=&user=bob" is two different answers.
-        readings.add(value.empty() ? std::string_view("\x01[empty]") : std::string_view());
+        readings.add(value.empty() ? kEmptyValue : std::string_view());
         if (!value.empty()) {
           readings.add(url_decode(value));
           readings.add(cgi_unescape(value));  // differs only with %uXXXX: then it is ambiguous
@@ -338,7 +343,7 @@ std::vector<std::string> multipart_readings(std::string_view body, std::string_v
     for (const auto& part_name : disposition_names(body.substr(pos, headers_end - pos))) {
       NameMatch match = name_match(part_name, name);
       if (match == NameMatch::array) readings.add(kArrayValue);
-      else if (match == NameMatch::string) readings.add(value.empty() ? std::string_view("\x01[empty]") : value);
+      else if (match == NameMatch::string) readings.add(value.empty() ? kEmptyValue : value);
     }
     pos = next;
   }
@@ -379,7 +384,7 @@ FieldReading read_login_field(std::string_view body, bool body_truncated, std::s
     result.detail = "the field is sent " + std::to_string(readings.size()) + " times with different values";
     return result;
   }
-  if (readings.front() == "\x01[empty]") {
+  if (readings.front() == kEmptyValue) {
     result.detail = "the field is empty";
     return result;
   }
@@ -399,7 +404,7 @@ TargetMatch match_readings(const std::vector<std::string>& readings, std::string
   bool any = false;
   bool all = true;
   for (const auto& value : readings) {
-    if (value == wanted) any = true;
+    if (value == wanted || (wanted.empty() && value == kEmptyValue)) any = true;
     else all = false;
   }
   if (!any) return TargetMatch::no;

@@ -825,7 +825,7 @@ void DenyRegion::mark_bound(const Fingerprint& fp, const Fingerprint& user, Micr
     if (slot.bound_user_tag.compare_exchange_weak(current, kBindingTag, std::memory_order_acq_rel)) break;
   }
   std::size_t length = username.size() <= kMaxSlotUser ? username.size() : 0;
-  std::memcpy(slot.user, username.data(), length);
+  if (length > 0) std::memcpy(slot.user, username.data(), length);  // data() may be null when empty
   slot.user_key = user;
   slot.user_length.store(static_cast<std::uint32_t>(length), std::memory_order_relaxed);
   // Names the claim this binding is for: if the slot was freed and claimed by another

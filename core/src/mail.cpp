@@ -67,7 +67,7 @@ std::string encode_header(std::string_view text) {
   std::size_t start = 0;
   while (start < clean.size()) {
     std::size_t end = std::min(clean.size(), start + 45);
-    while (end < clean.size() && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;
+    while (end > start && end < clean.size() && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;
     if (end == start) end = std::min(clean.size(), start + 45);
     if (!out.empty()) out += "\n ";
     out += "=?UTF-8?B?" + base64(std::string_view(clean).substr(start, end - start)) + "?=";
