@@ -216,6 +216,7 @@ class PhpFpm:
         self.socket = os.path.join(folder, "php-fpm.sock")
         self.conf = os.path.join(folder, "php-fpm.conf")
         self.log = os.path.join(folder, "php-fpm.log")
+        self.access_log = os.path.join(folder, "access.log")     # what the pool's workers ran
         self.proc = None
 
     def write_conf(self):
@@ -242,6 +243,8 @@ listen.mode = 0660
 pm = static
 pm.max_children = 4
 catch_workers_output = yes
+access.log = {self.access_log}
+access.format = "%m %{{REQUEST_URI}}e script=%f path_info=%{{PATH_INFO}}e %s"
 security.limit_extensions = .php
 php_admin_value[session.save_path] = {self.session_dir}
 php_admin_value[session.gc_probability] = 0
