@@ -197,6 +197,89 @@ class MariaDB:
         return f"MariaDB({self.dir}, port {self.port})"
 
 
+def _php_fpm_binary():
+    import glob
+    found = sorted(glob.glob("/usr/sbin/php-fpm*"))
+    expect(found, "php-fpm not installed (scripts/install-deps installs php-fpm)")
+    return found[-1]
+
+
+class PhpFpm:
+    """A PHP-FPM master of its own, started from a folder of the test with its own config
+    (no /etc/php/*/fpm/pool.d, no system service): one pool on a Unix socket in that folder,
+    which only Apache's user may connect to; the workers run as www-data when we are root,
+    as Debian's www pool does. php.ini is Debian's FPM one, as on a stock install."""
+
+    def __init__(self, folder, session_dir):
+        self.dir = folder
+        self.session_dir = session_dir
+        self.socket = os.path.join(folder, "php-fpm.sock")
+        self.conf = os.path.join(folder, "php-fpm.conf")
+        self.log = os.path.join(folder, "php-fpm.log")
+        self.access_log = os.path.join(folder, "access.log")     # what the pool's workers ran
+        self.proc = None
+
+    def write_conf(self):
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        root = os.geteuid() == 0
+        owner = ""
+        if root:
+            # The pool's workers and the socket belong to www-data, Apache's User: the
+            # socket is 0660, so nobody else on the machine can talk FastCGI to the pool.
+            owner = ("user = www-data\ngroup = www-data\n"
+                     "listen.owner = www-data\nlisten.group = www-data\n")
+        with open(self.conf, "w") as f:
+            f.write(f"""\
+[global]
+pid = {self.dir}/php-fpm.pid
+error_log = {self.log}
+log_level = notice
+daemonize = no
+
+[sg-test]
+{owner}listen = {self.socket}
+listen.mode = 0660
+pm = static
+pm.max_children = 4
+catch_workers_output = yes
+access.log = {self.access_log}
+access.format = "%m %{{REQUEST_URI}}e script=%f path_info=%{{PATH_INFO}}e %s"
+security.limit_extensions = .php
+php_admin_value[session.save_path] = {self.session_dir}
+php_admin_value[session.gc_probability] = 0
+""")
+
+    def start(self):
+        self.write_conf()
+        binary = _php_fpm_binary()
+        sh(binary, "--test", "--fpm-config", self.conf)
+        with open(os.path.join(self.dir, "php-fpm.stdout"), "w") as out:
+            self.proc = subprocess.Popen([binary, "--nodaemonize", "--fpm-config", self.conf],
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        eventually(lambda: self.proc.poll() is not None or os.path.exists(self.socket), timeout=20,
+                   what="php-fpm socket")
+        expect(self.proc.poll() is None, "php-fpm exited", self.proc.returncode, self.log_text()[-2000:])
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)     # graceful: the master ends its workers
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def log_text(self):
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
 class Apache:
     """An Apache instance with a config from scripts/httpd-conf, run by scripts/apache-ctl."""
 
@@ -205,14 +288,18 @@ class Apache:
     def __init__(self):
         self.dir = None
         self.running = False
+        self.fpm = None
 
     def start(self, tmp=None, db=None, mpm="prefork", module=None, extra_conf="", name="sg-test", admin=None,
-              php_guard_conf=""):
+              php_guard_conf="", php=None):
         """module: path to mod_session_guard.so (h.MODULE) or None for the same config without it.
         extra_conf: Apache directives appended in server context.
         php_guard_conf: directives (one per line) added to the PHP app's own <Directory> after
         its guard (a section of their own would cost every request a merge: the benchmarks).
-        admin: path to fcgi_admin (e.g. web_copy(FCGI_ADMIN)): served at /session-guard/ by mod_fcgid."""
+        admin: path to fcgi_admin (e.g. web_copy(FCGI_ADMIN)): served at /session-guard/ by mod_fcgid.
+        php: None (mod_php under prefork, no PHP under event) or "fpm": the PHP app runs in a
+        PHP-FPM master of this instance's own (PhpFpm), reached through mod_proxy_fcgi as in
+        Debian's php8.2-fpm.conf, and stopped with this instance."""
         expect(db is not None, "Apache.start needs db=MariaDB")
         Apache._count += 1
         base = tmp or tmpdir()
@@ -238,16 +325,26 @@ class Apache:
                "--demo", self.demo, "--extra", extra, "--name", name,
                *(["--admin", admin] if admin else []),
                *(["--php-guard-extra", php_guard_conf] if php_guard_conf else []),
+               *(["--php", "fpm", "--php-fpm-socket", os.path.join(self.dir, "fpm", "php-fpm.sock")]
+                 if php == "fpm" else []),
                "--out", os.path.join(self.dir, "httpd.conf"))
         _servers.append(self)
+        if php == "fpm":
+            # httpd-conf made php-sessions (0700, www-data's when root) for the pool to use.
+            self.fpm = PhpFpm(os.path.join(self.dir, "fpm"), os.path.join(self.dir, "php-sessions"))
+            self.fpm.start()
         self.running = True
         script("apache-ctl", "start", self.dir, timeout=60)
         return self
 
     def stop(self):
-        if self.running:
-            script("apache-ctl", "stop", self.dir, timeout=60)
-            self.running = False
+        try:
+            if self.running:
+                script("apache-ctl", "stop", self.dir, timeout=60)
+                self.running = False
+        finally:
+            if self.fpm:
+                self.fpm.stop()
 
     def graceful(self):
         script("apache-ctl", "graceful", self.dir, timeout=60)
@@ -453,6 +550,10 @@ def _log_tails(servers, lines=25):
             tail = s.error_log_text().splitlines()[-lines:]
             out.append(f"    --- {s.error_log} (last {len(tail)} lines)")
             out += ["    " + t for t in tail]
+            if s.fpm:
+                tail = s.fpm.log_text().splitlines()[-lines:]
+                out.append(f"    --- {s.fpm.log} (last {len(tail)} lines)")
+                out += ["    " + t for t in tail]
     return "\n".join(out)
 
 
