@@ -279,8 +279,8 @@ bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_
   return ended > 0;
 }
 
-void record_session_value(Connection& db, const Fingerprint& session, const Fingerprint& value,
-                          std::string_view cookie_name) {
+ValueTie record_session_value(Connection& db, const Fingerprint& session, const Fingerprint& value,
+                              std::string_view cookie_name) {
   Transaction tx(db);
   // The session may be known by its current value or by one it had before.
   auto rows = db.query(
@@ -288,7 +288,7 @@ void record_session_value(Connection& db, const Fingerprint& session, const Fing
       "UNION ALL SELECT s.id, s.state, s.username, s.fingerprint FROM session_values v "
       "JOIN sessions s ON s.id = v.session_id WHERE v.fingerprint = ? LIMIT 1",
       {session.hex(), session.hex()});
-  if (rows.empty()) return;
+  if (rows.empty()) return ValueTie::unknown_session;
   const std::string id = to_text(rows[0][0]);
   const std::string state = to_text(rows[0][1]);
   const std::string username = to_text(rows[0][2]);
@@ -296,16 +296,16 @@ void record_session_value(Connection& db, const Fingerprint& session, const Fing
   auto known = db.query(
       "SELECT 1 FROM sessions WHERE fingerprint = ? UNION ALL SELECT 1 FROM session_values WHERE fingerprint = ?",
       {value.hex(), value.hex()});
-  if (!known.empty()) return;
+  if (!known.empty()) return ValueTie::already_known;
   auto current = db.query("SELECT state, fingerprint, cookie_name FROM sessions WHERE id = ?", {id});
-  if (current.empty()) return;
+  if (current.empty()) return ValueTie::unknown_session;
   const std::string now_state = to_text(current[0][0]);
-  if (now_state == "logged_out") return;  // the app's next anonymous session is not this one
+  if (now_state == "logged_out") return ValueTie::unknown_session;  // the app's next anonymous session is not this one
   if (now_state != "active") {
     // Ended while its response was on the way: the new value is as dead as the session.
     insert_deny_event(db, value, username, reason_from_string(now_state).value_or(Reason::killed));
     tx.commit();
-    return;
+    return ValueTie::session_ended;
   }
   if (to_text(current[0][2]) == cookie_name) {
     db.execute("INSERT INTO session_values (fingerprint, session_id, cookie_name, created_at) VALUES (?, ?, ?, NOW(6))",
@@ -316,6 +316,7 @@ void record_session_value(Connection& db, const Fingerprint& session, const Fing
                {value.hex(), id, std::string(cookie_name)});
   }
   tx.commit();
+  return ValueTie::tied;
 }
 
 }  // namespace sg::db

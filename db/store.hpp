@@ -69,8 +69,9 @@ void insert_deny_event(Connection& db, const Fingerprint& fingerprint, std::stri
 // new value of the cookie the session was bound with becomes the row's (activity and the
 // pages follow it; the old one is kept as an earlier value); a value of another cookie
 // ("remember me") is kept beside it. A session ended meanwhile revokes the new value too.
-void record_session_value(Connection& db, const Fingerprint& session, const Fingerprint& value,
-                          std::string_view cookie_name);
+enum class ValueTie { tied, session_ended, unknown_session, already_known };
+ValueTie record_session_value(Connection& db, const Fingerprint& session, const Fingerprint& value,
+                              std::string_view cookie_name);
 
 
 }  // namespace sg::db

@@ -54,6 +54,10 @@ constexpr std::size_t kMaxLoginBody = 64 * 1024;
 // Of a login or logout response, when a body=/body!= rule must read it.
 constexpr std::size_t kMaxResponseBody = 64 * 1024;
 constexpr std::int32_t kLoginConnections = 4;
+// Values a request may carry that some app could read as a session (every reading of every
+// configured cookie, the query and the body). Browsers send one or two; hundreds are an
+// attempt to fill the deny-list with a refused login's revocations.
+constexpr std::size_t kMaxSessionValues = 16;
 
 // C++ objects owned by APR pools: destroyed by a pool cleanup, never leaked into httpd.
 template <typename T, typename... Args>

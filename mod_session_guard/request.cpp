@@ -283,6 +283,12 @@ int fixups(request_rec* r) noexcept {
     if (int status = take_body(r, *state); status != OK) return status;
     judge_body_ids(r, config, *state);
 
+    if (state->aliases.size() + 1 > kMaxSessionValues) {
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "session guard: refused a request carrying %" APR_SIZE_T_FMT
+                    " values an app could read as its session", state->aliases.size() + 1);
+      deny_now(r, *state, sg::Reason::refused);
+      return OK;
+    }
     sg::RequestFacts facts;
     facts.now = now_micros();
     facts.last_refresh = region.last_refresh();

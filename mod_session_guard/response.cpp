@@ -59,9 +59,13 @@ void end_unreadable_login(request_rec* r, RequestState& state, const std::option
   if (issued) values.push_back(*issued);
   sg::Micros now = now_micros();
   for (const auto& value : values) revoke_on_this_instance(value, sg::Reason::refused, now);
+  // Nobody's name can be given to these revocations: they are kept under the client's
+  // address, so one client's refusals compete only with each other for deny-list room
+  // (fixups refuses a request with more than kMaxSessionValues values before the app runs).
+  std::string owner = std::string("(refused login from ") + (r->useragent_ip != nullptr ? r->useragent_ip : "?") + ")";
   try {
     with_login_connection(r, [&](sg::db::Connection& db) {
-      for (const auto& value : values) sg::db::insert_deny_event(db, value, "", sg::Reason::refused);
+      for (const auto& value : values) sg::db::insert_deny_event(db, value, owner, sg::Reason::refused);
     });
   } catch (const std::exception& e) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -76,17 +80,36 @@ void record_session_value(request_rec* r, const sg::Fingerprint& session, const 
                           const sg::IssuedCookie& issued) {
   sg::Fingerprint value = sg::session_fingerprint(issued.spec->name, issued.value);
   if (value == session || g_process.region->bound_to(value, sg::user_key(user))) return;
+  sg::db::ValueTie tie = sg::db::ValueTie::unknown_session;
   try {
     with_login_connection(r, [&](sg::db::Connection& db) {
-      sg::db::record_session_value(db, session, value, issued.spec->name);
+      tie = sg::db::record_session_value(db, session, value, issued.spec->name);
     });
-    g_process.region->mark_bound(value, sg::user_key(user), now_micros(), user);
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s of %s goes on as %s (cookie %s set by the app)",
-                  session.short_id().c_str(), ap_escape_logitem(r->pool, user.c_str()),
-                  value.short_id().c_str(), issued.spec->name.c_str());
   } catch (const std::exception& e) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot tie a re-issued cookie to session %s: %s",
-                  session.short_id().c_str(), e.what());
+    // A value we could not tie is one a kill could not end: it does not work here. (The
+    // other servers learn nothing of it until the database answers; see the README.)
+    revoke_on_this_instance(value, sg::Reason::expired, now_micros());
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "session guard: cannot tie cookie %s set for session %s of %s, so it is refused on this server: %s",
+                  issued.spec->name.c_str(), session.short_id().c_str(), ap_escape_logitem(r->pool, user.c_str()),
+                  e.what());
+    return;
+  }
+  switch (tie) {
+    case sg::db::ValueTie::tied:
+      g_process.region->mark_bound(value, sg::user_key(user), now_micros(), user);
+      ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s of %s goes on as %s (cookie %s set by the app)",
+                    session.short_id().c_str(), ap_escape_logitem(r->pool, user.c_str()), value.short_id().c_str(),
+                    issued.spec->name.c_str());
+      break;
+    case sg::db::ValueTie::session_ended:
+      // Ended while its response was on the way: the database revoked the value for every
+      // server; this one enforces it at once.
+      revoke_on_this_instance(value, sg::Reason::killed, now_micros());
+      break;
+    case sg::db::ValueTie::unknown_session:
+    case sg::db::ValueTie::already_known:
+      break;
   }
 }
 

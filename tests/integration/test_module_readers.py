@@ -376,5 +376,17 @@ def test_review_percent_u_login_field_cannot_sign_in_a_blocked_user():
         cli("unblock", "bob")
 
 
+def test_review_a_request_with_hundreds_of_session_values_never_reaches_the_app():
+    """Each value of an unreadable login is revoked; hundreds per request would flood the
+    deny-list and push out a refused login's own revocation (second review, finding 2)."""
+    header = "; ".join(f"APPSESSION=f0x{i:05d}" for i in range(40))
+    b = WEB.browser()
+    r = b.request("POST", "/rt/login200.cgi", body=b"user=z1&user=z2&password=demo",
+                  headers={"Cookie": header, "Content-Type": "application/x-www-form-urlencoded"})
+    h.expect(r.header("X-Session-Guard-Reason") == "refused" and "welcome" not in r.body, r)
+    h.expect(DB.scalar("SELECT COUNT(*) FROM deny_events WHERE fingerprint=%s",
+                       fingerprint("APPSESSION", "f0x00007")) == "0", "the flood's values reached the deny-list")
+
+
 if __name__ == "__main__":
     h.run(globals())
