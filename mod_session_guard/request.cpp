@@ -359,14 +359,16 @@ int fixups(request_rec* r) noexcept {
     // Only a candidate: the response must confirm it (logout_confirmed), and only a cookie
     // every app reads alike is one the app surely signed out (a name only one reader
     // normalises, "PHPSESSID%00=", is no session to PHP: its logout ends nothing).
-    if (config.logout_targets && state->fingerprint && state->cookie != nullptr &&
-        sg::cookie_read_alike(header_in(r, "Cookie"), state->cookie->name)) {
+    if (config.logout_targets && state->fingerprint && state->cookie != nullptr) {
       for (const auto& rule : *config.logout_targets) {
         if (sg::match_target(rule.target, uri, args) != sg::TargetMatch::no &&
             (rule.form.empty() || r->method_number == M_POST)) {
           state->logout_rule = &rule;
           break;
         }
+      }
+      if (state->logout_rule != nullptr && !sg::cookie_read_alike(header_in(r, "Cookie"), state->cookie->name)) {
+        state->logout_rule = nullptr;
       }
     }
     if (state->login_form != nullptr || state->logout_rule != nullptr || config.user_header) {
