@@ -208,11 +208,12 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
   }
   // Whatever the app signed in with this login (the new value, or the request's own when
   // the app keeps its id) is dead on this server from now; the database tells the others.
-  if (refused != sg::Reason::unavailable) {
-    sg::Micros now = now_micros();
-    if (issued) revoke_on_this_instance(*issued, refused, now);
-    if (state.fingerprint) revoke_on_this_instance(*state.fingerprint, refused, now);
-  }
+  // A login we could not record is refused too: the browser is told to drop the cookie and
+  // signs in again once the database answers.
+  sg::Reason local = refused == sg::Reason::unavailable ? sg::Reason::refused : refused;
+  sg::Micros now = now_micros();
+  if (issued) revoke_on_this_instance(*issued, local, now);
+  if (state.fingerprint) revoke_on_this_instance(*state.fingerprint, local, now);
   replace_response(f, bb, state, refused);
   return true;
 }
