@@ -350,7 +350,7 @@ int fixups(request_rec* r) noexcept {
     std::string_view args = r->args != nullptr ? r->args : "";
     if (r->method_number == M_POST && config.login_forms) {
       for (const auto& form : *config.login_forms) {
-        if (sg::match_target(form.target, uri, args) != sg::TargetMatch::no) {
+        if (form.target.matches(uri, args)) {
           state->login_form = &form;
           break;
         }
@@ -361,7 +361,7 @@ int fixups(request_rec* r) noexcept {
     // normalises, "PHPSESSID%00=", is no session to PHP: its logout ends nothing).
     if (config.logout_targets && state->fingerprint && state->cookie != nullptr) {
       for (const auto& rule : *config.logout_targets) {
-        if (sg::match_target(rule.target, uri, args) != sg::TargetMatch::no &&
+        if (rule.target.matches(uri, args) &&
             (rule.form.empty() || r->method_number == M_POST)) {
           state->logout_rule = &rule;
           break;

@@ -10,6 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import test_module  # noqa: E402
 from test_module import fingerprint, reason_of, denied_with  # noqa: E402
 
 DB = WEB = None
@@ -33,11 +34,7 @@ def cli(*args, check=True):
 
 
 def php_user(user):
-    b = WEB.browser()
-    r = b.login_php(user, "demo")
-    h.expect(r.status == 302 and r.location.endswith("/php/"), "php login failed:", r)
-    h.expect(f"Hello, {user}" in b.get("/php/").body, "not signed in after the login:", user)
-    return b
+    return test_module.php_user(WEB, user)
 
 
 def raw_get(path, cookie):

@@ -7,6 +7,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import test_module  # noqa: E402
 from test_module import fingerprint  # noqa: E402
 
 DB = WEB = None
@@ -98,17 +99,11 @@ def cli(*args, check=True):
 
 
 def php_user(user):
-    b = WEB.browser()
-    r = b.login_php(user, "demo")
-    h.expect(r.status == 302 and f"Hello, {user}" in b.get("/php/").body, "php login failed:", r)
-    return b
+    return test_module.php_user(WEB, user)
 
 
 def perl_user(user):
-    b = WEB.browser()
-    r = b.login_perl(user, "demo")
-    h.expect(r.status == 302 and f"Hello, {user}" in b.get("/perl/app.cgi").body, "perl login failed:", r)
-    return b
+    return test_module.perl_user(WEB, user)
 
 
 def raw_get(path, cookie):

@@ -2,13 +2,12 @@
 as the newest N, with no user able to push out another's (issue 9 case 5, through the
 poller's real SQL); the state file as a cold start reads it (case 7) and as root opens it
 (case 16)."""
-import hashlib
 import os
 import sys
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_module import fingerprint, php_user, reason_of  # noqa: E402
 
 DB = WEB = None
 PROPAGATION = 3.0
@@ -23,31 +22,11 @@ def setup_module():
     h.eventually(lambda: "deny-list loaded" in WEB.error_log_text(), what="first poll")
 
 
-def fingerprint(name, value):
-    return hashlib.sha256(f"{name}={value}".encode()).hexdigest()
-
-
-def reason_of(resp):
-    reason = resp.header("X-Session-Guard-Reason")
-    if reason:
-        return reason
-    if resp.location and "reason=" in resp.location:
-        return urllib.parse.parse_qs(urllib.parse.urlsplit(resp.location).query).get("reason", [None])[0]
-    return None
-
-
 def cookie_reason(web, value):
     """What a request presenting PHPSESSID=value gets: a reason, or None when it is served."""
     b = web.browser()
     b.cookies["PHPSESSID"] = value
     return reason_of(b.get("/php/page2.php"))
-
-
-def php_user(web, user):
-    b = web.browser()
-    r = b.login_php(user, "demo")
-    h.expect(r.status == 302 and r.location.endswith("/php/"), "php login failed:", r)
-    return b
 
 
 def insert_revocations(user, values, reason="superseded", age_sql="0 SECOND"):
