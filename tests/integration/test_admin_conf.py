@@ -1,7 +1,6 @@
-"""The two Apache snippets in conf/, used as shipped (only the paths replaced):
-conf/fcgi_admin-fcgid.conf (mod_fcgid starts fcgi_admin) under the prefork MPM, and
-conf/fcgi_admin-proxy-fcgi.conf (mod_proxy_fcgi to fcgi_admin run by spawn-fcgi) under the
-event MPM. Each serves the pages and the API, authorises by accounts.is_admin, ends a session
+"""The Apache snippet in conf/, used as shipped (only the paths replaced):
+conf/fcgi_admin-proxy-fcgi.conf (mod_proxy_fcgi to fcgi_admin run by spawn-fcgi as its own
+user) under the prefork MPM with mod_php and under the event MPM. Each serves the pages and the API, authorises by accounts.is_admin, ends a session
 in the demo app, and answers 503 while the database is down and recovers after."""
 import os
 import pwd
@@ -138,20 +137,6 @@ class ConfStack(a.Stack):
         self.base = self.web.base_url
 
 
-def test_fcgid_snippet():
-    def conf(st):
-        run = os.path.join(st.tmp, "fcgid")
-        os.makedirs(run)
-        return (f'LoadModule fcgid_module "{MODDIR}/mod_fcgid.so"\n'
-                f'FcgidIPCDir "{run}/ipc"\nFcgidProcessTableFile "{run}/shm"\n' +
-                snippet("fcgi_admin-fcgid.conf", {
-                    "/etc/session-guard/db.cnf": st.db.cnf,
-                    "/etc/session-guard/htpasswd": st.db.htpasswd,
-                    "/usr/lib/cgi-bin/session-guard/fcgi_admin": st.admin_bin,
-                    "<Directory /usr/lib/cgi-bin/session-guard>": f'<Directory "{os.path.dirname(st.admin_bin)}">'}))
-    exercise(ConfStack("prefork", conf), "php")
-
-
 def admin_option_file(st):
     """fcgi_admin's own option file as the snippet describes it: its account from
     sg-admin.cnf and the test's [fcgi_admin] settings, readable by ADMIN_GROUP only."""
@@ -171,15 +156,21 @@ def admin_option_file(st):
     return path
 
 
+def proxy_fcgi_conf(st):
+    st.daemon = SpawnFcgi(st.admin_bin, admin_option_file(st), st.tmp)
+    return (f'LoadModule proxy_module "{MODDIR}/mod_proxy.so"\n'
+            f'LoadModule proxy_fcgi_module "{MODDIR}/mod_proxy_fcgi.so"\n' +
+            snippet("fcgi_admin-proxy-fcgi.conf", {
+                "/etc/session-guard/htpasswd": st.db.htpasswd,
+                "unix:/run/session-guard/fcgi_admin.sock": f"unix:{st.daemon.socket}"}))
+
+
+def test_proxy_fcgi_snippet_under_prefork_with_mod_php():
+    exercise(ConfStack("prefork", proxy_fcgi_conf), "php")
+
+
 def test_proxy_fcgi_snippet_with_spawn_fcgi():
-    def conf(st):
-        st.daemon = SpawnFcgi(st.admin_bin, admin_option_file(st), st.tmp)
-        return (f'LoadModule proxy_module "{MODDIR}/mod_proxy.so"\n'
-                f'LoadModule proxy_fcgi_module "{MODDIR}/mod_proxy_fcgi.so"\n' +
-                snippet("fcgi_admin-proxy-fcgi.conf", {
-                    "/etc/session-guard/htpasswd": st.db.htpasswd,
-                    "unix:/run/session-guard/fcgi_admin.sock": f"unix:{st.daemon.socket}"}))
-    st = ConfStack("event", conf)
+    st = ConfStack("event", proxy_fcgi_conf)
     pids = st.daemon.pids()
     if os.geteuid() == 0:
         # issue 9 case 16: the admin program is its own Unix user, and the web server's user
