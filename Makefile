@@ -15,7 +15,9 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 
 WARN     := -Wall -Wextra -Wno-unused-parameter
 CXXFLAGS ?= -O2 -g
-CXXFLAGS += -std=c++17 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(WARN) -Icore/include -Idb
+# Include paths follow the layers (core -> db -> module, admin): the core sees only its own
+# headers, so nothing in it can reach up to the database or httpd.
+CXXFLAGS += -std=c++17 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(WARN) -Icore/include
 
 CORE_SRC := $(wildcard core/src/*.cpp)
 DB_SRC   := $(wildcard db/*.cpp)
@@ -28,6 +30,13 @@ DB_OBJ    := $(DB_SRC:%.cpp=$(OBJ)/%.o)
 MOD_OBJ   := $(MOD_SRC:%.cpp=$(OBJ)/%.o)
 ADMIN_LIB_OBJ := $(filter-out $(OBJ)/fcgi_admin/main.o,$(ADMIN_SRC:%.cpp=$(OBJ)/%.o))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%)
+# The admin's tests link the admin, the database adapter, libfcgi and Connector/C; every
+# other unit test links the core alone.
+ADMIN_UNIT_SRC := $(wildcard tests/unit/test_admin_*.cpp)
+CORE_UNIT_SRC  := $(filter-out $(ADMIN_UNIT_SRC),$(UNIT_SRC))
+
+# Plain `make` builds on every core, as `make run` and `make test` do.
+MAKEFLAGS += -j$(shell nproc)
 
 .PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz FORCE
 all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(UNIT_BIN)
@@ -40,8 +49,8 @@ $(OBJ)/%.o: %.cpp
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(OBJ)/db/%.o: CXXFLAGS += $(MARIADB_INC)
-$(OBJ)/mod_session_guard/%.o: CXXFLAGS += $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
-$(OBJ)/fcgi_admin/%.o: CXXFLAGS += $(MARIADB_INC)
+$(OBJ)/mod_session_guard/%.o: CXXFLAGS += -Idb $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
+$(OBJ)/fcgi_admin/%.o: CXXFLAGS += -Idb $(MARIADB_INC)
 
 $(BUILD)/libsgcore.a: $(CORE_OBJ)
 	ar rcs $@ $^
@@ -73,17 +82,20 @@ $(BUILD)/mod_session_guard.so: $(MODULE_INPUTS) mod_session_guard/exports.map $(
 $(BUILD)/fcgi_admin: $(OBJ)/fcgi_admin/main.o $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	$(CXX) -o $@ $^ -lfcgi $(MARIADB_LIBS) -lcrypto
 
-$(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
+$(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $(MARIADB_INC) -Ifcgi_admin -o $@ $< $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
+	$(CXX) $(CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
 	  -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+$(CORE_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(BUILD)/libsgcore.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libsgcore.a -lcmocka -lcrypto
 
 # --- Sanitizers: the same sources with gcc's ASan+UBSan in build/asan/ (unit tests, and the
 # module with MODULE_ASAN=1). -fno-sanitize-recover makes any UB a failure, not a message.
 # gcc warns maybe-uninitialized falsely under -fsanitize (e.g. in <regex>): off here only.
 ASAN_CXXFLAGS := -O1 -g $(SANITIZE) -std=c++17 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(WARN) \
   -Wno-maybe-uninitialized \
-  -Icore/include -Idb
+  -Icore/include
 ASAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%)
 ASAN_ADMIN_OBJ := $(ADMIN_LIB_OBJ:$(OBJ)/%=$(ASAN_DIR)/obj/%)
 
@@ -91,16 +103,19 @@ $(ASAN_DIR)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -MMD -MP -c $< -o $@
 $(ASAN_DIR)/obj/db/%.o: ASAN_CXXFLAGS += $(MARIADB_INC)
-$(ASAN_DIR)/obj/mod_session_guard/%.o: ASAN_CXXFLAGS += $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
-$(ASAN_DIR)/obj/fcgi_admin/%.o: ASAN_CXXFLAGS += $(MARIADB_INC)
+$(ASAN_DIR)/obj/mod_session_guard/%.o: ASAN_CXXFLAGS += -Idb $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
+$(ASAN_DIR)/obj/fcgi_admin/%.o: ASAN_CXXFLAGS += -Idb $(MARIADB_INC)
 $(ASAN_DIR)/libsgcore.a: $(CORE_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
 	ar rcs $@ $^
 $(ASAN_DIR)/libsgdb.a: $(DB_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
 	ar rcs $@ $^
-$(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
+$(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(ASAN_CXXFLAGS) $(MARIADB_INC) -Ifcgi_admin -o $@ $< $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a \
+	$(CXX) $(ASAN_CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a \
 	  $(ASAN_DIR)/libsgcore.a -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+$(CORE_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_DIR)/libsgcore.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(ASAN_CXXFLAGS) -o $@ $< $(ASAN_DIR)/libsgcore.a -lcmocka -lcrypto
 
 asan: $(ASAN_UNIT_BIN)
 
@@ -125,8 +140,9 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_DIR)/libsgcore.a
 fuzz-build: $(FUZZ_BIN)
 
 # Tools such as apxs may only exist after deps, so the build runs in a fresh make.
+# make run builds only what it runs.
 run: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) all
+	@$(MAKE) --no-print-directory $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin
 	@scripts/run
 
 unit: all
@@ -145,15 +161,15 @@ unit-asan: asan
 
 # FUZZ_SECONDS per target (README, "Fuzzing": the default gives well over 10 million runs).
 fuzz: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) fuzz-build
+	@$(MAKE) --no-print-directory fuzz-build
 	@tests/run-fuzz --seconds $(FUZZ_SECONDS)
 
 test: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) all asan fuzz-build
+	@$(MAKE) --no-print-directory all asan fuzz-build
 	@tests/run-all
 
 bench: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) all
+	@$(MAKE) --no-print-directory all
 	@bench/run
 
 clean:
