@@ -38,7 +38,7 @@ CORE_UNIT_SRC  := $(filter-out $(ADMIN_UNIT_SRC),$(UNIT_SRC))
 # Plain `make` builds on every core, as `make run` and `make test` do.
 MAKEFLAGS += -j$(shell nproc)
 
-.PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz FORCE
+.PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz install FORCE
 all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(UNIT_BIN)
 
 deps:
@@ -171,6 +171,38 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run
+
+# --- make install: Debian's layout (README, "Install"). DESTDIR for packaging; PREFIX for
+# the programs and shared files (Apache's own paths come from apxs and stay where Apache
+# looks for them).
+PREFIX     ?= /usr
+DESTDIR    ?=
+APACHE_MODDIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
+APACHE_ETC    := $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
+CGI_DIR    := /usr/lib/cgi-bin/session-guard
+SHARE_DIR  := $(PREFIX)/share/session-guard
+MAN_PAGES  := $(BUILD)/man/mod_session_guard.8 $(BUILD)/man/fcgi_admin.8
+
+$(BUILD)/man/mod_session_guard.8: README.md scripts/man-directives
+	@mkdir -p $(dir $@)
+	scripts/man-directives $@
+$(BUILD)/man/fcgi_admin.8: man/fcgi_admin.8
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+install: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(MAN_PAGES)
+	install -D -m 0644 $(BUILD)/mod_session_guard.so $(DESTDIR)$(APACHE_MODDIR)/mod_session_guard.so
+	install -D -m 0644 conf/session_guard.load $(DESTDIR)$(APACHE_ETC)/mods-available/session_guard.load
+	install -D -m 0644 conf/session_guard.conf $(DESTDIR)$(APACHE_ETC)/mods-available/session_guard.conf
+	install -D -m 0644 conf/fcgi_admin-proxy-fcgi.conf $(DESTDIR)$(APACHE_ETC)/conf-available/session-guard-admin.conf
+	install -D -m 0755 $(BUILD)/fcgi_admin $(DESTDIR)$(CGI_DIR)/fcgi_admin
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	ln -sf $(CGI_DIR)/fcgi_admin $(DESTDIR)$(PREFIX)/sbin/fcgi_admin
+	install -D -m 0644 conf/session-guard-admin.service $(DESTDIR)/lib/systemd/system/session-guard-admin.service
+	install -d $(DESTDIR)$(SHARE_DIR)/sql
+	install -m 0644 sql/*.sql $(DESTDIR)$(SHARE_DIR)/sql/
+	install -D -m 0644 $(BUILD)/man/mod_session_guard.8 $(DESTDIR)$(PREFIX)/share/man/man8/mod_session_guard.8
+	install -D -m 0644 $(BUILD)/man/fcgi_admin.8 $(DESTDIR)$(PREFIX)/share/man/man8/fcgi_admin.8
 
 clean:
 	rm -rf $(BUILD)
