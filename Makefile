@@ -194,7 +194,7 @@ install: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(MAN_PAGES)
 	install -D -m 0644 $(BUILD)/mod_session_guard.so $(DESTDIR)$(APACHE_MODDIR)/mod_session_guard.so
 	install -D -m 0644 conf/session_guard.load $(DESTDIR)$(APACHE_ETC)/mods-available/session_guard.load
 	install -D -m 0644 conf/session_guard.conf $(DESTDIR)$(APACHE_ETC)/mods-available/session_guard.conf
-	install -D -m 0644 conf/fcgi_admin-proxy-fcgi.conf $(DESTDIR)$(APACHE_ETC)/conf-available/session-guard-admin.conf
+	install -D -m 0644 conf/session-guard-admin.conf $(DESTDIR)$(APACHE_ETC)/conf-available/session-guard-admin.conf
 	install -D -m 0755 $(BUILD)/fcgi_admin $(DESTDIR)$(CGI_DIR)/fcgi_admin
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	ln -sf $(CGI_DIR)/fcgi_admin $(DESTDIR)$(PREFIX)/sbin/fcgi_admin

@@ -1,5 +1,5 @@
 """The Apache snippet in conf/, used as shipped (only the paths replaced):
-conf/fcgi_admin-proxy-fcgi.conf (mod_proxy_fcgi to fcgi_admin run by spawn-fcgi as its own
+conf/session-guard-admin.conf (mod_proxy_fcgi to fcgi_admin run by spawn-fcgi as its own
 user) under the prefork MPM with mod_php and under the event MPM. Each serves the pages and the API, authorises by accounts.is_admin, ends a session
 in the demo app, and answers 503 while the database is down and recovers after."""
 import os
@@ -160,7 +160,7 @@ def proxy_fcgi_conf(st):
     st.daemon = SpawnFcgi(st.admin_bin, admin_option_file(st), st.tmp)
     return (f'LoadModule proxy_module "{MODDIR}/mod_proxy.so"\n'
             f'LoadModule proxy_fcgi_module "{MODDIR}/mod_proxy_fcgi.so"\n' +
-            snippet("fcgi_admin-proxy-fcgi.conf", {
+            snippet("session-guard-admin.conf", {
                 "/etc/session-guard/htpasswd": st.db.htpasswd,
                 "unix:/run/session-guard/fcgi_admin.sock": f"unix:{st.daemon.socket}"}))
 
