@@ -38,7 +38,7 @@ CORE_UNIT_SRC  := $(filter-out $(ADMIN_UNIT_SRC),$(UNIT_SRC))
 # Plain `make` builds on every core, as `make run` and `make test` do.
 MAKEFLAGS += -j$(shell nproc)
 
-.PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz install FORCE
+.PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz install deb FORCE
 all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(UNIT_BIN)
 
 deps:
@@ -75,12 +75,12 @@ $(BUILD)/module-flavour: FORCE
 	@echo $(MODULE_FLAVOUR) | cmp -s - $@ || echo $(MODULE_FLAVOUR) > $@
 
 $(BUILD)/mod_session_guard.so: $(MODULE_INPUTS) mod_session_guard/exports.map $(BUILD)/module-flavour
-	$(CXX) -shared $(MODULE_LDFLAGS) -o $@ $(MODULE_INPUTS) \
+	$(CXX) -shared $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_INPUTS) \
 	  -Wl,--version-script=mod_session_guard/exports.map \
 	  $(MARIADB_LIBS) -lcrypto $(shell apr-1-config --link-ld --libs) $(shell apu-1-config --link-ld 2>/dev/null)
 
 $(BUILD)/fcgi_admin: $(OBJ)/fcgi_admin/main.o $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
-	$(CXX) -o $@ $^ -lfcgi $(MARIADB_LIBS) -lcrypto
+	$(CXX) $(LDFLAGS) -o $@ $^ -lfcgi $(MARIADB_LIBS) -lcrypto
 
 $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	@mkdir -p $(dir $@)
@@ -181,12 +181,12 @@ APACHE_MODDIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
 APACHE_ETC    := $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
 CGI_DIR    := /usr/lib/cgi-bin/session-guard
 SHARE_DIR  := $(PREFIX)/share/session-guard
-MAN_PAGES  := $(BUILD)/man/mod_session_guard.8 $(BUILD)/man/fcgi_admin.8
+MAN_PAGES  := $(BUILD)/man/mod_session_guard.8 $(BUILD)/man/fcgi_admin.8 $(BUILD)/man/session-guard-db-setup.8
 
 $(BUILD)/man/mod_session_guard.8: README.md scripts/man-directives
 	@mkdir -p $(dir $@)
 	scripts/man-directives $@
-$(BUILD)/man/fcgi_admin.8: man/fcgi_admin.8
+$(BUILD)/man/%.8: man/%.8
 	@mkdir -p $(dir $@)
 	cp $< $@
 
@@ -203,6 +203,12 @@ install: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(MAN_PAGES)
 	install -m 0644 sql/*.sql $(DESTDIR)$(SHARE_DIR)/sql/
 	install -D -m 0644 $(BUILD)/man/mod_session_guard.8 $(DESTDIR)$(PREFIX)/share/man/man8/mod_session_guard.8
 	install -D -m 0644 $(BUILD)/man/fcgi_admin.8 $(DESTDIR)$(PREFIX)/share/man/man8/fcgi_admin.8
+	install -D -m 0644 $(BUILD)/man/session-guard-db-setup.8 $(DESTDIR)$(PREFIX)/share/man/man8/session-guard-db-setup.8
+	install -D -m 0755 scripts/session-guard-db-setup $(DESTDIR)$(PREFIX)/sbin/session-guard-db-setup
+
+# Debian packages (debian/, debhelper and dh_apache2) in build/deb/, checked by lintian.
+deb: deps
+	@scripts/make-deb
 
 clean:
 	rm -rf $(BUILD)
