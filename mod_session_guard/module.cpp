@@ -8,6 +8,11 @@
 // per instance by a counter in shared memory.
 #include "internal.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
 namespace sg::apache {
 
 ProcessState g_process;
@@ -176,7 +181,14 @@ const char* cmd_message(cmd_parms* cmd, void* conf, const char* reason, const ch
 const char* cmd_db_options(cmd_parms* cmd, void*, const char* file, const char* group) {
   if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
   return directive(cmd, [&]() -> sg::ConfigError {
-    server_of(cmd).db_options_file = ap_server_root_relative(cmd->pool, file);
+    const char* path = ap_server_root_relative(cmd->pool, file);
+    if (path == nullptr) return std::string("invalid file name ") + file;
+    // Found now, so `apachectl configtest` says so; whether the server's user may read it,
+    // only the poller can tell (it says so at start).
+    struct stat st {};
+    if (stat(path, &st) != 0) return std::string(path) + ": " + std::strerror(errno) + " (run session-guard-db-setup)";
+    if (!S_ISREG(st.st_mode)) return std::string(path) + " is not a regular file";
+    server_of(cmd).db_options_file = path;
     if (group != nullptr) server_of(cmd).db_options_group = group;
     return std::nullopt;
   });

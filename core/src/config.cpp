@@ -235,11 +235,25 @@ ConfigError parse_message(std::string_view reason, std::string_view text, DirCon
   return std::nullopt;
 }
 
+namespace {
+// The shortest exact spelling of a duration, for messages: 10ms, 1s, 90s, 5m, 168h.
+std::string duration_text(Micros micros) {
+  if (micros == 0) return "0";
+  if (micros % (3600 * kMicrosPerSecond) == 0) return std::to_string(micros / (3600 * kMicrosPerSecond)) + "h";
+  if (micros % (60 * kMicrosPerSecond) == 0) return std::to_string(micros / (60 * kMicrosPerSecond)) + "m";
+  if (micros % kMicrosPerSecond == 0) return std::to_string(micros / kMicrosPerSecond) + "s";
+  return std::to_string(micros / 1000) + "ms";
+}
+}  // namespace
+
 ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min, Micros max,
                            std::optional<Micros>& out) {
+  const std::string allowed = "a duration from " + duration_text(min) + " to " + duration_text(max) +
+                              " (a number with ms, s, m or h; a bare number is " +
+                              (default_unit == 1000 ? "milliseconds" : "seconds") + ")";
   std::size_t digits = 0;
   while (digits < arg.size() && std::isdigit(static_cast<unsigned char>(arg[digits]))) ++digits;
-  if (digits == 0 || digits > 12) return "expected a duration like 250ms, 30s, 5m or 2h, got '" + std::string(arg) + "'";
+  if (digits == 0 || digits > 12) return "expected " + allowed + ", got '" + std::string(arg) + "'";
   Micros value = std::stoll(std::string(arg.substr(0, digits)));
   std::string_view unit = arg.substr(digits);
   Micros scale = default_unit;
@@ -247,11 +261,9 @@ ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min
   else if (unit == "s") scale = kMicrosPerSecond;
   else if (unit == "m") scale = 60 * kMicrosPerSecond;
   else if (unit == "h") scale = 3600 * kMicrosPerSecond;
-  else if (!unit.empty()) return "unknown unit '" + std::string(unit) + "' (use ms, s, m or h)";
-  if (value > max / scale) return "duration '" + std::string(arg) + "' is out of range";
-  Micros result = value * scale;
-  if (result < min || result > max) return "duration '" + std::string(arg) + "' is out of range";
-  out = result;
+  else if (!unit.empty()) return "unknown unit in '" + std::string(arg) + "': expected " + allowed;
+  if (value > max / scale || value * scale < min) return "'" + std::string(arg) + "' is out of range: expected " + allowed;
+  out = value * scale;
   return std::nullopt;
 }
 
@@ -261,15 +273,14 @@ ConfigError parse_revocation_retention(std::string_view arg, std::optional<Micro
 }
 
 ConfigError parse_count(std::string_view arg, std::uint32_t min, std::uint32_t max, std::optional<std::uint32_t>& out) {
-  if (arg.empty() || arg.size() > 10) return "expected a number, got '" + std::string(arg) + "'";
+  const std::string allowed = "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+  if (arg.empty() || arg.size() > 10) return "expected " + allowed + ", got '" + std::string(arg) + "'";
   std::uint64_t value = 0;
   for (char c : arg) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return "expected a number, got '" + std::string(arg) + "'";
+    if (!std::isdigit(static_cast<unsigned char>(c))) return "expected " + allowed + ", got '" + std::string(arg) + "'";
     value = value * 10 + static_cast<std::uint64_t>(c - '0');
   }
-  if (value < min || value > max) {
-    return "number " + std::string(arg) + " is outside " + std::to_string(min) + ".." + std::to_string(max);
-  }
+  if (value < min || value > max) return "expected " + allowed + ", got " + std::string(arg);
   out = static_cast<std::uint32_t>(value);
   return std::nullopt;
 }

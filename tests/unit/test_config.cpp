@@ -388,14 +388,14 @@ SG_TEST(count_parser) {
   assert_ok(sg::parse_count("4294967295", 0, std::numeric_limits<std::uint32_t>::max(), n));
   assert_int_equal(*n, 4294967295u);
   std::optional<std::uint32_t> keep = 7;
-  assert_error(sg::parse_count("999", 1000, 10000000, keep), "outside 1000..10000000");
-  assert_error(sg::parse_count("10000001", 1000, 10000000, keep), "outside");
-  assert_error(sg::parse_count("4294967296", 0, std::numeric_limits<std::uint32_t>::max(), keep), "outside");
-  assert_error(sg::parse_count("99999999999", 0, 100, keep), "expected a number");
-  assert_error(sg::parse_count("", 0, 100, keep), "expected a number");
-  assert_error(sg::parse_count("12a", 0, 100, keep), "expected a number");
-  assert_error(sg::parse_count("-1", 0, 100, keep), "expected a number");
-  assert_error(sg::parse_count("+1", 0, 100, keep), "expected a number");
+  assert_error(sg::parse_count("999", 1000, 10000000, keep), "expected a whole number from 1000 to 10000000, got 999");
+  assert_error(sg::parse_count("10000001", 1000, 10000000, keep), "from 1000 to 10000000");
+  assert_error(sg::parse_count("4294967296", 0, std::numeric_limits<std::uint32_t>::max(), keep), "got 4294967296");
+  assert_error(sg::parse_count("99999999999", 0, 100, keep), "expected a whole number from 0 to 100");
+  assert_error(sg::parse_count("", 0, 100, keep), "expected a whole number from 0 to 100");
+  assert_error(sg::parse_count("12a", 0, 100, keep), "expected a whole number from 0 to 100");
+  assert_error(sg::parse_count("-1", 0, 100, keep), "expected a whole number from 0 to 100");
+  assert_error(sg::parse_count("+1", 0, 100, keep), "expected a whole number from 0 to 100");
   assert_int_equal(*keep, 7);
 }
 
