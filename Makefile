@@ -48,7 +48,15 @@ $(OBJ)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
-$(OBJ)/db/%.o: CXXFLAGS += $(MARIADB_INC)
+$(OBJ)/db/%.o: CXXFLAGS += $(MARIADB_INC) -I$(BUILD)/gen
+
+# The migration files this build knows (db/health_check.cpp): rewritten only when the list changes.
+MIGRATIONS := $(sort $(notdir $(wildcard sql/*.sql)))
+$(BUILD)/gen/migrations.inc: FORCE
+	@mkdir -p $(dir $@)
+	@printf 'constexpr const char* kMigrationFiles[] = {%s};\n' "$(foreach m,$(MIGRATIONS),\"$(m)\",)" | cmp -s - $@ \
+	  || printf 'constexpr const char* kMigrationFiles[] = {%s};\n' "$(foreach m,$(MIGRATIONS),\"$(m)\",)" > $@
+$(OBJ)/db/health_check.o $(ASAN_DIR)/obj/db/health_check.o: $(BUILD)/gen/migrations.inc
 $(OBJ)/mod_session_guard/%.o: CXXFLAGS += -Idb $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
 $(OBJ)/fcgi_admin/%.o: CXXFLAGS += -Idb $(MARIADB_INC)
 
@@ -102,7 +110,7 @@ ASAN_ADMIN_OBJ := $(ADMIN_LIB_OBJ:$(OBJ)/%=$(ASAN_DIR)/obj/%)
 $(ASAN_DIR)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -MMD -MP -c $< -o $@
-$(ASAN_DIR)/obj/db/%.o: ASAN_CXXFLAGS += $(MARIADB_INC)
+$(ASAN_DIR)/obj/db/%.o: ASAN_CXXFLAGS += $(MARIADB_INC) -I$(BUILD)/gen
 $(ASAN_DIR)/obj/mod_session_guard/%.o: ASAN_CXXFLAGS += -Idb $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
 $(ASAN_DIR)/obj/fcgi_admin/%.o: ASAN_CXXFLAGS += -Idb $(MARIADB_INC)
 $(ASAN_DIR)/libsgcore.a: $(CORE_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
