@@ -129,17 +129,8 @@ bool gather(const Command& command, const Options& options, Inputs& inputs, std:
   return true;
 }
 
-}  // namespace
-
-bool is_cli_command(const std::string& word) {
-  return is_cli_command_word(word) || word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
-}
-
-int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Options options;
-  if (const char* env = std::getenv("SG_DB_CNF")) options.config = env;
-  else options.config = "/etc/session-guard/db.cnf";
-  options.actor = unix_user();
+// Words and flags, wherever the flags stand (scripts put --as last as often as first).
+bool parse(const std::vector<std::string>& args, Options& options, std::ostream& err) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg.rfind("--", 0) == 0 && arg != "--help") {
@@ -147,7 +138,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       if (takes_value(arg)) {
         if (i + 1 >= args.size()) {
           err << "fcgi_admin: " << arg << " needs a value\n" << usage();
-          return 1;
+          return false;
         }
         value = args[++i];
       }
@@ -159,6 +150,62 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       options.positional.push_back(arg);
     }
   }
+  return true;
+}
+
+// The command's parameters from the words, and its confirmation; 0, or 1 with the reason said.
+int prepare(const Command& command, const Options& options, Inputs& inputs, std::ostream& err) {
+  if (!gather(command, options, inputs, err)) return 1;
+  if (command.sweeping && !options.flags.count("--yes")) {
+    err << "fcgi_admin: " << command.name << " would " << command.summary << " (as " << options.actor
+        << "); nothing was changed. Add --yes to go ahead.\n";
+    return 1;
+  }
+  return 0;
+}
+
+int run_prepared(Backend& backend, const Command& command, const Inputs& inputs, const std::string& actor,
+                 std::ostream& out, std::ostream& err, bool& mailed) {
+  // A command line names its target explicitly, so ending the actor's own sessions needs
+  // no second confirmation (and scripts that do it keep working).
+  Outcome outcome = run_command(backend, command, inputs, db::Actor{actor, "", "cli"}, true);
+  if (!outcome.ok()) {
+    err << "fcgi_admin: " << outcome.message << "\n";
+    return outcome.malformed ? 1 : 2;
+  }
+  out << outcome.message << "\n";
+  mailed = outcome.done.result.mails_queued > 0;
+  return 0;
+}
+
+}  // namespace
+
+bool is_cli_command(const std::string& word) {
+  return is_cli_command_word(word) || word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
+}
+
+int run_cli_command(Backend& backend, const std::vector<std::string>& words, const std::string& actor,
+                    std::ostream& out, std::ostream& err) {
+  Options options;
+  options.actor = actor;
+  if (!parse(words, options, err)) return 1;
+  const Command* command = options.positional.empty() ? nullptr : find_command(options.positional[0]);
+  if (command == nullptr) {
+    err << "fcgi_admin: not a command of the table\n" << usage();
+    return 1;
+  }
+  Inputs inputs;
+  if (int status = prepare(*command, options, inputs, err)) return status;
+  bool mailed = false;
+  return run_prepared(backend, *command, inputs, options.actor, out, err, mailed);
+}
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Options options;
+  if (const char* env = std::getenv("SG_DB_CNF")) options.config = env;
+  else options.config = "/etc/session-guard/db.cnf";
+  options.actor = unix_user();
+  if (!parse(args, options, err)) return 1;
   if (options.positional.empty() || options.positional[0] == "help" || options.positional[0] == "--help") {
     (options.positional.empty() ? err : out) << usage();
     return options.positional.empty() ? 1 : 0;
@@ -169,24 +216,15 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     err << "fcgi_admin: unknown command '" << name << "'\n" << usage();
     return 1;
   }
-  auto no_arguments = [&] {
-    if (options.positional.size() == 1) return true;
-    err << "fcgi_admin: " << name << " takes 0 arguments\n" << usage();
-    return false;
-  };
   if (options.actor.empty()) {
     err << "fcgi_admin: --as needs a name\n";
     return 1;
   }
   Inputs inputs;
   if (command != nullptr) {
-    if (!gather(*command, options, inputs, err)) return 1;
-    if (command->sweeping && !options.flags.count("--yes")) {
-      err << "fcgi_admin: " << name << " would " << command->summary << " (as " << options.actor
-          << "); nothing was changed. Add --yes to go ahead.\n";
-      return 1;
-    }
-  } else if (!no_arguments()) {
+    if (int status = prepare(*command, options, inputs, err)) return status;
+  } else if (options.positional.size() != 1) {
+    err << "fcgi_admin: " << name << " takes 0 arguments\n" << usage();
     return 1;
   }
 
@@ -213,17 +251,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   try {
     SqlBackend backend = sql_backend(settings);
     if (name == "sessions") return list_sessions(backend, options, out);
-    // A command line names its target explicitly, so ending the actor's own sessions needs
-    // no second confirmation (and scripts that do it keep working).
-    Outcome outcome = run_command(backend, *command, inputs, db::Actor{options.actor, "", "cli"}, true);
-    if (!outcome.ok()) {
-      err << "fcgi_admin: " << outcome.message << "\n";
-      return outcome.malformed ? 1 : 2;
-    }
-    out << outcome.message << "\n";
+    bool mailed = false;
+    int status = run_prepared(backend, *command, inputs, options.actor, out, err, mailed);
     // Best effort: a mail that cannot go now stays queued for the FastCGI process or `deliver-mail`.
-    if (outcome.done.result.mails_queued > 0) Worker(settings).run_once(false);
-    return 0;
+    if (mailed) Worker(settings).run_once(false);
+    return status;
   } catch (const StoreError& e) {
     err << "fcgi_admin: database error: " << e.what() << "\n";
     return 3;
