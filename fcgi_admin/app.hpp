@@ -1,5 +1,7 @@
 // The admin application: routing, authorisation, pages, JSON API. Independent of FastCGI
 // (it sees a Request) and of MariaDB (it sees a Backend), so all of it is unit-tested.
+// A request goes route table -> handler -> (for a change) a command of commands.hpp ->
+// the handler's renderer: an HTML page or redirect, or JSON.
 #pragma once
 #include <functional>
 #include <string>
@@ -24,26 +26,42 @@ class App {
   std::function<void()> on_change;
   const Settings& settings() const { return settings_; }
 
-  struct Context;  // one request being handled (app.cpp)
+  struct Context;  // one request being handled (context.hpp)
 
  private:
+  struct Route;
+  static const std::vector<Route>& routes();  // routes.cpp: path and method to handler
   Response route(Context& ctx);
-  Response static_file(Context& ctx, const std::string& name);
+  void authorise_admin(Context& ctx);
+  void identify_self(Context& ctx);
+
+  // Handlers, one file each group: pages_sessions.cpp, pages_users_audit.cpp, confirm.cpp,
+  // actions.cpp (forms), api.cpp, self_service.cpp, routes.cpp (the rest).
+  Response home(Context& ctx);
+  Response static_file(Context& ctx);
+  Response not_found(Context& ctx);
   Response sessions_page(Context& ctx);
   Response users_page(Context& ctx);
   Response audit_page(Context& ctx);
   Response confirm_page(Context& ctx);
-  Response action(Context& ctx, const std::string& name);
-  // Self-service (issue 4): no Basic auth; the module's SESSION_GUARD_* variables say who.
+  Response action(Context& ctx);
+  Response api_sessions(Context& ctx);
+  Response api_users(Context& ctx);
+  Response api_audit(Context& ctx);
+  Response api_outbox(Context& ctx);
+  Response api_command(Context& ctx);
   Response my_sessions(Context& ctx);
+  Response my_sessions_sign_out(Context& ctx);
   Response wasnt_me(Context& ctx);
-  Response api(Context& ctx, const std::string& name);
+
+  // Renderers and what the handlers share.
   Response html(Context& ctx, const std::string& title, const std::string& active, const std::string& content,
                 int status = 200, int refresh = 0);
   Response redirect(const std::string& location, int status = 303);
   Response error_response(Context& ctx, int status, const std::string& code, const std::string& message);
   std::string csrf_field(Context& ctx);
   void require_csrf(Context& ctx, const std::vector<std::pair<std::string, std::string>>& form);
+  std::vector<std::pair<std::string, std::string>> read_form(Context& ctx);
   std::string confirm_form(Context& ctx, const std::string& action, const std::string& fields,
                            const std::string& button, bool danger);
   void changed(Context& ctx, const db::ActionResult& result);

@@ -18,6 +18,26 @@ auto SqlBackend::with(F&& action) {
   }
 }
 
+int status_of(const db::OperationError& error) {
+  switch (error.kind) {
+    case db::OperationError::Kind::bad_input: return 400;
+    case db::OperationError::Kind::not_found: return 404;
+    case db::OperationError::Kind::conflict: return 409;
+    case db::OperationError::Kind::gone: return 410;
+  }
+  return 400;
+}
+
+const char* code_of(const db::OperationError& error) {
+  switch (error.kind) {
+    case db::OperationError::Kind::bad_input: return "bad_request";
+    case db::OperationError::Kind::not_found: return "not_found";
+    case db::OperationError::Kind::conflict: return "conflict";
+    case db::OperationError::Kind::gone: return "gone";
+  }
+  return "bad_request";
+}
+
 bool SqlBackend::is_admin(const std::string& user) {
   return with([&](db::Operations&, db::AdminQueries& q) { return q.is_admin(user); });
 }

@@ -37,7 +37,6 @@ class Backend {
   virtual db::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
                                           const db::Actor& actor) = 0;
 
-  // Issue 4: per-user limits, bulk actions, self-service, "This wasn't me" links.
   virtual db::ActionResult set_user_limit(const std::string& user, std::optional<int> limit, const db::Actor& actor) = 0;
   virtual db::ActionResult end_idle(int minutes, const db::Actor& actor) = 0;
   virtual db::ActionResult sign_out_everyone(const std::string& server, const db::Actor& actor) = 0;
@@ -51,6 +50,10 @@ class Backend {
   virtual std::string check_signout_link(const std::string& token) = 0;  // the user it names
   virtual db::ActionResult use_signout_link(const std::string& token, const db::Actor& actor) = 0;
 };
+
+// How a refusal from the Backend answers over HTTP: its status and the API's error code.
+int status_of(const db::OperationError& error);
+const char* code_of(const db::OperationError& error);
 
 // One connection per process, opened on first use and again after any failure, so a
 // database that comes back is picked up without restarting the FastCGI process.

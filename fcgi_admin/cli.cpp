@@ -1,44 +1,50 @@
+// The command line's face of the commands (commands.hpp): words and flags in, the audit line
+// or the refusal out, with an exit status; plus the read-only and service subcommands.
 #include "cli.hpp"
-
-#include "html.hpp"
 
 #include <pwd.h>
 #include <unistd.h>
 
-#include <ctime>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
 
-#include "admin_queries.hpp"
-#include "mailer.hpp"
-#include "mariadb.hpp"
-#include "operations.hpp"
+#include "commands.hpp"
+#include "html.hpp"
+#include "listing.hpp"
 #include "server.hpp"
 #include "settings.hpp"
-#include "store.hpp"
 
 namespace sg::admin {
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: fcgi_admin [--config FILE] [--group GROUP] [--as NAME] COMMAND ...\n"
-    "commands:\n"
-    "  sessions [--user U] [--json]      list active sessions\n"
-    "  kill SESSION_ID                   end one session (8+ hex digits of its id)\n"
-    "  kill-user USER                    end every session of USER\n"
-    "  block USER --reason TEXT          block USER and end all their sessions\n"
-    "  unblock USER                      allow USER to sign in again\n"
-    "  set-limit USER N|none             USER's own concurrent-session limit (0 = no limit,\n"
-    "                                    none = the server's SessionGuardMaxSessions)\n"
-    "  end-idle MINUTES --yes            end every session idle longer than MINUTES\n"
-    "  sign-out-all [--server NAME] --yes  end every session except those of --as (one virtual host only)\n"
-    "  deliver-mail [--loop]             send due mail from the outbox (once, or every mail_interval)\n"
-    "  serve                             FastCGI responder (the default with no command)\n"
-    "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
-    "--config defaults to $SG_DB_CNF or /etc/session-guard/db.cnf; --group to [session_guard_admin] when\n"
-    "the file (or one it includes) has it, else [session_guard]; --as defaults to the Unix user.\n";
+// The usage text, its command lines built from the table so a new command documents itself.
+std::string usage() {
+  auto line = [](const std::string& synopsis, const std::string& summary) {
+    std::string out = "  " + synopsis;
+    out += out.size() < 36 ? std::string(36 - out.size(), ' ') : "\n" + std::string(36, ' ');
+    return out + summary + "\n";
+  };
+  std::string out =
+      "usage: fcgi_admin [--config FILE] [--group GROUP] [--as NAME] COMMAND ...\n"
+      "commands:\n" +
+      line("sessions [--user U] [--json]", "list active sessions");
+  for (const auto& command : commands()) {
+    std::string synopsis = command.name;
+    for (const auto& p : command.params) {
+      std::string word = p.flag != nullptr ? std::string(p.flag) + " " + p.metavar : std::string(p.metavar);
+      synopsis += " " + (p.required ? word : "[" + word + "]");
+    }
+    if (command.sweeping) synopsis += " --yes";
+    out += line(synopsis, command.summary);
+  }
+  return out + line("deliver-mail [--loop]", "send due mail from the outbox (once, or every mail_interval)") +
+         line("serve", "FastCGI responder (the default with no command)") +
+         "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
+         "--config defaults to $SG_DB_CNF or /etc/session-guard/db.cnf; --group to [session_guard_admin] when\n"
+         "the file (or one it includes) has it, else [session_guard]; --as defaults to the Unix user.\n"
+         "Exit status: 0 done, 1 usage or not confirmed, 2 refused, 3 database error.\n";
+}
 
 std::string unix_user() {
   if (const passwd* pw = getpwuid(geteuid())) return pw->pw_name;
@@ -55,31 +61,23 @@ struct Options {
 
 // Flags that take a value; every other --flag is boolean.
 bool takes_value(const std::string& flag) {
-  return flag == "--config" || flag == "--group" || flag == "--as" || flag == "--user" || flag == "--reason" ||
-         flag == "--server";
+  if (flag == "--config" || flag == "--group" || flag == "--as" || flag == "--user") return true;
+  for (const auto& command : commands())
+    for (const auto& p : command.params)
+      if (p.flag != nullptr && flag == p.flag) return true;
+  return false;
 }
 
-int list_sessions(db::Operations& ops, const Options& options, std::ostream& out) {
+int list_sessions(Backend& backend, const Options& options, std::ostream& out) {
   db::SessionQuery query;
   if (auto it = options.flags.find("--user"); it != options.flags.end()) query.user = it->second;
   query.limit = 1000;
-  auto sessions = ops.sessions(query);
+  auto sessions = backend.sessions(query).rows;
   if (options.flags.count("--json")) {
+    const Micros now = now_micros();
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& s : sessions) {
-      list.push_back({{"id", s.short_id()},
-                      {"fingerprint", s.fingerprint},
-                      {"user", s.username},
-                      {"login_at", format_time(s.login_at)},
-                      {"last_access", format_time(s.last_access)},
-                      {"ip", s.client_ip},
-                      {"device", s.device},
-                      {"browser", s.browser},
-                      {"os", s.os},
-                      {"server", s.server_name},
-                      {"admin", s.is_admin}});
-    }
-    out << list.dump(2) << "\n";
+    for (const auto& s : sessions) list.push_back(session_json(s, now));
+    out << list.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   char line[512];
@@ -92,32 +90,55 @@ int list_sessions(db::Operations& ops, const Options& options, std::ostream& out
                   s.client_ip.c_str(), s.device.c_str(), s.browser.c_str(), s.os.c_str());
     out << line;
   }
-  std::uint64_t total = sessions.size() < query.limit ? sessions.size() : ops.count_sessions(query);
+  std::uint64_t total = sessions.size() < query.limit ? sessions.size() : backend.count_sessions(query, 0);
   if (total > sessions.size()) out << "showing " << sessions.size() << " of ";
   out << total << (total == 1 ? " active session\n" : " active sessions\n");
   return 0;
 }
 
-}  // namespace
-
-bool is_cli_command(const std::string& word) {
-  return word == "sessions" || word == "kill" || word == "kill-user" || word == "block" || word == "unblock" || word == "set-limit" || word == "end-idle" || word == "sign-out-all" ||
-         word == "deliver-mail" || word == "serve" || word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
+bool is_cli_command_word(const std::string& word) {
+  return word == "sessions" || find_command(word) != nullptr || word == "deliver-mail" || word == "serve";
 }
 
-int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Options options;
-  if (const char* env = std::getenv("SG_DB_CNF")) options.config = env;
-  else options.config = "/etc/session-guard/db.cnf";
-  options.actor = unix_user();
+// The words after the command name and the flags, as the command's parameters: positional
+// ones in table order, the last of them taking every remaining word when it is a list.
+// Returns false (and says why) when the words do not fit.
+bool gather(const Command& command, const Options& options, Inputs& inputs, std::ostream& err) {
+  std::size_t next = 1;
+  std::size_t positional = 0;
+  for (const auto& p : command.params) {
+    if (p.flag != nullptr) {
+      auto it = options.flags.find(p.flag);
+      if (it != options.flags.end()) inputs[p.key] = std::vector<std::string>{it->second};
+      continue;
+    }
+    ++positional;
+    if (next >= options.positional.size()) continue;  // missing: the command says so
+    if (p.kind == ParamKind::session_ids) {
+      inputs[p.key] = std::vector<std::string>(options.positional.begin() + static_cast<long>(next), options.positional.end());
+      next = options.positional.size();
+    } else {
+      inputs[p.key] = std::vector<std::string>{options.positional[next++]};
+    }
+  }
+  if (next < options.positional.size() || options.positional.size() < positional + 1) {
+    err << "fcgi_admin: " << command.name << " takes " << positional << " argument" << (positional == 1 ? "" : "s")
+        << "\n" << usage();
+    return false;
+  }
+  return true;
+}
+
+// Words and flags, wherever the flags stand (scripts put --as last as often as first).
+bool parse(const std::vector<std::string>& args, Options& options, std::ostream& err) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg.rfind("--", 0) == 0 && arg != "--help") {
       std::string value;
       if (takes_value(arg)) {
         if (i + 1 >= args.size()) {
-          err << "fcgi_admin: " << arg << " needs a value\n" << kUsage;
-          return 1;
+          err << "fcgi_admin: " << arg << " needs a value\n" << usage();
+          return false;
         }
         value = args[++i];
       }
@@ -129,18 +150,81 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       options.positional.push_back(arg);
     }
   }
+  return true;
+}
+
+// The command's parameters from the words, and its confirmation; 0, or 1 with the reason said.
+int prepare(const Command& command, const Options& options, Inputs& inputs, std::ostream& err) {
+  if (!gather(command, options, inputs, err)) return 1;
+  if (command.sweeping && !options.flags.count("--yes")) {
+    err << "fcgi_admin: " << command.name << " would " << command.summary << " (as " << options.actor
+        << "); nothing was changed. Add --yes to go ahead.\n";
+    return 1;
+  }
+  return 0;
+}
+
+int run_prepared(Backend& backend, const Command& command, const Inputs& inputs, const std::string& actor,
+                 std::ostream& out, std::ostream& err, bool& mailed) {
+  // A command line names its target explicitly, so ending the actor's own sessions needs
+  // no second confirmation (and scripts that do it keep working).
+  Outcome outcome = run_command(backend, command, inputs, db::Actor{actor, "", "cli"}, true);
+  if (!outcome.ok()) {
+    err << "fcgi_admin: " << outcome.message << "\n";
+    return outcome.malformed ? 1 : 2;
+  }
+  out << outcome.message << "\n";
+  mailed = outcome.done.result.mails_queued > 0;
+  return 0;
+}
+
+}  // namespace
+
+bool is_cli_command(const std::string& word) {
+  return is_cli_command_word(word) || word == "help" || word == "--help" || (word.size() > 2 && word.rfind("--", 0) == 0);
+}
+
+int run_cli_command(Backend& backend, const std::vector<std::string>& words, const std::string& actor,
+                    std::ostream& out, std::ostream& err) {
+  Options options;
+  options.actor = actor;
+  if (!parse(words, options, err)) return 1;
+  const Command* command = options.positional.empty() ? nullptr : find_command(options.positional[0]);
+  if (command == nullptr) {
+    err << "fcgi_admin: not a command of the table\n" << usage();
+    return 1;
+  }
+  Inputs inputs;
+  if (int status = prepare(*command, options, inputs, err)) return status;
+  bool mailed = false;
+  return run_prepared(backend, *command, inputs, options.actor, out, err, mailed);
+}
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Options options;
+  if (const char* env = std::getenv("SG_DB_CNF")) options.config = env;
+  else options.config = "/etc/session-guard/db.cnf";
+  options.actor = unix_user();
+  if (!parse(args, options, err)) return 1;
   if (options.positional.empty() || options.positional[0] == "help" || options.positional[0] == "--help") {
-    (options.positional.empty() ? err : out) << kUsage;
+    (options.positional.empty() ? err : out) << usage();
     return options.positional.empty() ? 1 : 0;
   }
-  const std::string command = options.positional[0];
-  auto need = [&](std::size_t count) {
-    if (options.positional.size() == count + 1) return true;
-    err << "fcgi_admin: " << command << " takes " << count << " argument" << (count == 1 ? "" : "s") << "\n" << kUsage;
-    return false;
-  };
+  const std::string name = options.positional[0];
+  const Command* command = find_command(name);
+  if (!is_cli_command_word(name)) {
+    err << "fcgi_admin: unknown command '" << name << "'\n" << usage();
+    return 1;
+  }
   if (options.actor.empty()) {
     err << "fcgi_admin: --as needs a name\n";
+    return 1;
+  }
+  Inputs inputs;
+  if (command != nullptr) {
+    if (int status = prepare(*command, options, inputs, err)) return status;
+  } else if (options.positional.size() != 1) {
+    err << "fcgi_admin: " << name << " takes 0 arguments\n" << usage();
     return 1;
   }
 
@@ -152,12 +236,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     return 1;
   }
   if (!options.group.empty()) settings.db_group = options.group;
-  if (command == "serve") {
-    if (!need(0)) return 1;
-    return serve(settings);
-  }
-  if (command == "deliver-mail") {
-    if (!need(0)) return 1;
+  if (name == "serve") return serve(settings);
+  if (name == "deliver-mail") {
     Worker worker(settings);
     if (!options.flags.count("--loop")) return worker.run_once(false) ? 0 : 3;
     install_stop_handlers();
@@ -169,86 +249,13 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
 
   try {
-    db::ConnectOptions connect;
-    connect.option_file = settings.db_options_file;  // the credentials_file it names, if any
-    connect.group = settings.db_group;
-    db::Connection connection(connect);
-    db::Operations ops(connection);
-    ops.set_mail_policy(settings.policy);
-    db::Actor actor{options.actor, "", "cli"};
-    db::ActionResult result;
-    if (command == "sessions") {
-      if (!need(0)) return 1;
-      return list_sessions(ops, options, out);
-    } else if (command == "kill") {
-      if (!need(1)) return 1;
-      result = ops.kill_session(options.positional[1], actor);
-    } else if (command == "kill-user") {
-      if (!need(1)) return 1;
-      result = ops.kill_user(options.positional[1], actor);
-    } else if (command == "block") {
-      if (!need(1)) return 1;
-      auto reason = options.flags.find("--reason");
-      if (reason == options.flags.end()) {
-        err << "fcgi_admin: block needs --reason TEXT\n";
-        return 1;
-      }
-      result = ops.block_user(options.positional[1], reason->second, actor);
-    } else if (command == "unblock") {
-      if (!need(1)) return 1;
-      result = ops.unblock_user(options.positional[1], actor);
-    } else if (command == "set-limit") {
-      if (!need(2)) return 1;
-      const std::string& text = options.positional[2];
-      std::optional<int> limit;
-      if (text != "none") {
-        if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos) {
-          err << "fcgi_admin: set-limit takes a number (0 = no limit) or none\n";
-          return 1;
-        }
-        limit = std::stoi(text);
-      }
-      result = ops.set_user_limit(options.positional[1], limit, actor);
-    } else if (command == "end-idle") {
-      if (!need(1)) return 1;
-      if (!options.flags.count("--yes")) {
-        err << "fcgi_admin: end-idle ends the sessions of every user idle longer than " << options.positional[1]
-            << " minutes; nothing was changed. Add --yes to go ahead.\n";
-        return 1;
-      }
-      const std::string& text = options.positional[1];
-      if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {
-        err << "fcgi_admin: end-idle takes a number of minutes\n";
-        return 1;
-      }
-      result = ops.end_idle_sessions(std::stoi(text), actor);
-    } else if (command == "sign-out-all") {
-      if (!need(0)) return 1;
-      if (!options.flags.count("--yes")) {
-        err << "fcgi_admin: sign-out-all ends every session except those of " << options.actor
-            << " (--as); nothing was changed. Add --yes to go ahead.\n";
-        return 1;
-      }
-      auto server = options.flags.find("--server");
-      result = ops.sign_out_everyone(server == options.flags.end() ? "" : server->second, actor);
-    } else {
-      err << "fcgi_admin: unknown command '" << command << "'\n" << kUsage;
-      return 1;
-    }
-    out << result.message << "\n";
-    if (result.mails_queued > 0) {
-      // Best effort: the mail stays queued for the FastCGI process or `deliver-mail` if this fails.
-      try {
-        db::AdminQueries queries(connection);
-        deliver_due(queries, settings, [&](const std::string& line) { err << "fcgi_admin: " << line << "\n"; });
-      } catch (const StoreError& e) {
-        err << "fcgi_admin: mail stays queued: " << e.what() << "\n";
-      }
-    }
-    return 0;
-  } catch (const db::OperationError& e) {
-    err << "fcgi_admin: " << e.what() << "\n";
-    return 2;
+    SqlBackend backend = sql_backend(settings);
+    if (name == "sessions") return list_sessions(backend, options, out);
+    bool mailed = false;
+    int status = run_prepared(backend, *command, inputs, options.actor, out, err, mailed);
+    // Best effort: a mail that cannot go now stays queued for the FastCGI process or `deliver-mail`.
+    if (mailed) Worker(settings).run_once(false);
+    return status;
   } catch (const StoreError& e) {
     err << "fcgi_admin: database error: " << e.what() << "\n";
     return 3;

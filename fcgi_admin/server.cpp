@@ -28,6 +28,7 @@ extern "C" void on_stop_signal(int) {
 void log_line(const std::string& line) {
   std::cerr << "session_guard admin: " << line << std::endl;
 }
+}  // namespace
 
 db::ConnectOptions connect_options(const Settings& settings) {
   db::ConnectOptions options;
@@ -35,7 +36,10 @@ db::ConnectOptions connect_options(const Settings& settings) {
   options.group = settings.db_group;
   return options;
 }
-}  // namespace
+
+SqlBackend sql_backend(const Settings& settings) {
+  return SqlBackend(connect_options(settings), settings.policy, 3 * settings.sample_interval);
+}
 
 void install_stop_handlers() {
   struct sigaction action {};
@@ -123,7 +127,7 @@ int serve(const Settings& settings) {
   FCGX_InitRequest(&request, 0, 0);
   Worker worker(settings);
   worker.start();
-  SqlBackend backend(connect_options(settings), settings.policy, 3 * settings.sample_interval);
+  SqlBackend backend = sql_backend(settings);
   App app(settings, backend);
   app.on_change = [&worker] { worker.wake(); };
   log_line("FastCGI responder started (pid " + std::to_string(getpid()) + ", options " + settings.db_options_file + ")");

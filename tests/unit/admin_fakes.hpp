@@ -172,18 +172,24 @@ class Backend : public sg::admin::Backend {
     for (const auto& id : ids) all += find_session(id).fingerprint.substr(0, 8) + ",";
     return act("kill_many:" + all, std::to_string(ids.size()) + " sessions terminated by administrator " + actor.name);
   }
+  // As the database does: names are exact, and only a known account is acted on.
+  void known(const std::string& user) {
+    check();
+    if (!accounts.count(user)) throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "no user named " + user);
+  }
   sg::db::ActionResult kill_user(const std::string& user, const sg::db::Actor& actor) override {
+    known(user);
     return act("kill_user:" + user, "sessions of user " + user + " terminated by administrator " + actor.name);
   }
   sg::db::ActionResult block_user(const std::string& user, const std::string& reason, const sg::db::Actor& actor) override {
     if (reason.find_first_not_of(" \t") == std::string::npos)
       throw sg::db::OperationError(sg::db::OperationError::Kind::bad_input, "a reason is required to block a user");
     if (user == actor.name) throw sg::db::OperationError(sg::db::OperationError::Kind::conflict, "you cannot block your own account");
-    // As the database does: names are exact, and only a known account is blocked.
-    if (!accounts.count(user)) throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "no user named " + user);
+    known(user);
     return act("block:" + user + ":" + reason, "User " + user + " blocked by administrator " + actor.name);
   }
   sg::db::ActionResult unblock_user(const std::string& user, const sg::db::Actor& actor) override {
+    known(user);
     return act("unblock:" + user, "User " + user + " unblocked by administrator " + actor.name);
   }
   sg::db::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
@@ -192,11 +198,10 @@ class Backend : public sg::admin::Backend {
     return act("logout:" + s.fingerprint.substr(0, 8) + ":" + subject + ":" + body, "Logout request");
   }
 
-  // --- issue 4 ---
   std::string valid_token = "good-token";  // check_signout_link accepts only this one
   bool token_used = false;
   sg::db::ActionResult set_user_limit(const std::string& user, std::optional<int> limit, const sg::db::Actor& actor) override {
-    if (!accounts.count(user)) throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "no user named " + user);
+    known(user);
     accounts[user].max_sessions = limit;
     return act("limit:" + user + ":" + (limit ? std::to_string(*limit) : "none") + ":" + actor.source, "limit set");
   }
