@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "doctor.hpp"
 #include "html.hpp"
 #include "listing.hpp"
 #include "server.hpp"
@@ -39,6 +40,7 @@ std::string usage() {
     out += line(synopsis, command.summary);
   }
   return out + line("deliver-mail [--loop]", "send due mail from the outbox (once, or every mail_interval)") +
+         line("doctor", "check the option files, the connection, the schema and both accounts' privileges") +
          line("serve", "FastCGI responder (the default with no command)") +
          "With no command, fcgi_admin serves the admin pages over FastCGI.\n"
          "--config defaults to $SG_DB_CNF or /etc/session-guard/db.cnf; --group to [session_guard_admin] when\n"
@@ -97,7 +99,8 @@ int list_sessions(Backend& backend, const Options& options, std::ostream& out) {
 }
 
 bool is_cli_command_word(const std::string& word) {
-  return word == "sessions" || find_command(word) != nullptr || word == "deliver-mail" || word == "serve";
+  return word == "sessions" || find_command(word) != nullptr || word == "deliver-mail" || word == "serve" ||
+         word == "doctor";
 }
 
 // The words after the command name and the flags, as the command's parameters: positional
@@ -228,6 +231,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     return 1;
   }
 
+  if (name == "doctor") return doctor(options.config, out);
   admin::Settings settings;
   try {
     settings = load_settings(options.config);

@@ -5,9 +5,9 @@
 -- column of the sessions page ('9999-12-31' = no limit), so "sort by time left" is an
 -- index range scan with keyset paging.
 ALTER TABLE sessions
-  ADD COLUMN deadline DATETIME(6) AS (LEAST(COALESCE(idle_deadline, TIMESTAMP'9999-12-31 00:00:00'),
+  ADD COLUMN IF NOT EXISTS deadline DATETIME(6) AS (LEAST(COALESCE(idle_deadline, TIMESTAMP'9999-12-31 00:00:00'),
                                             COALESCE(absolute_deadline, TIMESTAMP'9999-12-31 00:00:00'))) PERSISTENT,
-  ADD KEY ix_sessions_state_deadline (state, deadline);
+  ADD KEY IF NOT EXISTS ix_sessions_state_deadline (state, deadline);
 
 -- Actions a user takes on their own sessions (my-sessions) or through a signed email link.
 ALTER TABLE audit_log

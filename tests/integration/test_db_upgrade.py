@@ -76,6 +76,18 @@ def test_upgrade_keeps_and_enforces_live_sessions():
              "alice's row after the kill")
 
 
+def test_every_migration_can_run_again():
+    """A migration that failed half-way (DDL commits statement by statement) is run again
+    whole on the next set-up, so each must be safe to repeat."""
+    tmp = h.tmpdir()
+    db = BareMariaDB().start(tmp=tmp)
+    db.db_setup()
+    db.root_query("DELETE FROM schema_migrations")
+    out = db.db_setup().stdout
+    names = sorted(f for f in os.listdir(SQL) if f.endswith(".sql"))
+    h.expect(all(f"applying {n}" in out for n in names), "not every migration ran again:", out)
+
+
 def test_bad_arguments_change_nothing():
     tmp = h.tmpdir()
     db = BareMariaDB().start(tmp=tmp)
