@@ -173,6 +173,26 @@ def test_a_block_made_before_the_replay_ends_the_session_at_replay():
         ensure_unblocked("carol")
 
 
+def test_activity_during_the_outage_keeps_a_journalled_session_from_idling_out():
+    web = start_web("sg-journal-idle", php_guard_conf="SessionGuardIdleTimeout 4s")
+    path = default_journal(web)
+    try:
+        outage(web)
+        b = admitted(web, "bob")
+        deadline = time.monotonic() + 7  # busy for longer than the idle timeout
+        while time.monotonic() < deadline:
+            h.expect("Hello, bob" in b.get("/php/").body, "the session must work through the outage")
+            time.sleep(0.5)
+        recovered(web, path)
+        h.eventually(lambda: state_of(b) == "active", what="replayed")
+        for _ in range(6):  # past the poller's next activity flush and expiry sweep
+            h.expect("Hello, bob" in b.get("/php/").body and state_of(b) == "active",
+                     "a session busy through the outage was ended as idle:", state_of(b))
+            time.sleep(0.5)
+    finally:
+        ensure_db()
+
+
 def test_refuse_mode_keeps_the_503():
     web = start_web("sg-journal-refuse", extra_conf="SessionGuardLoginWhenUnreachable refuse\n")
     path = default_journal(web)
