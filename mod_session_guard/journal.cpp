@@ -4,8 +4,10 @@
 // meanwhile apply at replay, then empties the journal.
 #include "internal.hpp"
 
-#include <unixd.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <unixd.h>
 
 #include "sg/device.hpp"
 #include "sg/denial.hpp"
@@ -131,6 +133,13 @@ int journal_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*
                    error.c_str());
       g_journal.clear();
       return OK;
+    }
+    struct statfs fs {};
+    if (statfs(g_journal.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: the journal %s is on a tmpfs: logins kept there during an outage are lost if "
+                   "the machine restarts first; point SessionGuardJournal at persistent storage",
+                   g_journal.c_str());
     }
     if (std::uint64_t waiting = sg::journal_size(g_journal); waiting > 0) {
       ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
