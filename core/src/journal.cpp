@@ -121,9 +121,10 @@ bool lock(int fd, short type) {
 
 // O_NOFOLLOW and the regular-file check: the journal's directory is the server user's, and
 // nobody may point the root parent or a child at another file through it.
-int open_journal(const std::string& path, int flags, std::string& error) {
+int open_journal(const std::string& path, int flags, std::string& error, bool* missing = nullptr) {
   int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
+    if (missing != nullptr) *missing = errno == ENOENT;
     error = errno == ELOOP ? path + " is a symbolic link" : errno_text("cannot open " + path);
     return -1;
   }
@@ -247,10 +248,11 @@ std::uint64_t journal_size(const std::string& path) {
 
 std::string read_journal_file(const std::string& path, std::uint64_t limit) {
   std::string error;
+  bool missing = false;
   Fd file;
-  file.fd = open_journal(path, O_RDONLY, error);
+  file.fd = open_journal(path, O_RDONLY, error, &missing);
   if (file.fd < 0) {
-    if (errno == ENOENT) return {};
+    if (missing) return {};
     throw std::runtime_error(error);
   }
   if (!lock(file.fd, F_RDLCK)) throw std::runtime_error(errno_text("cannot lock " + path));
@@ -268,10 +270,11 @@ std::string read_journal_file(const std::string& path, std::uint64_t limit) {
 
 bool truncate_journal_if(const std::string& path, std::uint64_t replayed) {
   std::string error;
+  bool missing = false;
   Fd file;
-  file.fd = open_journal(path, O_WRONLY, error);
+  file.fd = open_journal(path, O_WRONLY, error, &missing);
   if (file.fd < 0) {
-    if (errno == ENOENT) return replayed == 0;
+    if (missing) return replayed == 0;
     throw std::runtime_error(error);
   }
   if (!lock(file.fd, F_WRLCK)) throw std::runtime_error(errno_text("cannot lock " + path));
