@@ -27,6 +27,7 @@ std::uint64_t read_limit() { return g_journal_max + 2 * sg::kJournalMaxPayload; 
 // The poller's progress through the file as it is now: a journal that could not be emptied
 // (a child appended meanwhile) is not replayed again from its start at the next tick.
 std::uint64_t g_replayed = 0;
+std::size_t g_replayed_total = 0;  // since the journal was last emptied, for the log
 sg::Micros g_next_try = 0;
 bool g_failing = false;
 
@@ -88,13 +89,18 @@ void replay_login(sg::db::Connection& db, const sg::JournalEntry& e, server_rec*
   }
 }
 
-// Replays the records past g_replayed; returns how many. Throws StoreError when the database
-// fails (the rest waits for the next try, in order).
+// A long outage's journal is replayed over several ticks, so the deny-list refresh between
+// them is never held up for long.
+constexpr std::size_t kReplayPerTick = 100;
+
+// Replays up to kReplayPerTick records past g_replayed; returns how many. Throws StoreError
+// when the database fails (the rest waits for the next try, in order).
 std::size_t replay_records(const sg::JournalRead& read, server_rec* s) {
   std::size_t replayed = 0;
   std::optional<sg::db::Connection> db;
   for (const auto& record : read.records) {
     if (record.end <= g_replayed) continue;
+    if (replayed == kReplayPerTick) break;
     if (!db) db.emplace(connect_options(g_process.config));
     const sg::JournalEntry& e = record.entry;
     if (e.kind == sg::JournalEntry::Kind::logout) {
@@ -218,17 +224,20 @@ void replay_journal(server_rec* s) noexcept {
     std::string bytes = sg::read_journal_file(g_journal, read_limit());
     sg::JournalRead read = sg::read_journal(bytes);
     std::size_t replayed = replay_records(read, s);
+    g_replayed_total += replayed;
     if (g_failing) g_failing = false;
     if (read.skipped_bytes > 0 && replayed > 0) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "session guard: journal %s: skipped %" APR_SIZE_T_FMT " damaged bytes (a record torn by a crash)",
                    g_journal.c_str(), read.skipped_bytes);
     }
-    if (sg::truncate_journal_if(g_journal, bytes.size())) {
+    bool all = read.records.empty() || read.records.back().end <= g_replayed;
+    if (all && sg::truncate_journal_if(g_journal, bytes.size())) {
       g_replayed = 0;
       ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                    "session guard: journal replayed: %" APR_SIZE_T_FMT " logins and logouts recorded",
-                   replayed);
+                   g_replayed_total);
+      g_replayed_total = 0;
     }
   } catch (const std::exception& e) {
     if (now_micros() - now > 200 * 1000) g_next_try = now_micros() + sg::kMicrosPerSecond;
