@@ -2,6 +2,7 @@
 instance's journal and are recorded when the database is back (found 2: a logout during an
 outage was lost; found 8: every login during an outage was refused with 503). Real mariadbd,
 real Apache (prefork, mod_php) and the unchanged PHP demo app."""
+import hashlib
 import os
 import sys
 import time
@@ -253,6 +254,39 @@ def test_a_torn_record_is_skipped_and_the_rest_replayed():
         h.expect(DB.scalar("SELECT username FROM sessions WHERE fingerprint=%s", fp(after)) == "bob")
         h.expect("damaged bytes" in web.error_log_text(), "the torn record must be reported")
         h.expect(not web.crashes(), web.crashes())
+    finally:
+        ensure_db()
+
+
+def record(kind, at, fp_hex, user=None):
+    """A journal record written independently of the module (core/journal's format)."""
+    payload = bytes([kind]) + at.to_bytes(8, "little") + bytes.fromhex(fp_hex)
+    if user is not None:
+        for text in (user.encode(), b"PHPSESSID", b"192.0.2.7", b"journal-test/1.0", b"localhost"):
+            payload += len(text).to_bytes(2, "little") + text
+        payload += (0).to_bytes(4, "little") * 3 + b"\0"
+    head = b"SGJ1" + len(payload).to_bytes(4, "little") + payload
+    return head + hashlib.sha256(head).digest()[:8]
+
+
+def test_a_long_journal_is_replayed_in_order_over_several_polls():
+    web = start_web("sg-journal-long")
+    path = default_journal(web)
+    try:
+        outage(web)
+        now = int(time.time() * 1e6)
+        fps = [hashlib.sha256(f"long-{now}-{i}".encode()).hexdigest() for i in range(250)]
+        with open(path, "ab") as f:
+            for i, x in enumerate(fps):
+                f.write(record(1, now - 60_000_000 + i * 1000, x, "alice"))
+            f.write(record(2, now, fps[7]))
+        recovered(web, path)
+        rows = DB.query("SELECT fingerprint, state FROM sessions WHERE client_ip='192.0.2.7' AND username='alice' "
+                        "AND fingerprint IN (" + ",".join(["%s"] * len(fps)) + ") ORDER BY login_at", *fps)
+        h.expect([r[0] for r in rows] == fps, f"{len(rows)} of 250 logins recorded, or not in journal order")
+        h.expect([r[0] for r in rows if r[1] == "logged_out"] == [fps[7]], "the logout after them must apply")
+        h.expect("journal replayed: 251 logins and logouts recorded" in web.error_log_text(),
+                 "one replay over several polls must be reported once")
     finally:
         ensure_db()
 
