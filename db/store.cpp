@@ -156,6 +156,13 @@ std::uint64_t SqlDenyFeed::last_audit_id() {
 }
 
 namespace {
+// @sg_at: the time a login or logout happened, in the connection's time zone as NOW(6) is.
+void set_time(Connection& db, Micros at) {
+  db.execute("SET @sg_at = IF(? > 0, FROM_UNIXTIME(?) + INTERVAL ? MICROSECOND, NOW(6))",
+             {static_cast<std::int64_t>(at), static_cast<std::int64_t>(at / kMicrosPerSecond),
+              static_cast<std::int64_t>(at % kMicrosPerSecond)});
+}
+
 LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
@@ -180,6 +187,7 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   }
   bool over_limit = limit > 0 && static_cast<int>(others.size()) >= limit;
   const char* state = !active ? "blocked" : (over_limit && login.refuse_new) ? "refused" : "active";
+  set_time(db, login.at);
 
   // A fingerprint seen before (the app kept its id across logins) becomes this login, unless
   // it was ended by an administrator or a policy: that value stays dead.
@@ -187,13 +195,13 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
       "INSERT INTO sessions (fingerprint, username, cookie_name, state, login_at, last_access, client_ip, user_agent, "
       "device, browser, os, server_name, idle_timeout, max_lifetime, idle_deadline, absolute_deadline, ended_at, "
       "ended_by) "
-      "VALUES (?, ?, ?, ?, NOW(6), NOW(6), ?, ?, ?, ?, ?, ?, ?, ?, "
-      "IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL), IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL), "
+      "VALUES (?, ?, ?, ?, @sg_at, @sg_at, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), "
       "IF(? = 'active', NULL, NOW(6)), IF(? = 'active', NULL, 'system')) "
       "ON DUPLICATE KEY UPDATE "
       "username = IF(state IN ('active', 'logged_out'), VALUES(username), username), "
-      "login_at = IF(state IN ('active', 'logged_out'), NOW(6), login_at), "
-      "last_access = NOW(6), client_ip = VALUES(client_ip), user_agent = VALUES(user_agent), "
+      "login_at = IF(state IN ('active', 'logged_out'), @sg_at, login_at), "
+      "last_access = GREATEST(last_access, @sg_at), client_ip = VALUES(client_ip), user_agent = VALUES(user_agent), "
       "device = VALUES(device), browser = VALUES(browser), os = VALUES(os), server_name = VALUES(server_name), "
       "idle_timeout = VALUES(idle_timeout), max_lifetime = VALUES(max_lifetime), "
       "idle_deadline = VALUES(idle_deadline), absolute_deadline = VALUES(absolute_deadline), "
@@ -250,11 +258,17 @@ LoginOutcome record_login(Connection& db, const LoginRecord& login) {
   }
 }
 
-void record_logout(Connection& db, const Fingerprint& fingerprint) {
+void record_logout(Connection& db, const Fingerprint& fingerprint, Micros at) {
+  set_time(db, at);
   db.execute(
-      "UPDATE sessions SET state = 'logged_out', ended_at = NOW(6), ended_by = username "
+      "UPDATE sessions SET state = 'logged_out', ended_at = @sg_at, ended_by = username "
       "WHERE fingerprint = ? AND state = 'active'",
       {fingerprint.hex()});
+}
+
+bool login_recorded(Connection& db, const Fingerprint& fingerprint, Micros at) {
+  set_time(db, at);
+  return !db.query("SELECT 1 FROM sessions WHERE fingerprint = ? AND login_at = @sg_at", {fingerprint.hex()}).empty();
 }
 
 void insert_deny_event(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason) {

@@ -46,6 +46,7 @@ struct LoginRecord {
   int max_lifetime_seconds = 0;
   int max_sessions = 0;  // from the directive; the account's own limit overrides it
   bool refuse_new = false;  // at the limit: refuse this login rather than end the oldest
+  Micros at = 0;  // when it happened (a login replayed from the journal); 0: now
 };
 
 struct LoginOutcome {
@@ -59,7 +60,11 @@ struct LoginOutcome {
 // whole login, which orders it against a block of the same user and against a racing
 // login on another server, so a session limit can never be overrun.
 LoginOutcome record_login(Connection& db, const LoginRecord& login);
-void record_logout(Connection& db, const Fingerprint& fingerprint);
+// `at` (0: now) is when the logout happened (one replayed from the journal).
+void record_logout(Connection& db, const Fingerprint& fingerprint, Micros at = 0);
+// True when this fingerprint's row already holds the login made at `at`: a replay that a
+// crash cut off before the journal was emptied must not record it (and apply limits) twice.
+bool login_recorded(Connection& db, const Fingerprint& fingerprint, Micros at);
 // Ends one active session and tells every poller; true when this call ended it. A block
 // also revokes a fingerprint with no active row (a login the app made for a blocked user).
 bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,

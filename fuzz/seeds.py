@@ -21,7 +21,38 @@ def token(user, expiry, nonce="0123456789abcdef0123456789abcdef"):
     return body + "." + hmac.new(TOKEN_KEY, body.encode(), hashlib.sha256).hexdigest()
 
 
+def journal_record(kind, at, fp_hex, fields=None):
+    """One record of core/journal: "SGJ1", u32 length, payload, 8 bytes of SHA-256."""
+    payload = bytes([kind]) + at.to_bytes(8, "little") + bytes.fromhex(fp_hex)
+    if fields is not None:
+        user, cookie, ip, agent, server, idle, life, limit, refuse = fields
+        for text in (user, cookie, ip, agent, server):
+            payload += len(text).to_bytes(2, "little") + text
+        for n in (idle, life, limit):
+            payload += (n & 0xffffffff).to_bytes(4, "little")
+        payload += bytes([refuse])
+    head = b"SGJ1" + len(payload).to_bytes(4, "little") + payload
+    return head + hashlib.sha256(head).digest()[:8]
+
+
+LOGIN = journal_record(1, 1700000000123456, FP, (b"alice", b"PHPSESSID", b"127.0.0.1",
+                                                 b"Mozilla/5.0 (X11; Linux x86_64)", b"www.example.com",
+                                                 1800, 0, 1, 0))
+LOGOUT = journal_record(2, 1700000000999999, FP2)
+
+
 SEEDS = {
+    "journal": {
+        "login": LOGIN,
+        "login_logout": LOGIN + LOGOUT,
+        "torn_end": LOGIN + LOGOUT[:20],
+        "torn_middle": LOGIN + LOGOUT[:30] + LOGIN,
+        "damaged": LOGIN[:40] + b"X" + LOGIN[41:] + LOGOUT,
+        "huge_length": b"SGJ1\xff\xff\xff\xff" + LOGOUT,
+        "empty_fields": journal_record(1, 0, FP2, (b"", b"", b"", b"", b"", -1, -1, -1, 1)),
+        "bad_kind": journal_record(3, 1, FP) + LOGOUT,
+        "magic_only": b"SGJ1SGJ1SGJ",
+    },
     "cookie": {
         "plain": "PHPSESSID\nPHPSESSID=abc123def456; lang=en",
         "quoted": 'CGISESSID\nfoo=bar; CGISESSID="0a1b2c3d4e5f"; theme=dark',

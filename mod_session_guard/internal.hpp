@@ -7,6 +7,7 @@
 // request.cpp    judging a request: cookies, query and body readings, the verdict
 // response.cpp   login and logout capture from the app's response, session lineage
 // denial.cpp     what a denied request gets
+// journal.cpp    logins and logouts the database could not take, on disk until replayed
 #pragma once
 
 #include <httpd.h>
@@ -169,6 +170,15 @@ void revoke_on_this_instance(const sg::Fingerprint& fingerprint, sg::Reason reas
 sg::Reason revoked_reason(const sg::DenyRegion& region, const RequestState& state);
 // Records the binding; returns the reason to refuse it, or none.
 sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& username, const char* how);
+
+// journal.cpp
+int journal_post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s) noexcept;
+bool admit_when_unreachable(request_rec* r);
+// True when the login (or logout) is on disk and will be replayed; logs why not otherwise.
+bool journal_login(request_rec* r, const sg::db::LoginRecord& login, const char* why);
+bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const char* why);
+// In the poller, before each tick: replays what waits in the journal once the database answers.
+void replay_journal(server_rec* s) noexcept;
 
 // denial.cpp
 void deny_now(request_rec* r, RequestState& state, sg::Reason reason);

@@ -227,6 +227,20 @@ const char* cmd_state_file(cmd_parms* cmd, void*, const char* arg) {
   });
 }
 
+const char* cmd_journal(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+  if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+  return directive(cmd, [&]() -> sg::ConfigError {
+    sg::ServerConfig& config = server_of(cmd);
+    if (auto error = sg::parse_journal(std::vector<std::string>(argv, argv + argc), config)) return error;
+    if (*config.journal_file != "none") config.journal_file = ap_server_root_relative(cmd->pool, config.journal_file->c_str());
+    return std::nullopt;
+  });
+}
+
+const char* cmd_login_when_unreachable(cmd_parms* cmd, void*, const char* arg) {
+  return directive(cmd, [&] { return sg::parse_login_when_unreachable(arg, server_of(cmd).admit_when_unreachable); });
+}
+
 // Per-directory directives are for the server's configuration only, never .htaccess: an
 // app's own .htaccess (AllowOverride AuthConfig) must not be able to switch its guard off.
 const command_rec kCommands[] = {
@@ -270,10 +284,17 @@ const command_rec kCommands[] = {
                   RSRC_CONF, "how long a revocation is enforced: at least the app's longest session (default 168h)"),
     AP_INIT_TAKE1("SessionGuardStateFile", reinterpret_cast<cmd_func>(cmd_state_file), nullptr, RSRC_CONF,
                   "where the deny-list is kept between cold restarts (default: runtime dir; none to disable)"),
+    AP_INIT_TAKE_ARGV("SessionGuardJournal", reinterpret_cast<cmd_func>(cmd_journal), nullptr, RSRC_CONF,
+                      "PATH|none [MAXBYTES]: where logins and logouts wait while the database is unreachable "
+                      "(default: runtime dir, 16M)"),
+    AP_INIT_TAKE1("SessionGuardLoginWhenUnreachable", reinterpret_cast<cmd_func>(cmd_login_when_unreachable), nullptr,
+                  RSRC_CONF, "admit (default: journalled, replayed later) or refuse (503) a login the database cannot take"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
 
 void register_hooks(apr_pool_t*) {
   ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // Before post_config forks the poller, so it inherits where the journal is.
+  ap_hook_post_config(journal_post_config, nullptr, nullptr, APR_HOOK_FIRST);
   // After authentication (REMOTE_USER is known), before any handler runs.
   ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_handler(denial_handler, nullptr, nullptr, APR_HOOK_REALLY_FIRST);

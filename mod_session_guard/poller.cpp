@@ -102,6 +102,7 @@ void log_new_audit_lines(PollerState& poller, server_rec* s) {
 }
 
 void poll_once(PollerState& state, server_rec* s) {
+  replay_journal(s);  // first: the tick's activity flush needs the journalled sessions' rows
   sg::TickResult result = state.poller.tick();
   if (!result.ok && (state.healthy || state.first_tick)) {
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,

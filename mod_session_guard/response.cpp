@@ -279,7 +279,13 @@ int log_transaction(request_rec* r) noexcept {
   }
   try {
     if (state->logout) {
-      with_login_connection(r, [&](sg::db::Connection& db) { sg::db::record_logout(db, *state->fingerprint); });
+      try {
+        with_login_connection(r, [&](sg::db::Connection& db) { sg::db::record_logout(db, *state->fingerprint); });
+      } catch (const sg::StoreError& e) {
+        // Replayed by the poller when the database answers (not lost: issue 10, found 2).
+        if (!journal_logout(r, *state->fingerprint, e.what())) throw;
+        return DECLINED;
+      }
       ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s logged out",
                     state->fingerprint->short_id().c_str());
       return DECLINED;

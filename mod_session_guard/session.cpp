@@ -59,12 +59,16 @@ sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& 
     // Even a login we already know to refuse is recorded: the admin sees the attempt, and
     // the session the app just created is revoked everywhere.
     with_login_connection(r, [&](sg::db::Connection& db) { outcome = sg::db::record_login(db, login_record(r, state, username)); });
-  } catch (const sg::StoreError&) {
+  } catch (const sg::StoreError& e) {
     if (known_blocked) {
       revoke_on_this_instance(*state.fingerprint, sg::Reason::blocked, now_micros());
       return sg::Reason::blocked;
     }
-    throw;
+    // Admitted on the last known deny-list: the journal is on disk before the login is
+    // answered and the poller records it (limits, blocks made meanwhile) once it can.
+    if (!admit_when_unreachable(r) || !journal_login(r, login_record(r, state, username), e.what())) throw;
+    region.mark_bound(*state.fingerprint, user, now_micros(), username);
+    return sg::Reason::none;
   }
   switch (outcome.kind) {
     case sg::db::LoginOutcome::Kind::user_blocked:

@@ -52,6 +52,9 @@ ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost) {
   out.deny_capacity = pick(base.deny_capacity, vhost.deny_capacity);
   out.revocation_retention = pick(base.revocation_retention, vhost.revocation_retention);
   out.state_file = pick(base.state_file, vhost.state_file);
+  out.journal_file = pick(base.journal_file, vhost.journal_file);
+  out.journal_max_bytes = pick(base.journal_max_bytes, vhost.journal_max_bytes);
+  out.admit_when_unreachable = pick(base.admit_when_unreachable, vhost.admit_when_unreachable);
   return out;
 }
 
@@ -270,6 +273,41 @@ ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min
 ConfigError parse_revocation_retention(std::string_view arg, std::optional<Micros>& out) {
   return parse_duration(arg, kMicrosPerSecond, ServerConfig::kMinRevocationRetention,
                         ServerConfig::kMaxRevocationRetention, out);
+}
+
+ConfigError parse_journal(const std::vector<std::string>& args, ServerConfig& config) {
+  if (args.empty() || args.size() > 2 || args[0].empty()) return "expected PATH|none [MAXBYTES]";
+  const std::string& path = args[0];
+  if (path != "none" && path.find('\0') != std::string::npos) return "the path contains a NUL byte";
+  std::optional<std::uint64_t> max;
+  if (args.size() == 2) {
+    std::string_view arg = args[1];
+    std::size_t digits = 0;
+    while (digits < arg.size() && std::isdigit(static_cast<unsigned char>(arg[digits]))) ++digits;
+    std::string_view unit = arg.substr(digits);
+    std::uint64_t scale = 1;
+    if (iequals(unit, "k")) scale = 1ULL << 10;
+    else if (iequals(unit, "m")) scale = 1ULL << 20;
+    else if (iequals(unit, "g")) scale = 1ULL << 30;
+    else if (!unit.empty()) digits = 0;
+    const std::string range = "64K to 1G";
+    if (digits == 0 || digits > 10) return "MAXBYTES must be a size like 16M (bytes, K, M or G, " + range + "), got '" + args[1] + "'";
+    std::uint64_t value = std::stoull(std::string(arg.substr(0, digits)));
+    if (value > ServerConfig::kMaxJournalBytes / scale || value * scale < ServerConfig::kMinJournalBytes) {
+      return "MAXBYTES '" + args[1] + "' is outside " + range;
+    }
+    max = value * scale;
+  }
+  config.journal_file = path;
+  if (max) config.journal_max_bytes = max;
+  return std::nullopt;
+}
+
+ConfigError parse_login_when_unreachable(std::string_view arg, std::optional<bool>& admit) {
+  if (iequals(arg, "admit")) admit = true;
+  else if (iequals(arg, "refuse")) admit = false;
+  else return "expected admit or refuse, got '" + std::string(arg) + "'";
+  return std::nullopt;
 }
 
 ConfigError parse_count(std::string_view arg, std::uint32_t min, std::uint32_t max, std::optional<std::uint32_t>& out) {

@@ -550,6 +550,9 @@ sg::ServerConfig full_server(int n) {
   c.deny_capacity = static_cast<std::uint32_t>(n * 1000);
   c.revocation_retention = n * 3600 * kS;
   c.state_file = "/run/sg/" + std::to_string(n) + ".state";
+  c.journal_file = "/run/sg/" + std::to_string(n) + ".journal";
+  c.journal_max_bytes = static_cast<std::uint64_t>(n) << 20;
+  c.admit_when_unreachable = n % 2 == 1;
   return c;
 }
 }  // namespace
@@ -610,6 +613,66 @@ SG_TEST(server_merge_state_file) {
   assert_str_eq(*sg::merge(base, vhost).state_file, "/run/sg/1.state");
 }
 
+SG_TEST(server_merge_journal_file) {
+  auto base = full_server(1), vhost = full_server(2);
+  assert_str_eq(*sg::merge(base, vhost).journal_file, "/run/sg/2.journal");
+  vhost.journal_file.reset();
+  assert_str_eq(*sg::merge(base, vhost).journal_file, "/run/sg/1.journal");
+}
+
+SG_TEST(server_merge_journal_max_bytes) {
+  auto base = full_server(1), vhost = full_server(2);
+  assert_int_equal(*sg::merge(base, vhost).journal_max_bytes, 2 << 20);
+  vhost.journal_max_bytes.reset();
+  assert_int_equal(*sg::merge(base, vhost).journal_max_bytes, 1 << 20);
+}
+
+SG_TEST(server_merge_admit_when_unreachable) {
+  auto base = full_server(1), vhost = full_server(2);
+  assert_false(*sg::merge(base, vhost).admit_when_unreachable);
+  vhost.admit_when_unreachable.reset();
+  assert_true(*sg::merge(base, vhost).admit_when_unreachable);
+}
+
+SG_TEST(journal_parser) {
+  sg::ServerConfig c;
+  assert_ok(sg::parse_journal({"/var/lib/sg/journal"}, c));
+  assert_str_eq(*c.journal_file, "/var/lib/sg/journal");
+  assert_false(c.journal_max_bytes.has_value());
+  assert_int_equal(c.journal_max_bytes_or_default(), 16 << 20);
+  assert_ok(sg::parse_journal({"none"}, c));
+  assert_str_eq(*c.journal_file, "none");
+  assert_ok(sg::parse_journal({"j", "64K"}, c));
+  assert_int_equal(*c.journal_max_bytes, 64 << 10);
+  assert_ok(sg::parse_journal({"j", "2m"}, c));
+  assert_int_equal(*c.journal_max_bytes, 2 << 20);
+  assert_ok(sg::parse_journal({"j", "1G"}, c));
+  assert_int_equal(*c.journal_max_bytes, 1 << 30);
+  assert_ok(sg::parse_journal({"j", "1048576"}, c));
+  assert_int_equal(*c.journal_max_bytes, 1 << 20);
+  assert_error(sg::parse_journal({}, c), "PATH|none [MAXBYTES]");
+  assert_error(sg::parse_journal({"a", "1M", "x"}, c), "PATH|none [MAXBYTES]");
+  assert_error(sg::parse_journal({"j", "63K"}, c), "outside 64K to 1G");
+  assert_error(sg::parse_journal({"j", "2G"}, c), "outside 64K to 1G");
+  assert_error(sg::parse_journal({"j", "99999999999G"}, c), "64K to 1G");
+  assert_error(sg::parse_journal({"j", "16MB"}, c), "size like 16M");
+  assert_error(sg::parse_journal({"j", "M"}, c), "size like 16M");
+  assert_error(sg::parse_journal({"j", "-1"}, c), "size like 16M");
+  assert_int_equal(*c.journal_max_bytes, 1 << 20);  // a refused value changes nothing
+}
+
+SG_TEST(login_when_unreachable_parser) {
+  std::optional<bool> admit;
+  sg::ServerConfig c;
+  assert_true(c.admit_when_unreachable_or_default());
+  assert_ok(sg::parse_login_when_unreachable("refuse", admit));
+  assert_false(*admit);
+  assert_ok(sg::parse_login_when_unreachable("Admit", admit));
+  assert_true(*admit);
+  assert_error(sg::parse_login_when_unreachable("allow", admit), "expected admit or refuse, got 'allow'");
+  assert_true(*admit);
+}
+
 SG_TEST(server_defaults) {
   sg::ServerConfig c;
   assert_str_eq(c.db_group(), "session_guard");
@@ -637,8 +700,8 @@ SG_TEST(every_member_has_a_merge_test) {
     fail_msg("sg::DirConfig is now %zu bytes (was 304): a member was added or changed; test its merge",
              sizeof(sg::DirConfig));
   }
-  if (sizeof(sg::ServerConfig) != 184) {
-    fail_msg("sg::ServerConfig is now %zu bytes (was 184): a member was added or changed; test its merge",
+  if (sizeof(sg::ServerConfig) != 248) {
+    fail_msg("sg::ServerConfig is now %zu bytes (was 248): a member was added or changed; test its merge",
              sizeof(sg::ServerConfig));
   }
 }
@@ -707,6 +770,11 @@ int main() {
       cmocka_unit_test(server_merge_deny_capacity),
       cmocka_unit_test(server_merge_revocation_retention),
       cmocka_unit_test(server_merge_state_file),
+      cmocka_unit_test(server_merge_journal_file),
+      cmocka_unit_test(server_merge_journal_max_bytes),
+      cmocka_unit_test(server_merge_admit_when_unreachable),
+      cmocka_unit_test(journal_parser),
+      cmocka_unit_test(login_when_unreachable_parser),
       cmocka_unit_test(server_defaults),
       cmocka_unit_test(every_member_has_a_merge_test),
       cmocka_unit_test(dir_defaults_are_unset),

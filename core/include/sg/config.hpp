@@ -97,6 +97,11 @@ struct ServerConfig {
   // remember-me cookie, since a revocation forgotten earlier lets that cookie work again.
   std::optional<Micros> revocation_retention;
   std::optional<std::string> state_file;  // "none" disables the copy of the deny-list on disk
+  // Logins and logouts the database could not take wait here for the poller ("none": off).
+  std::optional<std::string> journal_file;
+  std::optional<std::uint64_t> journal_max_bytes;
+  // A login while the database is unreachable: journalled and admitted (true) or refused.
+  std::optional<bool> admit_when_unreachable;
 
   std::string db_group() const { return db_options_group.value_or("session_guard"); }
   Micros poll_interval_or_default() const { return poll_interval.value_or(250 * 1000); }
@@ -106,6 +111,11 @@ struct ServerConfig {
   Micros revocation_retention_or_default() const {
     return revocation_retention.value_or(kDefaultRevocationRetention);
   }
+  std::uint64_t journal_max_bytes_or_default() const { return journal_max_bytes.value_or(kDefaultJournalBytes); }
+  bool admit_when_unreachable_or_default() const { return admit_when_unreachable.value_or(true); }
+  static constexpr std::uint64_t kDefaultJournalBytes = 16ULL << 20;
+  static constexpr std::uint64_t kMinJournalBytes = 64ULL << 10;
+  static constexpr std::uint64_t kMaxJournalBytes = 1ULL << 30;
   static constexpr Micros kDefaultRevocationRetention = 7 * 24 * 3600 * kMicrosPerSecond;
   // The range SessionGuardRevocationRetention accepts: shorter than an hour is shorter than
   // any real app's session; longer than a year is more than shared memory should carry.
@@ -133,6 +143,10 @@ ConfigError parse_duration(std::string_view arg, Micros default_unit, Micros min
                            std::optional<Micros>& out);
 // SessionGuardRevocationRetention: a duration within the range above (a bare number is seconds).
 ConfigError parse_revocation_retention(std::string_view arg, std::optional<Micros>& out);
+// SessionGuardJournal PATH|none [MAXBYTES]: MAXBYTES a number of bytes with an optional K, M or G.
+ConfigError parse_journal(const std::vector<std::string>& args, ServerConfig& config);
+// SessionGuardLoginWhenUnreachable admit|refuse
+ConfigError parse_login_when_unreachable(std::string_view arg, std::optional<bool>& admit);
 ConfigError parse_count(std::string_view arg, std::uint32_t min, std::uint32_t max,
                         std::optional<std::uint32_t>& out);
 

@@ -1,0 +1,251 @@
+// Logins and logouts the database could not take: a child appends them to the instance's
+// journal (core/journal, on disk before the login is answered), and the poller replays them
+// in order through the same writes as a live login, so session limits and blocks made
+// meanwhile apply at replay, then empties the journal.
+#include "internal.hpp"
+
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <unixd.h>
+
+#include "sg/device.hpp"
+#include "sg/denial.hpp"
+#include "sg/journal.hpp"
+
+namespace sg::apache {
+
+namespace {
+// Set in the root parent before the children and the poller are forked; empty: no journal.
+std::string g_journal;
+std::uint64_t g_journal_max = 0;
+
+// Read at most this much: a file grown past its bound (the bound lowered, say) is replayed in
+// parts, each emptied only when read whole.
+std::uint64_t read_limit() { return g_journal_max + 2 * sg::kJournalMaxPayload; }
+
+// The poller's progress through the file as it is now: a journal that could not be emptied
+// (a child appended meanwhile) is not replayed again from its start at the next tick.
+std::uint64_t g_replayed = 0;
+std::size_t g_replayed_total = 0;  // since the journal was last emptied, for the log
+sg::Micros g_next_try = 0;
+bool g_failing = false;
+
+void log_append_failure(request_rec* r, const sg::JournalAppend& append, const char* what) {
+  if (append.result == sg::JournalAppend::Result::full) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "session guard: journal full, %s refused: %s (the database has been unreachable for long; "
+                  "raise the MAXBYTES of SessionGuardJournal)",
+                  what, append.error.c_str());
+  } else {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot write the journal, %s refused: %s", what,
+                  append.error.c_str());
+  }
+}
+
+void replay_login(sg::db::Connection& db, const sg::JournalEntry& e, server_rec* s) {
+  // A replay cut off by a crash before the journal was emptied: this one is in already.
+  if (sg::db::login_recorded(db, e.fingerprint, e.at)) return;
+  sg::db::LoginRecord login;
+  login.fingerprint = e.fingerprint;
+  login.username = e.username;
+  login.cookie_name = e.cookie_name;
+  login.client_ip = e.client_ip;
+  login.user_agent = e.user_agent;
+  login.device = sg::classify_user_agent(login.user_agent);
+  login.server_name = e.server_name;
+  login.idle_timeout_seconds = e.idle_timeout_seconds;
+  login.max_lifetime_seconds = e.max_lifetime_seconds;
+  login.max_sessions = e.max_sessions;
+  login.refuse_new = e.refuse_new;
+  login.at = e.at;
+  sg::db::LoginOutcome outcome = sg::db::record_login(db, login);
+  sg::Micros now = now_micros();
+  // record_login wrote the deny events every server follows; this one enforces them at once.
+  switch (outcome.kind) {
+    case sg::db::LoginOutcome::Kind::user_blocked:
+      revoke_on_this_instance(e.fingerprint, sg::Reason::blocked, now);
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: session %s of %s replayed from the journal and ended: the user is blocked",
+                   e.fingerprint.short_id().c_str(), e.username.c_str());
+      return;
+    case sg::db::LoginOutcome::Kind::over_limit:
+      revoke_on_this_instance(e.fingerprint, sg::Reason::refused, now);
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: session %s of %s replayed from the journal and refused: limit of %d sessions",
+                   e.fingerprint.short_id().c_str(), e.username.c_str(), outcome.limit);
+      return;
+    case sg::db::LoginOutcome::Kind::recorded:
+      break;
+  }
+  ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session %s of %s recorded from the journal",
+               e.fingerprint.short_id().c_str(), e.username.c_str());
+  for (const auto& evicted : outcome.evicted) {
+    auto superseded = sg::Fingerprint::from_hex(evicted);
+    if (!superseded) continue;
+    revoke_on_this_instance(*superseded, sg::Reason::superseded, now);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session %s of %s superseded (limit %d)",
+                 superseded->short_id().c_str(), e.username.c_str(), outcome.limit);
+  }
+}
+
+// A long outage's journal is replayed over several ticks, so the deny-list refresh between
+// them is never held up for long.
+constexpr std::size_t kReplayPerTick = 100;
+
+// Replays up to kReplayPerTick records past g_replayed; returns how many. Throws StoreError
+// when the database fails (the rest waits for the next try, in order).
+std::size_t replay_records(const sg::JournalRead& read, server_rec* s) {
+  std::size_t replayed = 0;
+  std::optional<sg::db::Connection> db;
+  for (const auto& record : read.records) {
+    if (record.end <= g_replayed) continue;
+    if (replayed == kReplayPerTick) break;
+    if (!db) db.emplace(connect_options(g_process.config));
+    const sg::JournalEntry& e = record.entry;
+    if (e.kind == sg::JournalEntry::Kind::logout) {
+      sg::db::record_logout(*db, e.fingerprint, e.at);
+      ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session %s logged out (from the journal)",
+                   e.fingerprint.short_id().c_str());
+    } else if (!sg::bindable_user_name(e.username)) {
+      // Never written so (bind_session refuses such names); a record must not stop the rest.
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard: journal: skipped a login with an unusable user name");
+    } else {
+      replay_login(*db, e, s);
+    }
+    g_replayed = record.end;
+    ++replayed;
+  }
+  return replayed;
+}
+
+}  // namespace
+
+int journal_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+  if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+  try {
+    const sg::ServerConfig& config = server_config(s);
+    std::string path = config.journal_file.value_or(ap_runtime_dir_relative(pconf, "session_guard/journal"));
+    g_journal = path == "none" || !config.db_options_file ? std::string() : path;
+    g_journal_max = config.journal_max_bytes_or_default();
+    if (g_journal.empty()) return OK;
+    // Created by root here, then the server's user's: children append, the poller empties it.
+    bool root = geteuid() == 0;
+    std::string error = sg::prepare_journal_file(g_journal, root ? long{ap_unixd_config.user_id} : -1,
+                                                 root ? long{ap_unixd_config.group_id} : -1);
+    if (!error.empty()) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                   "session guard: no journal (%s): logins are refused while the database is unreachable",
+                   error.c_str());
+      g_journal.clear();
+      return OK;
+    }
+    struct statfs fs {};
+    if (statfs(g_journal.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: the journal %s is on a tmpfs: logins kept there during an outage are lost if "
+                   "the machine restarts first; point SessionGuardJournal at persistent storage",
+                   g_journal.c_str());
+    }
+    if (std::uint64_t waiting = sg::journal_size(g_journal); waiting > 0) {
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                   "session guard: %" APR_UINT64_T_FMT " bytes of logins and logouts wait in the journal %s; "
+                   "they are recorded when the database answers",
+                   static_cast<apr_uint64_t>(waiting), g_journal.c_str());
+    }
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard: no journal: %s", e.what());
+    g_journal.clear();
+  }
+  return OK;
+}
+
+bool admit_when_unreachable(request_rec* r) {
+  return !g_journal.empty() && server_config(r->server).admit_when_unreachable_or_default();
+}
+
+bool journal_login(request_rec* r, const sg::db::LoginRecord& login, const char* why) {
+  if (g_journal.empty()) return false;
+  sg::JournalEntry entry;
+  entry.kind = sg::JournalEntry::Kind::login;
+  entry.at = now_micros();
+  entry.fingerprint = login.fingerprint;
+  entry.username = login.username;
+  entry.cookie_name = login.cookie_name;
+  entry.client_ip = login.client_ip;
+  entry.user_agent = login.user_agent;
+  entry.server_name = login.server_name;
+  entry.idle_timeout_seconds = login.idle_timeout_seconds;
+  entry.max_lifetime_seconds = login.max_lifetime_seconds;
+  entry.max_sessions = login.max_sessions;
+  entry.refuse_new = login.refuse_new;
+  sg::JournalAppend append = sg::append_journal(g_journal, g_journal_max, entry);
+  if (append.result != sg::JournalAppend::Result::written) {
+    log_append_failure(r, append, ("the login of " + std::string(ap_escape_logitem(r->pool, login.username.c_str()))).c_str());
+    return false;
+  }
+  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                "session guard: login of %s (session %s) kept in the journal until the database answers (%s)",
+                ap_escape_logitem(r->pool, login.username.c_str()), login.fingerprint.short_id().c_str(), why);
+  return true;
+}
+
+bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const char* why) {
+  if (g_journal.empty()) return false;
+  sg::JournalEntry entry;
+  entry.kind = sg::JournalEntry::Kind::logout;
+  entry.at = now_micros();
+  entry.fingerprint = fingerprint;
+  sg::JournalAppend append = sg::append_journal(g_journal, g_journal_max, entry);
+  if (append.result != sg::JournalAppend::Result::written) {
+    log_append_failure(r, append, ("the logout of session " + fingerprint.short_id()).c_str());
+    return false;
+  }
+  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                "session guard: logout of session %s kept in the journal until the database answers (%s)",
+                fingerprint.short_id().c_str(), why);
+  return true;
+}
+
+void replay_journal(server_rec* s) noexcept {
+  if (g_journal.empty()) return;
+  sg::Micros now = now_micros();
+  try {
+    std::uint64_t size = sg::journal_size(g_journal);
+    if (size == 0) {
+      g_replayed = 0;
+      return;
+    }
+    // Tried before every tick, so the journalled sessions have their rows before the tick's
+    // activity flush (activity for a row not there yet would be dropped, and an idle timeout
+    // would end a session that was busy through the outage). Only a database that makes us
+    // wait (a connect timeout rather than a refusal) is tried less often.
+    if (now < g_next_try) return;
+    std::string bytes = sg::read_journal_file(g_journal, read_limit());
+    sg::JournalRead read = sg::read_journal(bytes);
+    std::size_t replayed = replay_records(read, s);
+    g_replayed_total += replayed;
+    if (g_failing) g_failing = false;
+    if (read.skipped_bytes > 0 && replayed > 0) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: journal %s: skipped %" APR_SIZE_T_FMT " damaged bytes (a record torn by a crash)",
+                   g_journal.c_str(), read.skipped_bytes);
+    }
+    bool all = read.records.empty() || read.records.back().end <= g_replayed;
+    if (all && sg::truncate_journal_if(g_journal, bytes.size())) {
+      g_replayed = 0;
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                   "session guard: journal replayed: %" APR_SIZE_T_FMT " logins and logouts recorded",
+                   g_replayed_total);
+      g_replayed_total = 0;
+    }
+  } catch (const std::exception& e) {
+    if (now_micros() - now > 200 * 1000) g_next_try = now_micros() + sg::kMicrosPerSecond;
+    if (!g_failing) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: journal not replayed yet: %s", e.what());
+      g_failing = true;
+    }
+  }
+}
+
+}  // namespace sg::apache
