@@ -36,9 +36,13 @@ BAD = [
     ("SessionGuardMaxStale 0", "from 1s to 168h"),
     ("SessionGuardDenyListSize 5", "from 1000 to 10000000"),
     ("SessionGuardRevocationRetention 1s", "from 1h to 8784h"),
+    ("SessionGuardJournal /var/lib/sg/journal 1K", "64K to 1G"),
+    ("SessionGuardJournal /var/lib/sg/journal lots", "64K to 1G"),
+    ("SessionGuardLoginWhenUnreachable maybe", "admit or refuse"),
 ]
 SERVER_ONLY = {"SessionGuardDBOptions", "SessionGuardPollInterval", "SessionGuardFailMode", "SessionGuardMaxStale",
-               "SessionGuardDenyListSize", "SessionGuardRevocationRetention", "SessionGuardStateFile"}
+               "SessionGuardDenyListSize", "SessionGuardRevocationRetention", "SessionGuardStateFile",
+               "SessionGuardJournal", "SessionGuardLoginWhenUnreachable"}
 
 
 def configtest(tmp, line, name):
