@@ -32,6 +32,7 @@
 #include "sg/config.hpp"
 #include "sg/deny_region.hpp"
 #include "sg/poller.hpp"
+#include "sg/process_locks.hpp"
 #include "sg/types.hpp"
 #include "store.hpp"
 
@@ -105,6 +106,10 @@ struct ProcessState {
   sg::ServerConfig config;  // main server's, which owns the poller and the DB options
   std::string state_file;   // empty: disabled
   std::string tracking_key;  // MACs the sg_session cookies this farm issued
+  // The instance's lock file (an anonymous memfd every child and poller inherits): login
+  // slots and the active poller are byte locks on it, which die with their process.
+  int lock_fd = -1;
+  std::optional<sg::LoginSlots> login_slots;
 };
 extern ProcessState g_process;
 
@@ -152,16 +157,19 @@ int post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_r
 // session.cpp
 template <typename Work>
 void with_login_connection(request_rec* r, Work&& work) {
-  sg::DenyRegion& region = *g_process.region;
+  sg::LoginSlots& slots = *g_process.login_slots;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (!region.try_acquire_login_slot(kLoginConnections)) {
+  int slot = -1;
+  while ((slot = slots.try_acquire()) < 0) {
     if (std::chrono::steady_clock::now() > deadline) throw sg::StoreError("all login connections are busy");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  // A child killed here never runs this; the kernel frees its slot with the process.
   struct Release {
-    sg::DenyRegion& region;
-    ~Release() { region.release_login_slot(); }
-  } release{region};
+    sg::LoginSlots& slots;
+    int slot;
+    ~Release() { slots.release(slot); }
+  } release{slots, slot};
   sg::db::Connection connection(connect_options(server_config(r->server)));
   work(connection);
 }

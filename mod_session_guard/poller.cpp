@@ -9,10 +9,12 @@
 #include <unixd.h>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <fstream>
 #include <iterator>
@@ -89,15 +91,23 @@ struct PollerState {
 };
 
 // Admin actions happen in fcgi_admin or the CLI, whose own output Apache tags as it likes;
-// the poller repeats each new audit line here at INFO, once per instance.
+// the poller repeats each new audit line here at INFO, once per instance. The position is
+// kept in the shared block (and the state file), so a poller that replaces another, after a
+// SIGKILL or a graceful restart, goes on where the last one stopped; only a cold start with
+// no state begins at the newest line.
 void log_new_audit_lines(PollerState& poller, server_rec* s) {
+  sg::DenyRegion& region = *g_process.region;
   if (!poller.audit_seen) {
-    poller.audit_seen = poller.feed.last_audit_id();
-    return;
+    std::uint64_t top = poller.feed.last_audit_id();
+    std::uint64_t kept = region.audit_logged();
+    // Kept above the newest: another database (or a restored one); nothing of it is logged.
+    poller.audit_seen = kept != 0 && kept <= top ? kept : top;
+    region.set_audit_logged(*poller.audit_seen);
   }
   for (const auto& [id, message] : poller.feed.audit_lines(*poller.audit_seen, 100)) {
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "%s", message.c_str());
     poller.audit_seen = id;
+    region.set_audit_logged(id);
   }
 }
 
@@ -127,7 +137,6 @@ void poll_once(PollerState& state, server_rec* s) {
                  "the users with the most revocations lost their oldest",
                  result.revocations_dropped, static_cast<apr_uint64_t>(g_process.region->stats().revocations_dropped));
   }
-  if (result.ok && result.published) save_state_file(s);
   if (result.ok) {
     try {
       log_new_audit_lines(state, s);
@@ -135,33 +144,55 @@ void poll_once(PollerState& state, server_rec* s) {
       // The next tick reports the outage; audit lines wait until then.
     }
   }
+  // After the audit lines: the file then holds their position too.
+  if (result.ok && result.published) save_state_file(s);
   state.healthy = result.ok;
   state.first_tick = false;
 }
 
-// ---------------------------------------------------------------- the poller process
+// ---------------------------------------------------------------- the poller processes
 //
-// One process per instance, forked by the root parent after each (re)configuration and
-// running as the server's user, as mod_cgid does for its daemon. Not a mod_watchdog thread:
-// a singleton watchdog puts a thread in every child, each waking ten times a second to try
-// the singleton's lock, and a multi-threaded prefork child pays for it on every request.
-// The parent kills it when its configuration pool goes (restart, stop) and starts a new one
-// if it dies.
+// Forked by the root parent after each (re)configuration and running as the server's user,
+// as mod_cgid does for its daemon. Not a mod_watchdog thread: a singleton watchdog puts a
+// thread in every child, each waking ten times a second to try the singleton's lock, and a
+// multi-threaded prefork child pays for it on every request.
+//
+// Two of them: the active poller holds the poller byte of the instance's lock file, a hot
+// standby waits for it in fcntl(F_SETLKW). When the active one dies, however it dies, the
+// kernel hands the lock to the standby at once, so enforcement goes on within a poll
+// interval instead of waiting for the MPM to reap the dead process (up to a second); the
+// parent forks the next standby when it does reap it. The parent ends both when its
+// configuration pool goes (restart, stop).
 
 volatile std::sig_atomic_t g_poller_stop = 0;
 
 struct PollerSpawn {
   apr_pool_t* pconf = nullptr;
   server_rec* server = nullptr;
-  apr_proc_t* proc = nullptr;  // the live poller; nullptr once it is gone
+  apr_proc_t* procs[2] = {nullptr, nullptr};  // the active poller and its standby, in either order
 };
 PollerSpawn g_spawn;
+
+// Standby until the poller lock is ours; false when told to stop meanwhile.
+bool wait_to_be_active(server_rec* s, pid_t parent) {
+  if (g_process.lock_fd < 0) return true;  // no lock file: a single poller, as before
+  while (!g_poller_stop && getppid() == parent) {
+    if (sg::lock_byte(g_process.lock_fd, sg::kPollerLockOffset, true)) break;
+    if (errno != EINTR) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, "session guard: standby poller cannot wait for the poller lock");
+      apr_sleep(apr_time_from_sec(1));
+    }
+  }
+  // A SIGTERM that woke the wait with the lock still means stop: the parent signals the
+  // standby before the active poller, so a restart never promotes a standby.
+  return !g_poller_stop && getppid() == parent;
+}
 
 [[noreturn]] void run_poller_process(server_rec* s, pid_t parent) {
   struct sigaction stop {};
   stop.sa_handler = [](int) { g_poller_stop = 1; };
   sigemptyset(&stop.sa_mask);
-  sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGTERM, &stop, nullptr);  // no SA_RESTART: it must interrupt the standby's wait
   sigaction(SIGINT, &stop, nullptr);
   // The parent signals its whole process group on restarts; this process ends only when the
   // parent says so through SIGTERM (or disappears).
@@ -173,6 +204,7 @@ PollerSpawn g_spawn;
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: the poller cannot become the server's user");
     _exit(APEXIT_CHILDFATAL);
   }
+  if (!wait_to_be_active(s, parent)) _exit(0);
   try {
     PollerState state(g_process.config);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d (database options %s)",
@@ -206,13 +238,16 @@ PollerSpawn g_spawn;
 
 void poller_died(int reason, void* data, int status);
 
+// Forks a poller into a free place (the active one, or its standby).
 apr_status_t start_poller() {
+  auto free_place = std::find(std::begin(g_spawn.procs), std::end(g_spawn.procs), nullptr);
+  if (free_place == std::end(g_spawn.procs)) return APR_SUCCESS;
   auto* proc = static_cast<apr_proc_t*>(apr_pcalloc(g_spawn.pconf, sizeof(apr_proc_t)));
   pid_t parent = getpid();
   apr_status_t rv = apr_proc_fork(proc, g_spawn.pconf);
   if (rv == APR_INCHILD) run_poller_process(g_spawn.server, parent);
   if (rv != APR_INPARENT) return rv;
-  g_spawn.proc = proc;
+  *free_place = proc;
   apr_proc_other_child_register(proc, poller_died, proc, nullptr, g_spawn.pconf);
   return APR_SUCCESS;
 }
@@ -228,7 +263,9 @@ void poller_died(int reason, void* data, int status) {
     case APR_OC_REASON_DEATH:
     case APR_OC_REASON_LOST:
       apr_proc_other_child_unregister(data);
-      if (g_spawn.proc == proc) g_spawn.proc = nullptr;
+      for (auto*& place : g_spawn.procs) {
+        if (place == proc) place = nullptr;
+      }
       break;
     default:  // RUNNING: a health check; UNREGISTER: APR is already dropping the record
       return;
@@ -236,7 +273,7 @@ void poller_died(int reason, void* data, int status) {
   int mpm_state = AP_MPMQ_STOPPING;
   if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) != APR_SUCCESS || mpm_state != AP_MPMQ_RUNNING) return;
   ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_spawn.server,
-               "session guard: the poller (process %d) ended with status %d; starting a new one",
+               "session guard: a poller (process %d) ended with status %d; starting a new one",
                static_cast<int>(proc->pid), status);
   apr_status_t rv = start_poller();
   if (rv != APR_SUCCESS) {
@@ -244,20 +281,46 @@ void poller_died(int reason, void* data, int status) {
   }
 }
 
-// Runs when the configuration pool goes: the next generation starts its own poller.
+// Runs when the configuration pool goes: the next generation starts its own pollers.
 apr_status_t stop_poller(void*) {
-  apr_proc_t* proc = g_spawn.proc;
+  PollerSpawn spawn = g_spawn;
   g_spawn = PollerSpawn{};
-  // Only a child not yet reaped is signalled: its pid cannot have been reused.
-  if (proc == nullptr || waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
-  kill(proc->pid, SIGTERM);
-  for (int waited_ms = 0; waited_ms < 3000; waited_ms += 10) {
-    if (waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
-    apr_sleep(10 * 1000);
+  // Only children not yet reaped are signalled: their pids cannot have been reused. The
+  // standby first, so it is never promoted by the active one's exit.
+  long active = g_process.lock_fd >= 0 ? sg::lock_holder(g_process.lock_fd, sg::kPollerLockOffset) : 0;
+  std::vector<pid_t> live;
+  for (apr_proc_t* proc : spawn.procs) {
+    if (proc != nullptr && waitpid(proc->pid, nullptr, WNOHANG) == 0) live.push_back(proc->pid);
   }
-  kill(proc->pid, SIGKILL);
-  waitpid(proc->pid, nullptr, 0);
+  std::stable_partition(live.begin(), live.end(), [&](pid_t pid) { return pid != active; });
+  for (pid_t pid : live) kill(pid, SIGTERM);
+  for (int waited_ms = 0; waited_ms < 3000 && !live.empty(); waited_ms += 10) {
+    live.erase(std::remove_if(live.begin(), live.end(), [](pid_t pid) { return waitpid(pid, nullptr, WNOHANG) != 0; }),
+               live.end());
+    if (!live.empty()) apr_sleep(10 * 1000);
+  }
+  for (pid_t pid : live) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
   return APR_SUCCESS;
+}
+
+// The instance's lock file: anonymous (no path for anyone to remove or pre-create), created
+// by the parent and inherited by every child and poller, kept in the process pool so that
+// the slots of children still finishing requests across a graceful restart keep counting.
+int instance_lock_file(server_rec* s) {
+  void* kept = nullptr;
+  apr_pool_userdata_get(&kept, "session_guard_lock_fd", s->process->pool);
+  if (kept != nullptr) return static_cast<int>(reinterpret_cast<std::intptr_t>(kept)) - 1;
+  int fd = memfd_create("session_guard_locks", MFD_CLOEXEC);
+  if (fd < 0) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                 "session guard: no lock file; login connections are bounded per child and no standby poller runs");
+  }
+  apr_pool_userdata_set(reinterpret_cast<void*>(static_cast<std::intptr_t>(fd) + 1), "session_guard_lock_fd",
+                        apr_pool_cleanup_null, s->process->pool);
+  return fd;
 }
 
 // The key every server of a farm shares without another secret to deploy: derived from the
@@ -326,11 +389,16 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
       restore_state_file(s);
     }
 
+    g_process.lock_fd = instance_lock_file(s);
+    g_process.login_slots.emplace(g_process.lock_fd, static_cast<std::uint32_t>(kLoginConnections));
+
     if (!g_process.config.db_options_file) return OK;
-    // One poller per instance however many children; never the root parent itself.
-    g_spawn = PollerSpawn{pconf, s, nullptr};
+    // One active poller per instance however many children, and its standby; never the
+    // root parent itself.
+    g_spawn = PollerSpawn{pconf, s, {nullptr, nullptr}};
     apr_pool_cleanup_register(pconf, nullptr, stop_poller, apr_pool_cleanup_null);
     apr_status_t rv = start_poller();
+    if (rv == APR_SUCCESS && g_process.lock_fd >= 0) rv = start_poller();
     if (rv != APR_SUCCESS) {
       ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot start the poller process");
       return HTTP_INTERNAL_SERVER_ERROR;
