@@ -86,6 +86,7 @@ struct PollerState {
   AprClock clock;
   sg::Poller poller;
   bool healthy = true;
+  bool writes_ok = true;
   bool first_tick = true;
   std::optional<std::uint64_t> audit_seen;  // audit lines up to here are in the log already
 };
@@ -126,6 +127,13 @@ void poll_once(PollerState& state, server_rec* s) {
                  "session guard: deny-list loaded from the database (%u revoked sessions, %u blocked users)",
                  g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
   }
+  // The refresh stood; only the activity flush or the deadline sweep failed (a lock held
+  // too long, say). Said once, not every second, and not as an outage.
+  if (result.ok && !result.write_error.empty() && state.writes_ok) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: activity and deadlines not written yet, retrying: %s",
+                 result.write_error.c_str());
+  }
+  if (result.ok) state.writes_ok = result.write_error.empty();
   if (result.ok && result.activity_flushed > 0) {
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
                  result.activity_flushed);
