@@ -184,6 +184,8 @@ PollerSpawn g_spawn;
 // Standby until the poller lock is ours; false when told to stop meanwhile.
 bool wait_to_be_active(server_rec* s, pid_t parent) {
   if (g_process.lock_fd < 0) return true;  // no lock file: a single poller, as before
+  ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: poller process %d waiting for the poller lock",
+               static_cast<int>(getpid()));
   while (!g_poller_stop && getppid() == parent) {
     if (sg::lock_byte(g_process.lock_fd, sg::kPollerLockOffset, true)) break;
     if (errno != EINTR) {
