@@ -2,7 +2,8 @@
 // mod_session_guard/ includes httpd headers; every decision lives in the core (core/).
 //
 // module.cpp     configuration structures, directives, hooks, the module record
-// poller.cpp     post_config: shared memory, the state file, the poller process
+// poller.cpp     post_config: shared memory, the state file, what the poller does each poll
+// poller_process.cpp  the active poller and its hot standby: fork, takeover, replace, stop
 // session.cpp    logins and logouts written to MariaDB from a child, bounded per instance
 // request.cpp    judging a request: cookies, query and body readings, the verdict
 // response.cpp   login and logout capture from the app's response, session lineage
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <new>
 #include <optional>
@@ -153,6 +155,11 @@ sg::db::ConnectOptions connect_options(const sg::ServerConfig& config);
 
 // poller.cpp
 int post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s) noexcept;
+int run_active_poller(server_rec* s, pid_t parent, const volatile std::sig_atomic_t& stop) noexcept;
+
+// poller_process.cpp
+int instance_lock_file(server_rec* s);
+apr_status_t start_pollers(apr_pool_t* pconf, server_rec* s);
 
 // session.cpp
 template <typename Work>

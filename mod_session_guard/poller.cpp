@@ -1,21 +1,14 @@
 // post_config: the shared block (deny-list and activity), the state file a cold start reads,
-// and the one poller process per instance that keeps the block in step with MariaDB.
+// and what the poller process that keeps the block in step with MariaDB does each poll
+// (poller_process.cpp starts and replaces the processes).
 #include "internal.hpp"
 
-#include <ap_listen.h>
-#include <ap_mpm.h>
 #include <apr_shm.h>
-#include <mpm_common.h>
 #include <unixd.h>
 
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
 #include <fstream>
 #include <iterator>
 
@@ -158,69 +151,15 @@ void poll_once(PollerState& state, server_rec* s) {
   state.first_tick = false;
 }
 
-// ---------------------------------------------------------------- the poller processes
-//
-// Forked by the root parent after each (re)configuration and running as the server's user,
-// as mod_cgid does for its daemon. Not a mod_watchdog thread: a singleton watchdog puts a
-// thread in every child, each waking ten times a second to try the singleton's lock, and a
-// multi-threaded prefork child pays for it on every request.
-//
-// Two of them: the active poller holds the poller byte of the instance's lock file, a hot
-// standby waits for it in fcntl(F_SETLKW). When the active one dies, however it dies, the
-// kernel hands the lock to the standby at once, so enforcement goes on within a poll
-// interval instead of waiting for the MPM to reap the dead process (up to a second); the
-// parent forks the next standby when it does reap it. The parent ends both when its
-// configuration pool goes (restart, stop).
-
-volatile std::sig_atomic_t g_poller_stop = 0;
-
-struct PollerSpawn {
-  apr_pool_t* pconf = nullptr;
-  server_rec* server = nullptr;
-  apr_proc_t* procs[2] = {nullptr, nullptr};  // the active poller and its standby, in either order
-};
-PollerSpawn g_spawn;
-
-// Standby until the poller lock is ours; false when told to stop meanwhile.
-bool wait_to_be_active(server_rec* s, pid_t parent) {
-  if (g_process.lock_fd < 0) return true;  // no lock file: a single poller, as before
-  ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: poller process %d waiting for the poller lock",
-               static_cast<int>(getpid()));
-  while (!g_poller_stop && getppid() == parent) {
-    if (sg::lock_byte(g_process.lock_fd, sg::kPollerLockOffset, true)) break;
-    if (errno != EINTR) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, "session guard: standby poller cannot wait for the poller lock");
-      apr_sleep(apr_time_from_sec(1));
-    }
-  }
-  // A SIGTERM that woke the wait with the lock still means stop: the parent signals the
-  // standby before the active poller, so a restart never promotes a standby.
-  return !g_poller_stop && getppid() == parent;
-}
-
-[[noreturn]] void run_poller_process(server_rec* s, pid_t parent) {
-  struct sigaction stop {};
-  stop.sa_handler = [](int) { g_poller_stop = 1; };
-  sigemptyset(&stop.sa_mask);
-  sigaction(SIGTERM, &stop, nullptr);  // no SA_RESTART: it must interrupt the standby's wait
-  sigaction(SIGINT, &stop, nullptr);
-  // The parent signals its whole process group on restarts; this process ends only when the
-  // parent says so through SIGTERM (or disappears).
-  for (int ignored : {SIGHUP, SIGUSR1, SIGWINCH, SIGPIPE}) std::signal(ignored, SIG_IGN);
-  ap_close_listeners();
-  apr_pool_t* pool = nullptr;
+// The active poller's loop, in the poller process; returns its exit status.
+int run_active_poller(server_rec* s, pid_t parent, const volatile std::sig_atomic_t& stop) noexcept {
   int code = 0;
-  if (apr_pool_create(&pool, nullptr) != APR_SUCCESS || ap_run_drop_privileges(pool, s) != 0) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: the poller cannot become the server's user");
-    _exit(APEXIT_CHILDFATAL);
-  }
-  if (!wait_to_be_active(s, parent)) _exit(0);
   try {
     PollerState state(g_process.config);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d (database options %s)",
                  static_cast<int>(getpid()), g_process.config.db_options_file.value_or("-").c_str());
     const auto interval = std::chrono::microseconds(g_process.config.poll_interval_or_default());
-    while (!g_poller_stop && getppid() == parent) {
+    while (!stop && getppid() == parent) {
       auto next = std::chrono::steady_clock::now() + interval;
       try {
         poll_once(state, s);
@@ -229,7 +168,7 @@ bool wait_to_be_active(server_rec* s, pid_t parent) {
       }
       // A signal cuts the sleep short; the loop condition then decides.
       auto left = next - std::chrono::steady_clock::now();
-      if (left > std::chrono::steady_clock::duration::zero() && !g_poller_stop) {
+      if (left > std::chrono::steady_clock::duration::zero() && !stop) {
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
         timespec pause{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
         nanosleep(&pause, nullptr);
@@ -242,95 +181,7 @@ bool wait_to_be_active(server_rec* s, pid_t parent) {
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard poller: unknown error");
     code = 1;
   }
-  // No exit(): the parent's atexit handlers and pools are not this process's to run.
-  _exit(code);
-}
-
-void poller_died(int reason, void* data, int status);
-
-// Forks a poller into a free place (the active one, or its standby).
-apr_status_t start_poller() {
-  auto free_place = std::find(std::begin(g_spawn.procs), std::end(g_spawn.procs), nullptr);
-  if (free_place == std::end(g_spawn.procs)) return APR_SUCCESS;
-  auto* proc = static_cast<apr_proc_t*>(apr_pcalloc(g_spawn.pconf, sizeof(apr_proc_t)));
-  pid_t parent = getpid();
-  apr_status_t rv = apr_proc_fork(proc, g_spawn.pconf);
-  if (rv == APR_INCHILD) run_poller_process(g_spawn.server, parent);
-  if (rv != APR_INPARENT) return rv;
-  *free_place = proc;
-  apr_proc_other_child_register(proc, poller_died, proc, nullptr, g_spawn.pconf);
-  return APR_SUCCESS;
-}
-
-// Called in the parent by the MPM (a process that is not one of its workers was reaped, or
-// a restart begins) and by APR (the registration goes with its pool).
-void poller_died(int reason, void* data, int status) {
-  auto* proc = static_cast<apr_proc_t*>(data);
-  switch (reason) {
-    case APR_OC_REASON_RESTART:  // stop_poller ends it with the configuration pool
-      apr_proc_other_child_unregister(data);
-      return;
-    case APR_OC_REASON_DEATH:
-    case APR_OC_REASON_LOST:
-      apr_proc_other_child_unregister(data);
-      for (auto*& place : g_spawn.procs) {
-        if (place == proc) place = nullptr;
-      }
-      break;
-    default:  // RUNNING: a health check; UNREGISTER: APR is already dropping the record
-      return;
-  }
-  int mpm_state = AP_MPMQ_STOPPING;
-  if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) != APR_SUCCESS || mpm_state != AP_MPMQ_RUNNING) return;
-  ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_spawn.server,
-               "session guard: a poller (process %d) ended with status %d; starting a new one",
-               static_cast<int>(proc->pid), status);
-  apr_status_t rv = start_poller();
-  if (rv != APR_SUCCESS) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, rv, g_spawn.server, "session guard: cannot start a new poller");
-  }
-}
-
-// Runs when the configuration pool goes: the next generation starts its own pollers.
-apr_status_t stop_poller(void*) {
-  PollerSpawn spawn = g_spawn;
-  g_spawn = PollerSpawn{};
-  // Only children not yet reaped are signalled: their pids cannot have been reused. The
-  // standby first, so it is never promoted by the active one's exit.
-  long active = g_process.lock_fd >= 0 ? sg::lock_holder(g_process.lock_fd, sg::kPollerLockOffset) : 0;
-  std::vector<pid_t> live;
-  for (apr_proc_t* proc : spawn.procs) {
-    if (proc != nullptr && waitpid(proc->pid, nullptr, WNOHANG) == 0) live.push_back(proc->pid);
-  }
-  std::stable_partition(live.begin(), live.end(), [&](pid_t pid) { return pid != active; });
-  for (pid_t pid : live) kill(pid, SIGTERM);
-  for (int waited_ms = 0; waited_ms < 3000 && !live.empty(); waited_ms += 10) {
-    live.erase(std::remove_if(live.begin(), live.end(), [](pid_t pid) { return waitpid(pid, nullptr, WNOHANG) != 0; }),
-               live.end());
-    if (!live.empty()) apr_sleep(10 * 1000);
-  }
-  for (pid_t pid : live) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
-  return APR_SUCCESS;
-}
-
-// The instance's lock file: anonymous (no path for anyone to remove or pre-create), created
-// by the parent and inherited by every child and poller, kept in the process pool so that
-// the slots of children still finishing requests across a graceful restart keep counting.
-int instance_lock_file(server_rec* s) {
-  void* kept = nullptr;
-  apr_pool_userdata_get(&kept, "session_guard_lock_fd", s->process->pool);
-  if (kept != nullptr) return static_cast<int>(reinterpret_cast<std::intptr_t>(kept)) - 1;
-  int fd = memfd_create("session_guard_locks", MFD_CLOEXEC);
-  if (fd < 0) {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
-                 "session guard: no lock file; login connections are bounded per child and no standby poller runs");
-  }
-  apr_pool_userdata_set(reinterpret_cast<void*>(static_cast<std::intptr_t>(fd) + 1), "session_guard_lock_fd",
-                        apr_pool_cleanup_null, s->process->pool);
-  return fd;
+  return code;
 }
 
 // The key every server of a farm shares without another secret to deploy: derived from the
@@ -403,12 +254,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
     g_process.login_slots.emplace(g_process.lock_fd, static_cast<std::uint32_t>(kLoginConnections));
 
     if (!g_process.config.db_options_file) return OK;
-    // One active poller per instance however many children, and its standby; never the
-    // root parent itself.
-    g_spawn = PollerSpawn{pconf, s, {nullptr, nullptr}};
-    apr_pool_cleanup_register(pconf, nullptr, stop_poller, apr_pool_cleanup_null);
-    apr_status_t rv = start_poller();
-    if (rv == APR_SUCCESS && g_process.lock_fd >= 0) rv = start_poller();
+    apr_status_t rv = start_pollers(pconf, s);
     if (rv != APR_SUCCESS) {
       ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot start the poller process");
       return HTTP_INTERNAL_SERVER_ERROR;
