@@ -93,9 +93,9 @@ void log_new_audit_lines(PollerState& poller, server_rec* s) {
   sg::DenyRegion& region = *g_process.region;
   if (!poller.audit_seen) {
     std::uint64_t top = poller.feed.last_audit_id();
-    std::uint64_t kept = region.audit_logged();
+    std::optional<std::uint64_t> kept = region.audit_logged();
     // Kept above the newest: another database (or a restored one); nothing of it is logged.
-    poller.audit_seen = kept != 0 && kept <= top ? kept : top;
+    poller.audit_seen = kept && *kept <= top ? *kept : top;
     region.set_audit_logged(*poller.audit_seen);
   }
   for (const auto& [id, message] : poller.feed.audit_lines(*poller.audit_seen, 100)) {

@@ -72,7 +72,7 @@ struct DenyRegion::Header {
   std::uint64_t local_offset;
   std::uint64_t sighting_offset;
   std::atomic<std::uint32_t> active_buffer;
-  // The last audit line the instance's error log has (the poller's, kept across pollers).
+  // One more than the last audit line the instance's error log has (0: not known yet).
   std::atomic<std::uint64_t> audit_logged;
   std::atomic<Micros> last_refresh;
   std::atomic<Micros> started_at;
@@ -531,7 +531,7 @@ DenySnapshot DenyRegion::snapshot() const {
 
 void DenyRegion::restore(const DenySnapshot& snapshot) {
   publish(snapshot.sessions, snapshot.blocked_users);
-  set_audit_logged(snapshot.audit_logged);
+  if (snapshot.audit_logged) set_audit_logged(*snapshot.audit_logged);
   mark_refreshed(snapshot.refreshed_at);
 }
 
@@ -542,7 +542,7 @@ std::string serialize_snapshot(const DenySnapshot& snapshot) {
     out += "s " + s.fingerprint.hex() + " " + std::to_string(static_cast<int>(s.reason)) + "\n";
   }
   for (const auto& u : snapshot.blocked_users) out += "u " + u.hex() + "\n";
-  if (snapshot.audit_logged != 0) out += "a " + std::to_string(snapshot.audit_logged) + "\n";
+  if (snapshot.audit_logged) out += "a " + std::to_string(*snapshot.audit_logged) + "\n";
   out += "end " + std::to_string(snapshot.sessions.size() + snapshot.blocked_users.size()) + "\n";
   return out;
 }
@@ -910,8 +910,13 @@ void DenyRegion::mark_flushed(const std::vector<ActivityRecord>& flushed) {
   }
 }
 
-std::uint64_t DenyRegion::audit_logged() const { return header()->audit_logged.load(std::memory_order_acquire); }
+std::optional<std::uint64_t> DenyRegion::audit_logged() const {
+  std::uint64_t stored = header()->audit_logged.load(std::memory_order_acquire);
+  return stored == 0 ? std::nullopt : std::optional<std::uint64_t>(stored - 1);
+}
 
-void DenyRegion::set_audit_logged(std::uint64_t id) { header()->audit_logged.store(id, std::memory_order_release); }
+void DenyRegion::set_audit_logged(std::uint64_t id) {
+  if (id < std::numeric_limits<std::uint64_t>::max()) header()->audit_logged.store(id + 1, std::memory_order_release);
+}
 
 }  // namespace sg

@@ -188,6 +188,7 @@ def test_audit_lines_survive_poller_sigkills():
     wanted = set()
     for _ in range(5):
         b = php_user(web, "bob")
+        h.eventually(lambda: standby_ready(web), timeout=10, what="a standby poller")
         starts = len(re.findall(r"poller started in process", web.error_log_text()))
         victim = active_poller(web)
         tm.cli("kill", session_id(b, "PHPSESSID"))

@@ -801,24 +801,26 @@ SG_TEST(audit_position_survives_attach_and_the_state_file) {
   SharedMemory a(sg::DenyRegion::required_size(c)), b(sg::DenyRegion::required_size(c));
   assert_true(a.ok() && b.ok());
   auto region = sg::DenyRegion::create(a.base, a.size, c, kNow);
-  assert_int_equal(region.audit_logged(), 0);
+  assert_false(region.audit_logged().has_value());
+  region.set_audit_logged(0);  // an empty audit table is a position, not "unknown"
+  assert_true(region.audit_logged() == std::optional<std::uint64_t>(0));
   region.set_audit_logged(4242);
   auto again = sg::DenyRegion::attach(a.base, a.size);
   assert_true(again.has_value());
-  assert_int_equal(again->audit_logged(), 4242);
+  assert_true(again->audit_logged() == std::optional<std::uint64_t>(4242));
   std::string text = sg::serialize_snapshot(region.snapshot());
   assert_true(text.find("\na 4242\n") != std::string::npos);
   auto parsed = sg::parse_snapshot(text, kNow);
   assert_true(parsed.has_value());
-  assert_int_equal(parsed->audit_logged, 4242);
+  assert_true(parsed->audit_logged == std::optional<std::uint64_t>(4242));
   auto fresh = sg::DenyRegion::create(b.base, b.size, c, kNow);
   fresh.restore(*parsed);
-  assert_int_equal(fresh.audit_logged(), 4242);
-  // A file without the line (written before there was one) still loads, with 0: unknown.
-  region.set_audit_logged(0);
-  parsed = sg::parse_snapshot(sg::serialize_snapshot(region.snapshot()), kNow);
+  assert_true(fresh.audit_logged() == std::optional<std::uint64_t>(4242));
+  // A file without the line (written before there was one) still loads, position unknown.
+  auto unknown = sg::DenyRegion::create(b.base, b.size, c, kNow);
+  parsed = sg::parse_snapshot(sg::serialize_snapshot(unknown.snapshot()), kNow);
   assert_true(parsed.has_value());
-  assert_int_equal(parsed->audit_logged, 0);
+  assert_false(parsed->audit_logged.has_value());
   assert_false(sg::parse_snapshot("session-guard-deny-list 1 5\na x\nend 0\n", kNow).has_value());
 }
 

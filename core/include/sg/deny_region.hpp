@@ -46,7 +46,7 @@ struct DenySnapshot {
   Micros refreshed_at = 0;
   std::vector<RevokedSession> sessions;
   std::vector<Fingerprint> blocked_users;
-  std::uint64_t audit_logged = 0;  // see DenyRegion::audit_logged (0: unknown)
+  std::optional<std::uint64_t> audit_logged;  // see DenyRegion::audit_logged
 };
 
 std::string serialize_snapshot(const DenySnapshot& snapshot);
@@ -162,8 +162,9 @@ class DenyRegion {
   void mark_flushed(const std::vector<ActivityRecord>& flushed);
 
   // The id of the last audit line written to this instance's error log: a poller that
-  // replaces another (killed, or after a graceful restart) goes on from there. 0: unknown.
-  std::uint64_t audit_logged() const;
+  // replaces another (killed, or after a graceful restart) goes on from there. Empty until
+  // a poller has set it (0 is a position: an empty audit table).
+  std::optional<std::uint64_t> audit_logged() const;
   void set_audit_logged(std::uint64_t id);
 
  private:
