@@ -125,7 +125,8 @@ def test_login_slots_survive_children_killed_in_the_middle_of_logins():
             for t in stuck:
                 t.start()
             # Both logins wait for the account row, each holding a login slot.
-            h.eventually(lambda: lock_waits() >= 2, timeout=20, what="two logins waiting for the locked account (none: refused at once, slots leaked)")
+            h.eventually(lambda: lock_waits() >= 2, timeout=20,
+                         what="two logins waiting for the locked account (none: refused at once, slots leaked)")
             for pid in workers(web):
                 try:
                     os.kill(pid, signal.SIGKILL)
