@@ -201,6 +201,21 @@ def test_audit_lines_survive_poller_sigkills():
                  what=f"audit lines: missing {wanted - audit_ids_logged(web)}")
 
 
+def test_audit_lines_written_while_apache_was_stopped_are_logged_after_a_cold_start():
+    """The position also goes to the state file: a kill made while Apache is stopped is
+    logged after the cold start (a cold start without a state file begins at the newest)."""
+    web = start_web("sg-audit-cold")
+    before, during = php_user(web, "carol"), php_user(web, "carol")
+    tm.cli("kill", session_id(before, "PHPSESSID"))
+    tm.denied_with(before, "/php/", "killed")  # published, so the state file was written after its line
+    h.eventually(lambda: session_id(before, "PHPSESSID").upper() in audit_ids_logged(web), what="the first line")
+    h.script("apache-ctl", "stop", web.dir, timeout=60)
+    tm.cli("kill", session_id(during, "PHPSESSID"))
+    h.script("apache-ctl", "start", web.dir, timeout=60)
+    h.eventually(lambda: session_id(during, "PHPSESSID").upper() in audit_ids_logged(web), timeout=10,
+                 what="the line of the kill made while Apache was stopped")
+
+
 # ----------------------------------------------------------------- found 4: replacement
 
 def test_a_killed_poller_is_replaced_within_a_poll_interval():
