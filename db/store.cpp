@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "sg/text.hpp"
 
@@ -83,24 +84,54 @@ std::vector<DenyEvent> SqlDenyFeed::events(std::uint64_t after, std::uint64_t up
   return events;
 }
 
-void SqlDenyFeed::record_activity(const std::vector<ActivityRecord>& activity) {
+std::uint64_t SqlDenyFeed::count_events(std::uint64_t after, std::uint64_t up_to) {
+  auto rows = db_.query("SELECT COUNT(*) FROM deny_events WHERE id > ? AND id <= ?",
+                        {static_cast<std::int64_t>(after), static_cast<std::int64_t>(up_to)});
+  return rows.empty() ? 0 : static_cast<std::uint64_t>(to_int(rows[0][0]));
+}
+
+std::vector<Fingerprint> SqlDenyFeed::record_activity(const std::vector<ActivityRecord>& activity) {
+  std::vector<Fingerprint> deferred;
   // One statement per chunk rather than per session: the cost of a flush stays flat.
   constexpr std::size_t kChunk = 50;
   for (std::size_t start = 0; start < activity.size(); start += kChunk) {
     std::size_t end = std::min(activity.size(), start + kChunk);
+    std::string in;
+    std::vector<Param> fingerprints;
+    for (std::size_t i = start; i < end; ++i) {
+      in += i == start ? "?" : ", ?";
+      fingerprints.emplace_back(activity[i].fingerprint.hex());
+    }
+    // A row another transaction holds (a login, a kill, anyone's SELECT ... FOR UPDATE) is
+    // skipped, not waited for: the deny-list refresh shares this connection and must never
+    // queue behind a lock. The rows we could lock are written; the others wait for the next
+    // flush. The first read (a consistent read, which waits for nobody) tells a locked live
+    // session from one that has ended, whose activity no longer matters.
+    Transaction tx(db_);
+    const std::string live_sql = "SELECT fingerprint FROM sessions WHERE state = 'active' AND fingerprint IN (" + in + ")";
+    std::set<std::string> live, locked;
+    for (const auto& row : db_.query(live_sql, fingerprints)) live.insert(to_text(row[0]));
+    for (const auto& row : db_.query(live_sql + " FOR UPDATE SKIP LOCKED", fingerprints)) locked.insert(to_text(row[0]));
     std::string sql = "UPDATE sessions s JOIN (";
     std::vector<Param> params;
     for (std::size_t i = start; i < end; ++i) {
-      sql += i == start ? "SELECT ? AS fp, ? AS seen" : " UNION ALL SELECT ?, ?";
-      params.emplace_back(activity[i].fingerprint.hex());
+      const std::string hex = activity[i].fingerprint.hex();
+      if (locked.count(hex) == 0) {
+        if (live.count(hex) > 0) deferred.push_back(activity[i].fingerprint);
+        continue;
+      }
+      sql += params.empty() ? "SELECT ? AS fp, ? AS seen" : " UNION ALL SELECT ?, ?";
+      params.emplace_back(hex);
       params.emplace_back(static_cast<std::int64_t>(activity[i].last_seen));
     }
     sql += ") a ON s.fingerprint = a.fp SET s.last_access = GREATEST(s.last_access, "
            "FROM_UNIXTIME(0) + INTERVAL a.seen MICROSECOND), "
            "s.idle_deadline = IF(s.idle_timeout > 0, GREATEST(s.last_access, FROM_UNIXTIME(0) + INTERVAL a.seen "
            "MICROSECOND) + INTERVAL s.idle_timeout SECOND, NULL) WHERE s.state = 'active'";
-    db_.execute(sql, params);
+    if (!params.empty()) db_.execute(sql, params);
+    tx.commit();
   }
+  return deferred;
 }
 
 std::vector<std::pair<Fingerprint, std::string>> SqlDenyFeed::session_users(const std::vector<Fingerprint>& sessions) {
@@ -133,8 +164,12 @@ std::size_t SqlDenyFeed::expire_sessions(std::size_t limit) {
     auto fp = Fingerprint::from_hex(to_text(row[0]));
     if (!fp) continue;
     // Every server sweeps; the state guard makes exactly one of them end each session, and
-    // the transaction keeps the ended row and its event together.
+    // the transaction keeps the ended row and its event together. A row another transaction
+    // holds is left for the next sweep rather than waited for (see record_activity).
     Transaction tx(db_);
+    if (db_.query("SELECT id FROM sessions WHERE fingerprint = ? AND state = 'active' FOR UPDATE SKIP LOCKED",
+                  {fp->hex()}).empty())
+      continue;
     if (revoke_session(db_, *fp, to_text(row[1]), Reason::expired, "timeout")) ++expired;
     tx.commit();
   }

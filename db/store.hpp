@@ -23,7 +23,8 @@ class SqlDenyFeed : public DenyFeed {
   RevocationLoad revocations_within(Micros retention, std::size_t limit) override;
   std::vector<std::string> blocked_users() override;
   std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) override;
-  void record_activity(const std::vector<ActivityRecord>& activity) override;
+  std::uint64_t count_events(std::uint64_t after, std::uint64_t up_to) override;
+  std::vector<Fingerprint> record_activity(const std::vector<ActivityRecord>& activity) override;
   std::vector<std::pair<Fingerprint, std::string>> session_users(const std::vector<Fingerprint>& sessions) override;
   std::size_t expire_sessions(std::size_t limit) override;
   // Audit lines written since `after` (by the admin pages, API or CLI), for Apache's log.
@@ -90,7 +91,12 @@ class ReconnectingFeed : public DenyFeed {
   template <typename F>
   auto with(F&& action) {
     try {
-      if (!connection_) connection_ = std::make_unique<Connection>(options_);
+      if (!connection_) {
+        connection_ = std::make_unique<Connection>(options_);
+        // A backstop below the I/O timeout: a write that still meets a row lock gives up
+        // as a lock timeout, never as a connection that looks like the database is gone.
+        connection_->execute("SET SESSION innodb_lock_wait_timeout = 2");
+      }
       SqlDenyFeed feed(*connection_);
       return action(feed);
     } catch (const StoreError&) {
@@ -109,11 +115,11 @@ class ReconnectingFeed : public DenyFeed {
   std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) override {
     return with([&](SqlDenyFeed& f) { return f.events(after, up_to, limit); });
   }
-  void record_activity(const std::vector<ActivityRecord>& activity) override {
-    with([&](SqlDenyFeed& f) {
-      f.record_activity(activity);
-      return 0;
-    });
+  std::uint64_t count_events(std::uint64_t after, std::uint64_t up_to) override {
+    return with([&](SqlDenyFeed& f) { return f.count_events(after, up_to); });
+  }
+  std::vector<Fingerprint> record_activity(const std::vector<ActivityRecord>& activity) override {
+    return with([&](SqlDenyFeed& f) { return f.record_activity(activity); });
   }
   std::vector<std::pair<Fingerprint, std::string>> session_users(const std::vector<Fingerprint>& sessions) override {
     return with([&](SqlDenyFeed& f) { return f.session_users(sessions); });

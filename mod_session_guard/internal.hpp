@@ -2,7 +2,8 @@
 // mod_session_guard/ includes httpd headers; every decision lives in the core (core/).
 //
 // module.cpp     configuration structures, directives, hooks, the module record
-// poller.cpp     post_config: shared memory, the state file, the poller process
+// poller.cpp     post_config: shared memory, the state file, what the poller does each poll
+// poller_process.cpp  the active poller and its hot standby: fork, takeover, replace, stop
 // session.cpp    logins and logouts written to MariaDB from a child, bounded per instance
 // request.cpp    judging a request: cookies, query and body readings, the verdict
 // response.cpp   login and logout capture from the app's response, session lineage
@@ -22,6 +23,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <new>
 #include <optional>
@@ -33,6 +35,7 @@
 #include "sg/config.hpp"
 #include "sg/deny_region.hpp"
 #include "sg/poller.hpp"
+#include "sg/process_locks.hpp"
 #include "sg/types.hpp"
 #include "store.hpp"
 
@@ -106,6 +109,10 @@ struct ProcessState {
   sg::ServerConfig config;  // main server's, which owns the poller and the DB options
   std::string state_file;   // empty: disabled
   std::string tracking_key;  // MACs the sg_session cookies this farm issued
+  // The instance's lock file (an anonymous memfd every child and poller inherits): login
+  // slots and the active poller are byte locks on it, which die with their process.
+  int lock_fd = -1;
+  std::optional<sg::LoginSlots> login_slots;
 };
 extern ProcessState g_process;
 
@@ -149,20 +156,28 @@ sg::db::ConnectOptions connect_options(const sg::ServerConfig& config);
 
 // poller.cpp
 int post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s) noexcept;
+int run_active_poller(server_rec* s, pid_t parent, const volatile std::sig_atomic_t& stop) noexcept;
+
+// poller_process.cpp
+int instance_lock_file(server_rec* s);
+apr_status_t start_pollers(apr_pool_t* pconf, server_rec* s);
 
 // session.cpp
 template <typename Work>
 void with_login_connection(request_rec* r, Work&& work) {
-  sg::DenyRegion& region = *g_process.region;
+  sg::LoginSlots& slots = *g_process.login_slots;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (!region.try_acquire_login_slot(kLoginConnections)) {
+  int slot = -1;
+  while ((slot = slots.try_acquire()) < 0) {
     if (std::chrono::steady_clock::now() > deadline) throw sg::StoreError("all login connections are busy");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  // A child killed here never runs this; the kernel frees its slot with the process.
   struct Release {
-    sg::DenyRegion& region;
-    ~Release() { region.release_login_slot(); }
-  } release{region};
+    sg::LoginSlots& slots;
+    int slot;
+    ~Release() { slots.release(slot); }
+  } release{slots, slot};
   sg::db::Connection connection(connect_options(server_config(r->server)));
   work(connection);
 }

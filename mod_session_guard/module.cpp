@@ -2,10 +2,10 @@
 // this folder are the phases (internal.hpp lists them); all decisions live in the core.
 //
 // Request path (every child): cookie -> fingerprint -> lock-free deny-list lookup -> verdict.
-// Background (one process per instance, forked by the parent): Poller keeps the list fresh
-// and flushes the activity children recorded in shared memory.
+// Background (one active process per instance and a hot standby, forked by the parent):
+// Poller keeps the list fresh and flushes the activity children recorded in shared memory.
 // Login and logout: the child writes to MariaDB through a short-lived connection, bounded
-// per instance by a counter in shared memory.
+// per instance by byte locks on the instance's lock file (freed when a child dies).
 #include "internal.hpp"
 
 #include <sys/stat.h>

@@ -1,19 +1,14 @@
 // post_config: the shared block (deny-list and activity), the state file a cold start reads,
-// and the one poller process per instance that keeps the block in step with MariaDB.
+// and what the poller process that keeps the block in step with MariaDB does each poll
+// (poller_process.cpp starts and replaces the processes).
 #include "internal.hpp"
 
-#include <ap_listen.h>
-#include <ap_mpm.h>
 #include <apr_shm.h>
-#include <mpm_common.h>
 #include <unixd.h>
 
-#include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <fstream>
 #include <iterator>
 
@@ -84,20 +79,29 @@ struct PollerState {
   AprClock clock;
   sg::Poller poller;
   bool healthy = true;
+  bool writes_ok = true;
   bool first_tick = true;
   std::optional<std::uint64_t> audit_seen;  // audit lines up to here are in the log already
 };
 
 // Admin actions happen in fcgi_admin or the CLI, whose own output Apache tags as it likes;
-// the poller repeats each new audit line here at INFO, once per instance.
+// the poller repeats each new audit line here at INFO, once per instance. The position is
+// kept in the shared block (and the state file), so a poller that replaces another, after a
+// SIGKILL or a graceful restart, goes on where the last one stopped; only a cold start with
+// no state begins at the newest line.
 void log_new_audit_lines(PollerState& poller, server_rec* s) {
+  sg::DenyRegion& region = *g_process.region;
   if (!poller.audit_seen) {
-    poller.audit_seen = poller.feed.last_audit_id();
-    return;
+    std::uint64_t top = poller.feed.last_audit_id();
+    std::optional<std::uint64_t> kept = region.audit_logged();
+    // Kept above the newest: another database (or a restored one); nothing of it is logged.
+    poller.audit_seen = kept && *kept <= top ? *kept : top;
+    region.set_audit_logged(*poller.audit_seen);
   }
   for (const auto& [id, message] : poller.feed.audit_lines(*poller.audit_seen, 100)) {
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "%s", message.c_str());
     poller.audit_seen = id;
+    region.set_audit_logged(id);
   }
 }
 
@@ -117,6 +121,13 @@ void poll_once(PollerState& state, server_rec* s) {
                  "session guard: deny-list loaded from the database (%u revoked sessions, %u blocked users)",
                  g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
   }
+  // The refresh stood; only the activity flush or the deadline sweep failed (a lock held
+  // too long, say). Said once, not every second, and not as an outage.
+  if (result.ok && !result.write_error.empty() && state.writes_ok) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: activity and deadlines not written yet, retrying: %s",
+                 result.write_error.c_str());
+  }
+  if (result.ok) state.writes_ok = result.write_error.empty();
   if (result.ok && result.activity_flushed > 0) {
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "session guard: recorded activity of %" APR_SIZE_T_FMT " sessions",
                  result.activity_flushed);
@@ -128,7 +139,6 @@ void poll_once(PollerState& state, server_rec* s) {
                  "the users with the most revocations lost their oldest",
                  result.revocations_dropped, static_cast<apr_uint64_t>(g_process.region->stats().revocations_dropped));
   }
-  if (result.ok && result.published) save_state_file(s);
   if (result.ok) {
     try {
       log_new_audit_lines(state, s);
@@ -136,50 +146,21 @@ void poll_once(PollerState& state, server_rec* s) {
       // The next tick reports the outage; audit lines wait until then.
     }
   }
+  // After the audit lines: the file then holds their position too.
+  if (result.ok && result.published) save_state_file(s);
   state.healthy = result.ok;
   state.first_tick = false;
 }
 
-// ---------------------------------------------------------------- the poller process
-//
-// One process per instance, forked by the root parent after each (re)configuration and
-// running as the server's user, as mod_cgid does for its daemon. Not a mod_watchdog thread:
-// a singleton watchdog puts a thread in every child, each waking ten times a second to try
-// the singleton's lock, and a multi-threaded prefork child pays for it on every request.
-// The parent kills it when its configuration pool goes (restart, stop) and starts a new one
-// if it dies.
-
-volatile std::sig_atomic_t g_poller_stop = 0;
-
-struct PollerSpawn {
-  apr_pool_t* pconf = nullptr;
-  server_rec* server = nullptr;
-  apr_proc_t* proc = nullptr;  // the live poller; nullptr once it is gone
-};
-PollerSpawn g_spawn;
-
-[[noreturn]] void run_poller_process(server_rec* s, pid_t parent) {
-  struct sigaction stop {};
-  stop.sa_handler = [](int) { g_poller_stop = 1; };
-  sigemptyset(&stop.sa_mask);
-  sigaction(SIGTERM, &stop, nullptr);
-  sigaction(SIGINT, &stop, nullptr);
-  // The parent signals its whole process group on restarts; this process ends only when the
-  // parent says so through SIGTERM (or disappears).
-  for (int ignored : {SIGHUP, SIGUSR1, SIGWINCH, SIGPIPE}) std::signal(ignored, SIG_IGN);
-  ap_close_listeners();
-  apr_pool_t* pool = nullptr;
+// The active poller's loop, in the poller process; returns its exit status.
+int run_active_poller(server_rec* s, pid_t parent, const volatile std::sig_atomic_t& stop) noexcept {
   int code = 0;
-  if (apr_pool_create(&pool, nullptr) != APR_SUCCESS || ap_run_drop_privileges(pool, s) != 0) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: the poller cannot become the server's user");
-    _exit(APEXIT_CHILDFATAL);
-  }
   try {
     PollerState state(g_process.config);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard poller started in process %d (database options %s)",
                  static_cast<int>(getpid()), g_process.config.db_options_file.value_or("-").c_str());
     const auto interval = std::chrono::microseconds(g_process.config.poll_interval_or_default());
-    while (!g_poller_stop && getppid() == parent) {
+    while (!stop && getppid() == parent) {
       auto next = std::chrono::steady_clock::now() + interval;
       try {
         poll_once(state, s);
@@ -188,7 +169,7 @@ PollerSpawn g_spawn;
       }
       // A signal cuts the sleep short; the loop condition then decides.
       auto left = next - std::chrono::steady_clock::now();
-      if (left > std::chrono::steady_clock::duration::zero() && !g_poller_stop) {
+      if (left > std::chrono::steady_clock::duration::zero() && !stop) {
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
         timespec pause{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
         nanosleep(&pause, nullptr);
@@ -201,64 +182,7 @@ PollerSpawn g_spawn;
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard poller: unknown error");
     code = 1;
   }
-  // No exit(): the parent's atexit handlers and pools are not this process's to run.
-  _exit(code);
-}
-
-void poller_died(int reason, void* data, int status);
-
-apr_status_t start_poller() {
-  auto* proc = static_cast<apr_proc_t*>(apr_pcalloc(g_spawn.pconf, sizeof(apr_proc_t)));
-  pid_t parent = getpid();
-  apr_status_t rv = apr_proc_fork(proc, g_spawn.pconf);
-  if (rv == APR_INCHILD) run_poller_process(g_spawn.server, parent);
-  if (rv != APR_INPARENT) return rv;
-  g_spawn.proc = proc;
-  apr_proc_other_child_register(proc, poller_died, proc, nullptr, g_spawn.pconf);
-  return APR_SUCCESS;
-}
-
-// Called in the parent by the MPM (a process that is not one of its workers was reaped, or
-// a restart begins) and by APR (the registration goes with its pool).
-void poller_died(int reason, void* data, int status) {
-  auto* proc = static_cast<apr_proc_t*>(data);
-  switch (reason) {
-    case APR_OC_REASON_RESTART:  // stop_poller ends it with the configuration pool
-      apr_proc_other_child_unregister(data);
-      return;
-    case APR_OC_REASON_DEATH:
-    case APR_OC_REASON_LOST:
-      apr_proc_other_child_unregister(data);
-      if (g_spawn.proc == proc) g_spawn.proc = nullptr;
-      break;
-    default:  // RUNNING: a health check; UNREGISTER: APR is already dropping the record
-      return;
-  }
-  int mpm_state = AP_MPMQ_STOPPING;
-  if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) != APR_SUCCESS || mpm_state != AP_MPMQ_RUNNING) return;
-  ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_spawn.server,
-               "session guard: the poller (process %d) ended with status %d; starting a new one",
-               static_cast<int>(proc->pid), status);
-  apr_status_t rv = start_poller();
-  if (rv != APR_SUCCESS) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, rv, g_spawn.server, "session guard: cannot start a new poller");
-  }
-}
-
-// Runs when the configuration pool goes: the next generation starts its own poller.
-apr_status_t stop_poller(void*) {
-  apr_proc_t* proc = g_spawn.proc;
-  g_spawn = PollerSpawn{};
-  // Only a child not yet reaped is signalled: its pid cannot have been reused.
-  if (proc == nullptr || waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
-  kill(proc->pid, SIGTERM);
-  for (int waited_ms = 0; waited_ms < 3000; waited_ms += 10) {
-    if (waitpid(proc->pid, nullptr, WNOHANG) != 0) return APR_SUCCESS;
-    apr_sleep(10 * 1000);
-  }
-  kill(proc->pid, SIGKILL);
-  waitpid(proc->pid, nullptr, 0);
-  return APR_SUCCESS;
+  return code;
 }
 
 // The key every server of a farm shares without another secret to deploy: derived from the
@@ -327,11 +251,11 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
       restore_state_file(s);
     }
 
+    g_process.lock_fd = instance_lock_file(s);
+    g_process.login_slots.emplace(g_process.lock_fd, static_cast<std::uint32_t>(kLoginConnections));
+
     if (!g_process.config.db_options_file) return OK;
-    // One poller per instance however many children; never the root parent itself.
-    g_spawn = PollerSpawn{pconf, s, nullptr};
-    apr_pool_cleanup_register(pconf, nullptr, stop_poller, apr_pool_cleanup_null);
-    apr_status_t rv = start_poller();
+    apr_status_t rv = start_pollers(pconf, s);
     if (rv != APR_SUCCESS) {
       ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "session guard: cannot start the poller process");
       return HTTP_INTERNAL_SERVER_ERROR;

@@ -18,7 +18,7 @@ namespace sg {
 
 namespace {
 constexpr std::uint64_t kMagic = 0x5347524547494f4eULL;  // "SGREGION"
-constexpr std::uint32_t kVersion = 4;
+constexpr std::uint32_t kVersion = 5;
 constexpr std::uint64_t kEmptyTag = 0;
 constexpr std::uint64_t kClaimingTag = 1;
 constexpr std::uint64_t kBindingTag = 1;  // bound_user_tag while one writer rewrites the owner
@@ -72,7 +72,8 @@ struct DenyRegion::Header {
   std::uint64_t local_offset;
   std::uint64_t sighting_offset;
   std::atomic<std::uint32_t> active_buffer;
-  std::atomic<std::int32_t> login_slots_in_use;
+  // One more than the last audit line the instance's error log has (0: not known yet).
+  std::atomic<std::uint64_t> audit_logged;
   std::atomic<Micros> last_refresh;
   std::atomic<Micros> started_at;
   std::atomic<std::uint64_t> publications;
@@ -524,11 +525,13 @@ DenySnapshot DenyRegion::snapshot() const {
     return copy;
   });
   out.refreshed_at = header()->last_refresh.load(std::memory_order_acquire);
+  out.audit_logged = audit_logged();
   return out;
 }
 
 void DenyRegion::restore(const DenySnapshot& snapshot) {
   publish(snapshot.sessions, snapshot.blocked_users);
+  if (snapshot.audit_logged) set_audit_logged(*snapshot.audit_logged);
   mark_refreshed(snapshot.refreshed_at);
 }
 
@@ -539,6 +542,7 @@ std::string serialize_snapshot(const DenySnapshot& snapshot) {
     out += "s " + s.fingerprint.hex() + " " + std::to_string(static_cast<int>(s.reason)) + "\n";
   }
   for (const auto& u : snapshot.blocked_users) out += "u " + u.hex() + "\n";
+  if (snapshot.audit_logged) out += "a " + std::to_string(*snapshot.audit_logged) + "\n";
   out += "end " + std::to_string(snapshot.sessions.size() + snapshot.blocked_users.size()) + "\n";
   return out;
 }
@@ -587,6 +591,10 @@ std::optional<DenySnapshot> parse_snapshot_lines(std::string_view text, Micros n
       auto key = Fingerprint::from_hex(line.substr(2));
       if (!key) return why = "bad user line", std::nullopt;
       snapshot.blocked_users.push_back(*key);
+    } else if (line.substr(0, 2) == "a ") {
+      auto id = parse_decimal(line.substr(2), std::numeric_limits<std::uint64_t>::max());
+      if (!id) return why = "bad audit line", std::nullopt;
+      snapshot.audit_logged = *id;
     } else if (line.substr(0, 4) == "end ") {
       auto count = parse_decimal(line.substr(4), std::numeric_limits<std::uint64_t>::max());
       if (!count || *count != snapshot.sessions.size() + snapshot.blocked_users.size()) {
@@ -902,15 +910,13 @@ void DenyRegion::mark_flushed(const std::vector<ActivityRecord>& flushed) {
   }
 }
 
-bool DenyRegion::try_acquire_login_slot(std::int32_t limit) {
-  auto& in_use = header()->login_slots_in_use;
-  std::int32_t current = in_use.load(std::memory_order_relaxed);
-  while (current < limit) {
-    if (in_use.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) return true;
-  }
-  return false;
+std::optional<std::uint64_t> DenyRegion::audit_logged() const {
+  std::uint64_t stored = header()->audit_logged.load(std::memory_order_acquire);
+  return stored == 0 ? std::nullopt : std::optional<std::uint64_t>(stored - 1);
 }
 
-void DenyRegion::release_login_slot() { header()->login_slots_in_use.fetch_sub(1, std::memory_order_acq_rel); }
+void DenyRegion::set_audit_logged(std::uint64_t id) {
+  if (id < std::numeric_limits<std::uint64_t>::max()) header()->audit_logged.store(id + 1, std::memory_order_release);
+}
 
 }  // namespace sg

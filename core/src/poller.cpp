@@ -1,17 +1,12 @@
 #include "sg/poller.hpp"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "sg/fingerprint.hpp"
 
 namespace sg {
-
-namespace {
-// A jump in ids larger than this is an AUTO_INCREMENT reset or a bulk gap, not a handful of
-// open transactions; waiting for each id would cost memory for nothing, the resync covers it.
-constexpr std::uint64_t kMaxTrackedGap = 10000;
-}  // namespace
 
 std::size_t select_revocations(std::vector<DenyEvent>& events, std::size_t capacity) {
   if (events.size() <= capacity) return 0;
@@ -60,18 +55,22 @@ TickResult Poller::tick() {
   // Local revocations stay until the feed has them; they expire by age only while the
   // database answers, so an outage does not end them early.
   region_.sweep_local(now, result.ok);
-  // One database serves both: when the read failed the write would too, so it waits a tick.
+  // When the read failed the writes would too, so they wait a tick. A write that fails (a
+  // row lock held too long, say) is retried at its own interval and never fails the refresh.
   if (result.ok) {
     try {
       flush_activity(now, result);
+    } catch (const StoreError& e) {
+      result.write_error = e.what();
+    }
+    try {
       // After the flush, so a session active here a moment ago is not judged idle.
       if (now >= next_expiry_) {
         result.sessions_expired = feed_.expire_sessions(settings_.expiry_batch);
         next_expiry_ = now + settings_.expiry_interval;
       }
     } catch (const StoreError& e) {
-      result.ok = false;
-      result.error = e.what();
+      if (result.write_error.empty()) result.write_error = e.what();
     }
   }
   return result;
@@ -80,6 +79,10 @@ TickResult Poller::tick() {
 void Poller::full_resync(Micros now, TickResult& result) {
   // Read the high-water mark first: anything committed after it is picked up incrementally.
   std::uint64_t top = feed_.max_event_id();
+  // Which ids near the top exist, read before the loads so that every one of them is in
+  // what the loads return; the others may belong to transactions open during the load.
+  const std::uint64_t from = top > settings_.resync_overlap ? top - settings_.resync_overlap : 0;
+  auto recent = feed_.events(from, top, static_cast<std::size_t>(top - from));
   RevocationLoad load = feed_.revocations_within(settings_.revocation_retention, region_.capacity().sessions);
   auto& revocations = load.events;
   auto blocked = feed_.blocked_users();
@@ -93,12 +96,9 @@ void Poller::full_resync(Micros now, TickResult& result) {
   revocations_dropped_ = load.within_retention > revocations.size() ? load.within_retention - revocations.size() : 0;
   result.revocations_dropped = static_cast<std::size_t>(revocations_dropped_);
   blocked_users_ = std::move(blocked);
-  // Transactions open during the load may hold ids just below `top`: treat the ids near the
-  // top that we did not load as missing, so the gap logic fetches them if they commit.
   missing_.clear();
-  std::uint64_t from = top > settings_.resync_overlap ? top - settings_.resync_overlap : 0;
-  for (std::uint64_t id = from + 1; id <= top; ++id) missing_[id] = now;
-  for (const auto& event : revocations) missing_.erase(event.id);
+  for (std::uint64_t id = from + 1; id <= top; ++id) missing_.insert(id);
+  for (const auto& event : recent) missing_.erase(event.id);
   max_seen_ = top;
   next_full_resync_ = now + settings_.full_resync_interval;
   dirty_ = true;
@@ -107,35 +107,52 @@ void Poller::full_resync(Micros now, TickResult& result) {
   result.events_applied = revocations.size();
 }
 
+// Ids between the highest seen and `below` are missing (only the last gap_window of them:
+// a larger jump is an AUTO_INCREMENT reset or a bulk gap, and the full resync covers it).
+void Poller::note_gap(std::uint64_t below) {
+  std::uint64_t first = max_seen_ + 1;
+  if (below > settings_.gap_window && below - settings_.gap_window > first) first = below - settings_.gap_window;
+  for (std::uint64_t id = first; id < below; ++id) missing_.insert(id);
+}
+
 void Poller::incremental(Micros now, TickResult& result) {
   std::vector<DenyEvent> events = feed_.events(max_seen_, 0, settings_.batch_limit);
-  if (!missing_.empty()) {
-    auto late = feed_.events(missing_.begin()->first - 1, max_seen_, settings_.batch_limit);
-    events.insert(events.end(), late.begin(), late.end());
-  }
-  std::sort(events.begin(), events.end(), [](const DenyEvent& a, const DenyEvent& b) { return a.id < b.id; });
-
   bool users_changed = false;
   for (const auto& event : events) {
-    if (event.id > max_seen_) {
-      if (event.id - max_seen_ - 1 <= kMaxTrackedGap) {
-        for (std::uint64_t id = max_seen_ + 1; id < event.id; ++id) missing_[id] = now;
-      }
-      max_seen_ = event.id;
-      apply(event, now, users_changed, result);
-    } else if (missing_.erase(event.id) > 0) {
-      apply(event, now, users_changed, result);
-    }
-    // else: already applied, re-read because it sits inside the window we re-check
+    if (event.id <= max_seen_) continue;  // not asked for; a feed that ignores `after`
+    note_gap(event.id);
+    max_seen_ = event.id;
+    apply(event, now, users_changed, result);
   }
+  const std::uint64_t floor = max_seen_ > settings_.gap_window ? max_seen_ - settings_.gap_window : 0;
+  missing_.erase(missing_.begin(), missing_.lower_bound(floor + 1));
+  check_window(now, users_changed, result);
   if (users_changed) users_stale_ = true;
   if (users_stale_) {
     blocked_users_ = feed_.blocked_users();
     users_stale_ = false;
     dirty_ = true;
   }
-  for (auto it = missing_.begin(); it != missing_.end();) {
-    it = now - it->second > settings_.gap_timeout ? missing_.erase(it) : std::next(it);
+}
+
+// A late commit (an id below the highest seen, given at insert and committed after higher
+// ones) is found by the next poll whatever its delay: every id of the window that is not
+// missing has been seen, so more committed rows than that means one of the missing arrived.
+void Poller::check_window(Micros now, bool& users_changed, TickResult& result) {
+  if (missing_.empty()) return;
+  const std::uint64_t low = *missing_.begin() - 1;
+  const std::uint64_t expected = (max_seen_ - low) - missing_.size();
+  if (feed_.count_events(low, max_seen_) == expected) return;
+  result.window_reread = true;
+  std::set<std::uint64_t> present;
+  for (const auto& event : feed_.events(low, max_seen_, static_cast<std::size_t>(max_seen_ - low))) {
+    present.insert(event.id);
+    if (missing_.erase(event.id) > 0) apply(event, now, users_changed, result);
+  }
+  // Fewer rows than expected: some were deleted (retention). Counting them as missing keeps
+  // the next count equal instead of re-reading the window on every poll.
+  for (std::uint64_t id = low + 1; id <= max_seen_; ++id) {
+    if (present.count(id) == 0) missing_.insert(id);
   }
 }
 
@@ -182,7 +199,15 @@ void Poller::flush_activity(Micros now, TickResult& result) {
   next_activity_flush_ = now + settings_.activity_flush_interval;
   auto pending = region_.pending_activity(now - settings_.activity_retention);
   if (!pending.empty()) {
-    feed_.record_activity(pending);
+    // Sessions whose rows another transaction holds stay pending for the next flush.
+    auto deferred = feed_.record_activity(pending);
+    if (!deferred.empty()) {
+      std::set<Fingerprint> later(deferred.begin(), deferred.end());
+      pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                   [&](const ActivityRecord& r) { return later.count(r.fingerprint) > 0; }),
+                    pending.end());
+      result.activity_deferred = later.size();
+    }
     region_.mark_flushed(pending);
     result.activity_flushed = pending.size();
     learn_users(pending, now);

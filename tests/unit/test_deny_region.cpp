@@ -794,38 +794,34 @@ SG_TEST(bound_user_names_the_bound_user) {
   assert_str_eq(region.bound_user(s5), "dave");
 }
 
-SG_TEST(login_slots_respect_the_limit) {
+SG_TEST(audit_position_survives_attach_and_the_state_file) {
+  // A poller that replaces another goes on from the last audit line logged, whether the
+  // block survived (graceful restart, SIGKILL) or only the state file did (cold start).
   sg::RegionCapacity c = small_capacity();
-  SharedMemory shm(sg::DenyRegion::required_size(c));
-  assert_true(shm.ok());
-  auto region = sg::DenyRegion::create(shm.base, shm.size, c, kNow);
-  assert_true(region.try_acquire_login_slot(2));
-  assert_true(region.try_acquire_login_slot(2));
-  assert_false(region.try_acquire_login_slot(2));
-  assert_true(region.try_acquire_login_slot(3));  // a higher limit has room for one more
-  assert_false(region.try_acquire_login_slot(3));
-  region.release_login_slot();
-  assert_true(region.try_acquire_login_slot(3));
-  region.release_login_slot();
-  region.release_login_slot();
-  region.release_login_slot();
-  assert_false(region.try_acquire_login_slot(0));
-  // Forked processes race for 5 slots, 50 attempts each without release: exactly 5 succeed.
-  constexpr int kProcs = 4;
-  pid_t pids[kProcs];
-  for (int p = 0; p < kProcs; ++p) {
-    pids[p] = fork_child([&] {
-      int got = 0;
-      for (int i = 0; i < 50; ++i) got += region.try_acquire_login_slot(5) ? 1 : 0;
-      return got;
-    });
-    assert_true(pids[p] > 0);
-  }
-  int total = 0;
-  for (int p = 0; p < kProcs; ++p) total += wait_child(pids[p]);
-  assert_int_equal(total, 5);
-  for (int i = 0; i < 5; ++i) region.release_login_slot();
-  assert_true(region.try_acquire_login_slot(1));
+  SharedMemory a(sg::DenyRegion::required_size(c)), b(sg::DenyRegion::required_size(c));
+  assert_true(a.ok() && b.ok());
+  auto region = sg::DenyRegion::create(a.base, a.size, c, kNow);
+  assert_false(region.audit_logged().has_value());
+  region.set_audit_logged(0);  // an empty audit table is a position, not "unknown"
+  assert_true(region.audit_logged() == std::optional<std::uint64_t>(0));
+  region.set_audit_logged(4242);
+  auto again = sg::DenyRegion::attach(a.base, a.size);
+  assert_true(again.has_value());
+  assert_true(again->audit_logged() == std::optional<std::uint64_t>(4242));
+  std::string text = sg::serialize_snapshot(region.snapshot());
+  assert_true(text.find("\na 4242\n") != std::string::npos);
+  auto parsed = sg::parse_snapshot(text, kNow);
+  assert_true(parsed.has_value());
+  assert_true(parsed->audit_logged == std::optional<std::uint64_t>(4242));
+  auto fresh = sg::DenyRegion::create(b.base, b.size, c, kNow);
+  fresh.restore(*parsed);
+  assert_true(fresh.audit_logged() == std::optional<std::uint64_t>(4242));
+  // A file without the line (written before there was one) still loads, position unknown.
+  auto unknown = sg::DenyRegion::create(b.base, b.size, c, kNow);
+  parsed = sg::parse_snapshot(sg::serialize_snapshot(unknown.snapshot()), kNow);
+  assert_true(parsed.has_value());
+  assert_false(parsed->audit_logged.has_value());
+  assert_false(sg::parse_snapshot("session-guard-deny-list 1 5\na x\nend 0\n", kNow).has_value());
 }
 
 SG_TEST(snapshot_round_trips_through_text_and_restores_a_fresh_region) {
@@ -1302,7 +1298,7 @@ int main() {
       cmocka_unit_test(snapshot_round_trips_through_text_and_restores_a_fresh_region),
       cmocka_unit_test(torn_or_forged_snapshots_are_rejected),
       cmocka_unit_test(touch_records_to_the_resolution_and_names_the_owner),
-      cmocka_unit_test(login_slots_respect_the_limit),
+      cmocka_unit_test(audit_position_survives_attach_and_the_state_file),
       cmocka_unit_test(revoke_locally_is_enforced_at_once_in_every_process),
       cmocka_unit_test(local_revocations_last_until_the_feed_has_them),
       cmocka_unit_test(local_revocations_beyond_the_table_push_out_the_oldest_and_count),

@@ -46,6 +46,7 @@ struct DenySnapshot {
   Micros refreshed_at = 0;
   std::vector<RevokedSession> sessions;
   std::vector<Fingerprint> blocked_users;
+  std::optional<std::uint64_t> audit_logged;  // see DenyRegion::audit_logged
 };
 
 std::string serialize_snapshot(const DenySnapshot& snapshot);
@@ -160,9 +161,11 @@ class DenyRegion {
   std::vector<ActivityRecord> pending_activity(Micros forget_before);
   void mark_flushed(const std::vector<ActivityRecord>& flushed);
 
-  // Cross-process counter bounding concurrent login writes per instance.
-  bool try_acquire_login_slot(std::int32_t limit);
-  void release_login_slot();
+  // The id of the last audit line written to this instance's error log: a poller that
+  // replaces another (killed, or after a graceful restart) goes on from there. Empty until
+  // a poller has set it (0 is a position: an empty audit table).
+  std::optional<std::uint64_t> audit_logged() const;
+  void set_audit_logged(std::uint64_t id);
 
  private:
   explicit DenyRegion(unsigned char* base) : base_(base) {}

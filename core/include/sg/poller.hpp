@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -49,7 +50,13 @@ class DenyFeed {
   virtual std::vector<std::string> blocked_users() = 0;
   // Events with after < id <= up_to (up_to == 0: no upper bound), in id order.
   virtual std::vector<DenyEvent> events(std::uint64_t after, std::uint64_t up_to, std::size_t limit) = 0;
-  virtual void record_activity(const std::vector<ActivityRecord>& activity) = 0;
+  // How many events with after < id <= up_to are committed (a count, not a read of them).
+  virtual std::uint64_t count_events(std::uint64_t after, std::uint64_t up_to) {
+    return events(after, up_to, static_cast<std::size_t>(up_to - after)).size();
+  }
+  // Writes what it can without waiting for a row another transaction holds; returns the
+  // sessions it left for a later flush (their rows were locked).
+  virtual std::vector<Fingerprint> record_activity(const std::vector<ActivityRecord>& activity) = 0;
   // Users of those sessions the database knows as active, so every child can name them.
   virtual std::vector<std::pair<Fingerprint, std::string>> session_users(const std::vector<Fingerprint>&) {
     return {};
@@ -67,9 +74,11 @@ class Clock {
 
 struct PollerSettings {
   Micros full_resync_interval = 60 * kMicrosPerSecond;
-  // How long an id below the highest seen may stay missing before we stop waiting for it
-  // (a transaction still open, or a Galera id that will never exist).
-  Micros gap_timeout = 30 * kMicrosPerSecond;
+  // Ids this far below the highest seen that have not been seen are watched, however long
+  // ago they went missing (a transaction still open, or a Galera id that will never exist):
+  // each poll counts the committed events from the lowest of them up, and re-reads that
+  // window only when the count says one of them has arrived.
+  std::uint64_t gap_window = 4096;
   // After a full load, ids this close to the top are re-read: they may belong to
   // transactions that were open during the load.
   std::uint64_t resync_overlap = 256;
@@ -91,11 +100,16 @@ struct TickResult {
   bool published = false;
   std::size_t events_applied = 0;
   std::size_t activity_flushed = 0;
+  std::size_t activity_deferred = 0;  // sessions whose rows were locked: flushed later
+  bool window_reread = false;         // the count of the gap window changed: it was read again
   std::size_t sessions_expired = 0;
   // Revocations within retention that this tick's publication left out for lack of room
   // (a full load counts all of them again): the deny-list is too small, say so loudly.
   std::size_t revocations_dropped = 0;
   std::string error;  // the StoreError text when !ok
+  // A failed activity flush or deadline sweep: it does not fail the refresh (the deny-list
+  // is fresh) and is retried at its next interval; nothing pending is dropped.
+  std::string write_error;
 };
 
 class Poller {
@@ -115,6 +129,8 @@ class Poller {
   void learn_sightings();
   void flush_activity(Micros now, TickResult& result);
   void learn_users(const std::vector<ActivityRecord>& flushed, Micros now);
+  void note_gap(std::uint64_t below);
+  void check_window(Micros now, bool& users_changed, TickResult& result);
 
   DenyFeed& feed_;
   Clock& clock_;
@@ -124,7 +140,9 @@ class Poller {
   std::uint64_t revocations_dropped_ = 0;  // within retention, not published (the region's stat)
   std::vector<std::string> blocked_users_;
   std::uint64_t max_seen_ = 0;
-  std::map<std::uint64_t, Micros> missing_;  // id -> when we first noticed it absent
+  // Ids within gap_window below max_seen_ not seen committed; every other id of that range
+  // has been seen, so the window's committed count tells when one of these arrives.
+  std::set<std::uint64_t> missing_;
   Micros next_full_resync_ = 0;
   Micros next_expiry_ = 0;
   Micros next_activity_flush_ = 0;
