@@ -1,3 +1,4 @@
+#include "sg/clock.hpp"
 #include "operations.hpp"
 
 #include <algorithm>
@@ -16,11 +17,6 @@ namespace sg::db {
 namespace {
 std::string micros_of(const char* column) {
   return std::string("CAST(UNIX_TIMESTAMP(") + column + ") * 1000000 AS SIGNED)";
-}
-
-Micros now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 struct SortColumn {
@@ -378,7 +374,7 @@ std::uint64_t Operations::kill_in_transaction(const std::string& fingerprint_hex
                                                  {"admin", actor.name},
                                                  {"session", fingerprint->short_id()},
                                                  {"server", server.empty() ? "the application" : server},
-                                                 {"time", mail::format_utc(now_micros())}};
+                                                 {"time", mail::format_utc(sg::wall_clock_micros())}};
     if (queue_mail("kill", username, mail::expand(policy_.kill.subject, values),
                    with_link(mail::expand(policy_.kill.body, values), username, result), audit_id))
       result.mails_queued += 1;
@@ -445,7 +441,7 @@ ActionResult Operations::kill_user(std::string_view username, const Actor& actor
     std::map<std::string, std::string> values = {{"user", std::string(username)},
                                                  {"admin", actor.name},
                                                  {"count", std::to_string(result.sessions_ended)},
-                                                 {"time", mail::format_utc(now_micros())}};
+                                                 {"time", mail::format_utc(sg::wall_clock_micros())}};
     if (queue_mail("kill_user", username, mail::expand(policy_.kill_user.subject, values),
                    with_link(mail::expand(policy_.kill_user.body, values), username, result), audit_id))
       result.mails_queued += 1;
@@ -483,7 +479,7 @@ ActionResult Operations::block_user(std::string_view username, std::string_view 
                                                  {"admin", actor.name},
                                                  {"reason", std::string(reason)},
                                                  {"count", std::to_string(result.sessions_ended)},
-                                                 {"time", mail::format_utc(now_micros())}};
+                                                 {"time", mail::format_utc(sg::wall_clock_micros())}};
     if (queue_mail("block", username, mail::expand(policy_.block.subject, values),
                    with_link(mail::expand(policy_.block.body, values), username, result), audit_id))
       result.mails_queued += 1;
@@ -586,14 +582,14 @@ std::string Operations::signout_key() {
 std::string Operations::make_signout_link_token(std::string_view username) {
   SignoutClaim claim;
   claim.user = std::string(username);
-  claim.expires_at = now_micros() + policy_.link_lifetime;
+  claim.expires_at = sg::wall_clock_micros() + policy_.link_lifetime;
   claim.nonce = sg::random_hex(16);
   return make_signout_token(signout_key(), claim);
 }
 
 std::string Operations::check_signout_link(std::string_view token) {
   SignoutClaim claim;
-  switch (check_signout_token(signout_key(), token, now_micros(), claim)) {
+  switch (check_signout_token(signout_key(), token, sg::wall_clock_micros(), claim)) {
     case TokenCheck::ok: break;
     case TokenCheck::expired:
       throw OperationError(OperationError::Kind::gone, "This link has expired. Nothing was changed; if you still need to, "
@@ -752,7 +748,7 @@ ActionResult Operations::self_end_others(std::string_view username, std::string_
 ActionResult Operations::use_signout_link(std::string_view token, const Actor& actor) {
   std::string username = check_signout_link(token);
   SignoutClaim claim;
-  check_signout_token(signout_key(), token, now_micros(), claim);
+  check_signout_token(signout_key(), token, sg::wall_clock_micros(), claim);
   Transaction tx(db_);
   // The nonce's row is the single use: a second request (even a racing one) finds it.
   auto inserted = db_.execute(

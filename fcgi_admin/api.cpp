@@ -16,7 +16,7 @@ Response App::api_sessions(Context& ctx) {
   auto page_data = backend_.sessions(p.query);
   const std::uint64_t cap = count_cap(p.query);
   std::uint64_t total = backend_.count_sessions(p.query, cap);
-  const Micros now = now_micros();
+  const Micros now = sg::wall_clock_micros();
   json list = json::array();
   for (const auto& s : page_data.rows) list.push_back(session_json(s, now));
   const bool uncounted = total == db::kCountUnknown;

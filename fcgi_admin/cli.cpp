@@ -76,7 +76,7 @@ int list_sessions(Backend& backend, const Options& options, std::ostream& out) {
   query.limit = 1000;
   auto sessions = backend.sessions(query).rows;
   if (options.flags.count("--json")) {
-    const Micros now = now_micros();
+    const Micros now = sg::wall_clock_micros();
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : sessions) list.push_back(session_json(s, now));
     out << list.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";

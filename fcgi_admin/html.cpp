@@ -3,31 +3,16 @@
 #include <cstdio>
 #include <ctime>
 
+#include "sg/clock.hpp"
 #include "sg/text.hpp"
 
 namespace sg::admin {
 
 std::string h(std::string_view text) { return sg::html_escape(text); }
 
-std::string format_time(Micros micros) {
-  if (micros == 0) return "-";
-  std::time_t seconds = static_cast<std::time_t>(micros / kMicrosPerSecond);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S", &tm);
-  return buffer;
-}
+std::string format_time(Micros micros) { return micros == 0 ? "-" : sg::format_utc(micros, "%Y-%m-%d %H:%M:%S"); }
 
-std::string format_iso(Micros micros) {
-  if (micros == 0) return "";
-  std::time_t seconds = static_cast<std::time_t>(micros / kMicrosPerSecond);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
+std::string format_iso(Micros micros) { return micros == 0 ? "" : sg::format_utc(micros, "%Y-%m-%dT%H:%M:%SZ"); }
 
 std::string format_duration(Micros micros) {
   if (micros < 0) micros = 0;

@@ -7,11 +7,6 @@
 
 namespace sg::admin {
 
-Micros now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 const char* default_order(std::string_view sort) {
   for (const char* ascending : {"user", "ip", "device", "browser", "server", "session", "time_left"})
     if (sort == ascending) return "asc";

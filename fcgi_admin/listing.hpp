@@ -4,11 +4,11 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "sg/clock.hpp"
 #include "operations.hpp"
 
 namespace sg::admin {
 
-Micros now_micros();  // the wall clock, for idle and time-left figures
 
 // "asc" for the columns people read alphabetically and for time left (soonest first), else "desc".
 const char* default_order(std::string_view sort);

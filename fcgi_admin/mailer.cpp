@@ -1,3 +1,4 @@
+#include "sg/clock.hpp"
 #include "mailer.hpp"
 
 #include <fcntl.h>
@@ -17,17 +18,6 @@
 extern char** environ;
 
 namespace sg::admin {
-
-namespace {
-Micros now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-Micros wall_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 SendResult run_sendmail(const std::string& program, const std::string& from, const std::string& to,
                         const std::string& message, Micros timeout) {
@@ -78,17 +68,17 @@ SendResult run_sendmail(const std::string& program, const std::string& from, con
   std::size_t written = 0;
   std::string output;
   bool in_open = true, out_open = true;
-  const Micros deadline = now_micros() + timeout;
+  const Micros deadline = sg::monotonic_micros() + timeout;
   if (message.empty()) {
     close(in[1]);
     in_open = false;
   }
-  while (out_open && now_micros() < deadline) {
+  while (out_open && sg::monotonic_micros() < deadline) {
     pollfd fds[2];
     int n = 0;
     if (in_open) fds[n++] = {in[1], POLLOUT, 0};
     fds[n++] = {out[0], POLLIN, 0};
-    int timeout_ms = static_cast<int>(std::max<Micros>(1, (deadline - now_micros()) / 1000));
+    int timeout_ms = static_cast<int>(std::max<Micros>(1, (deadline - sg::monotonic_micros()) / 1000));
     if (poll(fds, n, std::min(timeout_ms, 1000)) < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) {
       if (fds[i].fd == in[1] && (fds[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -114,7 +104,7 @@ SendResult run_sendmail(const std::string& program, const std::string& from, con
   close(out[0]);
   int status = 0;
   pid_t waited = 0;
-  while ((waited = waitpid(pid, &status, WNOHANG)) == 0 && now_micros() < deadline) usleep(10000);
+  while ((waited = waitpid(pid, &status, WNOHANG)) == 0 && sg::monotonic_micros() < deadline) usleep(10000);
   if (waited == 0) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -137,7 +127,7 @@ DeliveryReport deliver_due(db::AdminQueries& queries, const Settings& settings,
   auto claimed = queries.claim_due_mail(limit, settings.mail_timeout + 60 * kMicrosPerSecond);
   for (const auto& mail : claimed) {
     std::string message_id = std::to_string(mail.id) + "." + std::to_string(mail.created_at) + "@session-guard";
-    std::string text = mail::format_message(settings.mail_from, mail.recipient, mail.subject, mail.body, wall_micros(), message_id);
+    std::string text = mail::format_message(settings.mail_from, mail.recipient, mail.subject, mail.body, sg::wall_clock_micros(), message_id);
     SendResult sent = run_sendmail(settings.sendmail, settings.mail_from, mail.recipient, text, settings.mail_timeout);
     if (sent.ok) {
       queries.mark_sent(mail.id);

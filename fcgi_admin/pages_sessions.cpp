@@ -74,7 +74,7 @@ Response App::sessions_page(Context& ctx) {
   bool capped = cap != 0 && total > cap && !uncounted;
   auto stats = backend_.activity();
   bool estimated = capped && q.user.empty() && q.search.empty() && stats.active_sessions > cap;
-  const Micros now = now_micros();
+  const Micros now = sg::wall_clock_micros();
   std::vector<std::pair<std::string, std::string>> keep = {
       {"user", q.user}, {"q", q.search}, {"sort", q.sort}, {"order", p.order_text},
       {"limit", q.limit == 25 ? "" : std::to_string(q.limit)}};

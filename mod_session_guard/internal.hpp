@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "sg/clock.hpp"
 #include "sg/config.hpp"
 #include "sg/deny_region.hpp"
 #include "sg/poller.hpp"
@@ -147,7 +148,6 @@ struct RequestState {
   bool response_body_complete = true;
 };
 
-sg::Micros now_micros();
 const sg::DirConfig& dir_config(request_rec* r);
 const sg::ServerConfig& server_config(server_rec* s);
 RequestState* request_state(request_rec* r);

@@ -60,7 +60,7 @@ void replay_login(sg::db::Connection& db, const sg::JournalEntry& e, server_rec*
   login.refuse_new = e.refuse_new;
   login.at = e.at;
   sg::db::LoginOutcome outcome = sg::db::record_login(db, login);
-  sg::Micros now = now_micros();
+  sg::Micros now = sg::wall_clock_micros();
   // record_login wrote the deny events every server follows; this one enforces them at once.
   switch (outcome.kind) {
     case sg::db::LoginOutcome::Kind::user_blocked:
@@ -168,7 +168,7 @@ bool journal_login(request_rec* r, const sg::db::LoginRecord& login, const char*
   if (g_journal.empty()) return false;
   sg::JournalEntry entry;
   entry.kind = sg::JournalEntry::Kind::login;
-  entry.at = now_micros();
+  entry.at = sg::wall_clock_micros();
   entry.fingerprint = login.fingerprint;
   entry.username = login.username;
   entry.cookie_name = login.cookie_name;
@@ -194,7 +194,7 @@ bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const ch
   if (g_journal.empty()) return false;
   sg::JournalEntry entry;
   entry.kind = sg::JournalEntry::Kind::logout;
-  entry.at = now_micros();
+  entry.at = sg::wall_clock_micros();
   entry.fingerprint = fingerprint;
   sg::JournalAppend append = sg::append_journal(g_journal, g_journal_max, entry);
   if (append.result != sg::JournalAppend::Result::written) {
@@ -209,7 +209,7 @@ bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const ch
 
 void replay_journal(server_rec* s) noexcept {
   if (g_journal.empty()) return;
-  sg::Micros now = now_micros();
+  sg::Micros now = sg::wall_clock_micros();
   try {
     std::uint64_t size = sg::journal_size(g_journal);
     if (size == 0) {
@@ -240,7 +240,7 @@ void replay_journal(server_rec* s) noexcept {
       g_replayed_total = 0;
     }
   } catch (const std::exception& e) {
-    if (now_micros() - now > 200 * 1000) g_next_try = now_micros() + sg::kMicrosPerSecond;
+    if (sg::wall_clock_micros() - now > 200 * 1000) g_next_try = sg::wall_clock_micros() + sg::kMicrosPerSecond;
     if (!g_failing) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "session guard: journal not replayed yet: %s", e.what());
       g_failing = true;

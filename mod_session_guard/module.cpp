@@ -17,7 +17,6 @@ namespace sg::apache {
 
 ProcessState g_process;
 
-sg::Micros now_micros() { return static_cast<sg::Micros>(apr_time_now()); }
 
 const sg::DirConfig& dir_config(request_rec* r) {
   return static_cast<DirConf*>(ap_get_module_config(r->per_dir_config, &session_guard_module))->config;

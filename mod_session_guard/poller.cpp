@@ -35,7 +35,7 @@ void save_state_file(server_rec* s) {
 void restore_state_file(server_rec* s) noexcept {
   if (g_process.state_file.empty()) return;
   try {
-    sg::SnapshotFile file = sg::load_snapshot_file(g_process.state_file, now_micros());
+    sg::SnapshotFile file = sg::load_snapshot_file(g_process.state_file, sg::wall_clock_micros());
     if (file.snapshot) {
       g_process.region->restore(*file.snapshot);
       ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
@@ -63,7 +63,7 @@ void restore_state_file(server_rec* s) noexcept {
 
 class AprClock : public sg::Clock {
  public:
-  sg::Micros now() override { return now_micros(); }
+  sg::Micros now() override { return sg::wall_clock_micros(); }
 };
 
 struct PollerState {
@@ -112,7 +112,7 @@ void poll_once(PollerState& state, server_rec* s) {
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                  "session guard: database unreachable, still enforcing the deny-list last refreshed %" APR_INT64_T_FMT " ms ago "
                  "(%u revoked sessions, %u blocked users): %s",
-                 static_cast<apr_int64_t>((now_micros() - g_process.region->last_refresh()) / 1000),
+                 static_cast<apr_int64_t>((sg::wall_clock_micros() - g_process.region->last_refresh()) / 1000),
                  g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users,
                  result.error.c_str());
     state.poller.request_full_resync();
@@ -247,7 +247,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
       }
       apr_pool_userdata_set(shm, kShmKey, apr_pool_cleanup_null, s->process->pool);
       g_process.shm = shm;
-      g_process.region = sg::DenyRegion::create(apr_shm_baseaddr_get(shm), size, capacity, now_micros());
+      g_process.region = sg::DenyRegion::create(apr_shm_baseaddr_get(shm), size, capacity, sg::wall_clock_micros());
       restore_state_file(s);
     }
 

@@ -290,7 +290,7 @@ int fixups(request_rec* r) noexcept {
       return OK;
     }
     sg::RequestFacts facts;
-    facts.now = now_micros();
+    facts.now = sg::wall_clock_micros();
     facts.last_refresh = region.last_refresh();
     facts.started_at = region.started_at();
     std::string user;

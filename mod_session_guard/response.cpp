@@ -57,7 +57,7 @@ void end_unreadable_login(request_rec* r, RequestState& state, const std::option
   std::vector<sg::Fingerprint> values = state.aliases;
   if (state.fingerprint) values.push_back(*state.fingerprint);
   if (issued) values.push_back(*issued);
-  sg::Micros now = now_micros();
+  sg::Micros now = sg::wall_clock_micros();
   for (const auto& value : values) revoke_on_this_instance(value, sg::Reason::refused, now);
   // Nobody's name can be given to these revocations: they are kept under the client's
   // address, so one client's refusals compete only with each other for deny-list room
@@ -88,7 +88,7 @@ void record_session_value(request_rec* r, const sg::Fingerprint& session, const 
   } catch (const std::exception& e) {
     // A value we could not tie is one a kill could not end: it does not work here. (The
     // other servers learn nothing of it until the database answers; see the README.)
-    revoke_on_this_instance(value, sg::Reason::expired, now_micros());
+    revoke_on_this_instance(value, sg::Reason::expired, sg::wall_clock_micros());
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   "session guard: cannot tie cookie %s set for session %s of %s, so it is refused on this server: %s",
                   issued.spec->name.c_str(), session.short_id().c_str(), ap_escape_logitem(r->pool, user.c_str()),
@@ -97,7 +97,7 @@ void record_session_value(request_rec* r, const sg::Fingerprint& session, const 
   }
   switch (tie) {
     case sg::db::ValueTie::tied:
-      g_process.region->mark_bound(value, sg::user_key(user), now_micros(), user);
+      g_process.region->mark_bound(value, sg::user_key(user), sg::wall_clock_micros(), user);
       ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s of %s goes on as %s (cookie %s set by the app)",
                     session.short_id().c_str(), ap_escape_logitem(r->pool, user.c_str()), value.short_id().c_str(),
                     issued.spec->name.c_str());
@@ -105,7 +105,7 @@ void record_session_value(request_rec* r, const sg::Fingerprint& session, const 
     case sg::db::ValueTie::session_ended:
       // Ended while its response was on the way: the database revoked the value for every
       // server; this one enforces it at once.
-      revoke_on_this_instance(value, sg::Reason::killed, now_micros());
+      revoke_on_this_instance(value, sg::Reason::killed, sg::wall_clock_micros());
       break;
     case sg::db::ValueTie::unknown_session:
     case sg::db::ValueTie::already_known:
@@ -211,7 +211,7 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
   // A login we could not record is refused too: the browser is told to drop the cookie and
   // signs in again once the database answers.
   sg::Reason local = refused == sg::Reason::unavailable ? sg::Reason::refused : refused;
-  sg::Micros now = now_micros();
+  sg::Micros now = sg::wall_clock_micros();
   if (issued) revoke_on_this_instance(*issued, local, now);
   if (state.fingerprint) revoke_on_this_instance(*state.fingerprint, local, now);
   replace_response(f, bb, state, refused);

@@ -61,21 +61,21 @@ sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& 
     with_login_connection(r, [&](sg::db::Connection& db) { outcome = sg::db::record_login(db, login_record(r, state, username)); });
   } catch (const sg::StoreError& e) {
     if (known_blocked) {
-      revoke_on_this_instance(*state.fingerprint, sg::Reason::blocked, now_micros());
+      revoke_on_this_instance(*state.fingerprint, sg::Reason::blocked, sg::wall_clock_micros());
       return sg::Reason::blocked;
     }
     // Admitted on the last known deny-list: the journal is on disk before the login is
     // answered and the poller records it (limits, blocks made meanwhile) once it can.
     if (!admit_when_unreachable(r) || !journal_login(r, login_record(r, state, username), e.what())) throw;
-    region.mark_bound(*state.fingerprint, user, now_micros(), username);
+    region.mark_bound(*state.fingerprint, user, sg::wall_clock_micros(), username);
     return sg::Reason::none;
   }
   switch (outcome.kind) {
     case sg::db::LoginOutcome::Kind::user_blocked:
-      revoke_on_this_instance(*state.fingerprint, sg::Reason::blocked, now_micros());
+      revoke_on_this_instance(*state.fingerprint, sg::Reason::blocked, sg::wall_clock_micros());
       return sg::Reason::blocked;
     case sg::db::LoginOutcome::Kind::over_limit:
-      revoke_on_this_instance(*state.fingerprint, sg::Reason::refused, now_micros());
+      revoke_on_this_instance(*state.fingerprint, sg::Reason::refused, sg::wall_clock_micros());
       state.limit = outcome.limit;
       ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: login of %s refused: limit of %d sessions reached",
                     username.c_str(), outcome.limit);
@@ -83,12 +83,12 @@ sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& 
     case sg::db::LoginOutcome::Kind::recorded:
       break;
   }
-  region.mark_bound(*state.fingerprint, user, now_micros(), username);
+  region.mark_bound(*state.fingerprint, user, sg::wall_clock_micros(), username);
   ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s bound to user %s (%s)",
                 state.fingerprint->short_id().c_str(), username.c_str(), how);
   for (const auto& evicted : outcome.evicted) {
     if (auto superseded = sg::Fingerprint::from_hex(evicted)) {
-      revoke_on_this_instance(*superseded, sg::Reason::superseded, now_micros());
+      revoke_on_this_instance(*superseded, sg::Reason::superseded, sg::wall_clock_micros());
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session %s of %s superseded (limit %d)",
                   sg::Fingerprint::from_hex(evicted)->short_id().c_str(), username.c_str(), outcome.limit);

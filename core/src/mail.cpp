@@ -1,7 +1,8 @@
 #include "sg/mail.hpp"
 
 #include <cstdio>
-#include <ctime>
+
+#include "sg/clock.hpp"
 
 namespace sg::mail {
 
@@ -89,22 +90,11 @@ bool valid_address(std::string_view address) {
   return true;
 }
 
-std::string format_utc(Micros micros) {
-  std::time_t seconds = static_cast<std::time_t>(micros / kMicrosPerSecond);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[40];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buffer;
-}
+std::string format_utc(Micros micros) { return ::sg::format_utc(micros, "%Y-%m-%d %H:%M:%S UTC"); }
 
 std::string format_message(std::string_view from, std::string_view to, std::string_view subject,
                            std::string_view body, Micros date, std::string_view message_id) {
-  std::time_t seconds = static_cast<std::time_t>(date / kMicrosPerSecond);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char date_text[64];
-  std::strftime(date_text, sizeof date_text, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  const std::string date_text = ::sg::format_utc(date, "%a, %d %b %Y %H:%M:%S +0000");
   std::string out;
   out += "From: " + header_text(from) + "\n";
   out += "To: " + header_text(to) + "\n";
