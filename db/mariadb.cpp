@@ -226,13 +226,12 @@ std::vector<ServerAddress> servers_in_option_file(const std::string& file, const
 }
 
 Connection::Connection(const ConnectOptions& options) : options_(options) {
-  auto servers = servers_in_option_file(options.option_file, options.group);
-  if (servers.size() >= 2) {
-    servers_ = std::move(servers);
+  servers_ = servers_in_option_file(options.option_file, options.group);
+  if (!servers_.empty()) {
     connect_first_ready();
     return;
   }
-  // One server: exactly as before, Connector/C reads everything from the file.
+  // No host named (a socket, or the defaults): Connector/C reads everything from the file.
   std::string error;
   mysql_ = open_handle(options, nullptr, error);
   if (mysql_ == nullptr) {
@@ -252,7 +251,8 @@ void Connection::connect_first_ready() {
   for (std::size_t i : order) {
     std::string name = servers_[i].text(), why;
     MYSQL* handle = open_handle(options_, &servers_[i], why);
-    if (handle != nullptr && !galera_ready(handle, why)) {
+    // With one server there is nothing better to go to: let its own errors speak.
+    if (handle != nullptr && servers_.size() >= 2 && !galera_ready(handle, why)) {
       close_quietly(handle);
       handle = nullptr;
     }
@@ -268,7 +268,8 @@ void Connection::connect_first_ready() {
     next_fail_back_ = now_seconds() + kServerRetrySeconds;
     return;
   }
-  throw StoreError("cannot connect to any MariaDB server (options file " + options_.option_file + ", group [" +
+  throw StoreError(std::string(servers_.size() >= 2 ? "cannot connect to any MariaDB server" : "cannot connect to MariaDB") +
+                   " (options file " + options_.option_file + ", group [" +
                    options_.group + "]): " + errors);
 }
 
@@ -311,6 +312,10 @@ Connection::~Connection() {
 
 void Connection::fail(const std::string& what, st_mysql_stmt* stmt) {
   std::string error = stmt != nullptr ? mysql_stmt_error(stmt) : mysql_error(mysql_);
+  unsigned code = stmt != nullptr ? mysql_stmt_errno(stmt) : mysql_errno(mysql_);
+  // Galera aborts a local transaction that a write replicated from another node conflicts
+  // with; the next call on the connection, whatever it is, reports it as a deadlock.
+  if (code == 1213) throw DeadlockError(what + " (1213): " + error);
   throw StoreError(what + ": " + error);
 }
 
@@ -322,7 +327,9 @@ st_mysql_stmt* Connection::prepared(std::string_view sql) {
   if (stmt == nullptr) fail("cannot create a statement");
   if (mysql_stmt_prepare(stmt, key.data(), key.size()) != 0) {
     std::string error = mysql_stmt_error(stmt);
+    unsigned code = mysql_stmt_errno(stmt);
     mysql_stmt_close(stmt);
+    if (code == 1213) throw DeadlockError("cannot prepare statement (1213): " + error);
     throw StoreError("cannot prepare statement: " + error);
   }
   my_bool update_max_length = 1;
@@ -428,6 +435,8 @@ void Connection::begin() {
 
 void Connection::commit() {
   in_transaction_ = false;
+  // Galera certifies a transaction at commit: one that conflicts with a write committed
+  // through another node fails here (1213), rolled back whole, as an InnoDB deadlock victim.
   if (mysql_commit(mysql_) != 0) fail("commit failed");
 }
 

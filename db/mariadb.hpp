@@ -16,8 +16,9 @@ struct st_mysql_stmt;
 
 namespace sg::db {
 
-// InnoDB chose this transaction as a deadlock victim and rolled all of it back: the caller
-// may run the whole transaction again.
+// InnoDB chose this transaction as a deadlock victim, or Galera refused it at commit for a
+// conflicting write through another node, and rolled all of it back: the caller may run the
+// whole transaction again.
 struct DeadlockError : StoreError {
   using StoreError::StoreError;
 };
@@ -60,7 +61,8 @@ constexpr unsigned kServerRetrySeconds = 10;
 // mysql_init is not thread-safe, and a child's poller and request threads may race into it.
 void initialize_library();
 
-// With one server (or none named) Connector/C connects as the option file says. With a list,
+// Without a host named (a socket) Connector/C connects as the option file says. A named host
+// may carry its port ("db1:3307", which Connector/C alone would take for a host name). With a list,
 // the servers are tried in the listed order, skipping those that failed in the last
 // kServerRetrySeconds, each with the short connect timeout, and one that is a Galera node not
 // ready (not synced and primary: it would refuse every query) counts as failed. A connection
@@ -97,7 +99,7 @@ class Connection {
   std::unordered_map<std::string, st_mysql_stmt*> statements_;
   std::uint64_t last_insert_id_ = 0;
   ConnectOptions options_;
-  std::vector<ServerAddress> servers_;  // two or more, else empty
+  std::vector<ServerAddress> servers_;  // from host=, empty when the file names none
   std::size_t server_index_ = 0;
   std::string server_;
   bool in_transaction_ = false;

@@ -177,15 +177,26 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     ops.set_mail_policy(settings.policy);
     db::Actor actor{options.actor, "", "cli"};
     db::ActionResult result;
+    // An action rolled back as a deadlock victim (or, on Galera, for a conflicting write
+    // through another node) changed nothing: run it again, as MariaDB advises.
+    auto retrying = [](auto action) {
+      for (int attempt = 1;; ++attempt) {
+        try {
+          return action();
+        } catch (const db::DeadlockError&) {
+          if (attempt == 3) throw;
+        }
+      }
+    };
     if (command == "sessions") {
       if (!need(0)) return 1;
       return list_sessions(ops, options, out);
     } else if (command == "kill") {
       if (!need(1)) return 1;
-      result = ops.kill_session(options.positional[1], actor);
+      result = retrying([&] { return ops.kill_session(options.positional[1], actor); });
     } else if (command == "kill-user") {
       if (!need(1)) return 1;
-      result = ops.kill_user(options.positional[1], actor);
+      result = retrying([&] { return ops.kill_user(options.positional[1], actor); });
     } else if (command == "block") {
       if (!need(1)) return 1;
       auto reason = options.flags.find("--reason");
@@ -193,10 +204,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         err << "fcgi_admin: block needs --reason TEXT\n";
         return 1;
       }
-      result = ops.block_user(options.positional[1], reason->second, actor);
+      result = retrying([&] { return ops.block_user(options.positional[1], reason->second, actor); });
     } else if (command == "unblock") {
       if (!need(1)) return 1;
-      result = ops.unblock_user(options.positional[1], actor);
+      result = retrying([&] { return ops.unblock_user(options.positional[1], actor); });
     } else if (command == "set-limit") {
       if (!need(2)) return 1;
       const std::string& text = options.positional[2];
@@ -208,7 +219,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         }
         limit = std::stoi(text);
       }
-      result = ops.set_user_limit(options.positional[1], limit, actor);
+      result = retrying([&] { return ops.set_user_limit(options.positional[1], limit, actor); });
     } else if (command == "end-idle") {
       if (!need(1)) return 1;
       if (!options.flags.count("--yes")) {
@@ -221,7 +232,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         err << "fcgi_admin: end-idle takes a number of minutes\n";
         return 1;
       }
-      result = ops.end_idle_sessions(std::stoi(text), actor);
+      result = retrying([&] { return ops.end_idle_sessions(std::stoi(text), actor); });
     } else if (command == "sign-out-all") {
       if (!need(0)) return 1;
       if (!options.flags.count("--yes")) {
@@ -230,7 +241,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         return 1;
       }
       auto server = options.flags.find("--server");
-      result = ops.sign_out_everyone(server == options.flags.end() ? "" : server->second, actor);
+      result = retrying([&] { return ops.sign_out_everyone(server == options.flags.end() ? "" : server->second, actor); });
     } else {
       err << "fcgi_admin: unknown command '" << command << "'\n" << kUsage;
       return 1;

@@ -236,7 +236,8 @@ class GaleraNode:
         return [line.split("\t") for line in p.stdout.splitlines()]
 
     def status(self, name):
-        rows = self.root_query("SHOW GLOBAL STATUS LIKE %s", name)
+        rows = self.root_query("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                               "WHERE VARIABLE_NAME = UPPER(%s)", name)
         return rows[0][1] if rows else None
 
     def __repr__(self):
