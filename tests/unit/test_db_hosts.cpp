@@ -1,18 +1,19 @@
 // The database server list: `host=` in the option file, as Connector/C 3.3 spells a list, read
 // by our code (db/mariadb.cpp) so that it can skip a Galera node that is not ready.
-#include "unit.hpp"
-
-#include <mysql.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+// Before unit.hpp: cmocka defines a macro `fail` that Connection's member and <ios> would
+// collide with.
 #include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "mariadb.hpp"
+#include "unit.hpp"
+
+#include <mysql.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace {
 
