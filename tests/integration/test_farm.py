@@ -321,6 +321,30 @@ def test_fcgi_admin_with_node1_down():
         node1.start()
 
 
+def test_node1_killed_the_farm_fails_over_and_node1_rejoins():
+    """A crash, not a clean leave: node 1 gets SIGKILL. The other two evict it after Galera's
+    inactivity timeout (3 s here) and go on as the primary component."""
+    node1, node2, node3 = GALERA.nodes
+    node1.kill()
+    try:
+        started = time.monotonic()
+        browsers = logins_succeed("carol", 1)
+        print(f"    node 1 killed: 3 logins in {time.monotonic() - started:.2f}s")
+        h.eventually(lambda: node3.status("wsrep_cluster_size") == "2", timeout=15, interval=0.2,
+                     what="nodes 2 and 3 evict node 1")
+        admin("kill-user", "carol", cnf=GALERA.admin_cnf(node3, notify_kill="off"))
+        took = wait_denied_everywhere(browsers, FAILOVER_WITHIN)
+        print(f"    kill through node 3 denied on every instance in {took:.2f}s")
+    finally:
+        node1.start()   # recovers its position from InnoDB and rejoins by state transfer
+    h.expect(node1.status("wsrep_cluster_size") == "3", "node 1 did not rejoin")
+    browsers = logins_succeed("carol", 1)
+    admin("kill-user", "carol")
+    wait_denied_everywhere(browsers, FAILOVER_WITHIN)
+    h.eventually(lambda: sg_module_connections(node1) >= 3, timeout=40, interval=0.5,
+                 what="every instance's poller back on node 1")
+
+
 # ----------------------------------------------------------------- the whole cluster down
 
 def test_database_down_under_load_keeps_denying_and_activity_catches_up():
@@ -331,7 +355,7 @@ def test_database_down_under_load_keeps_denying_and_activity_catches_up():
     wait_denied_everywhere(killed, 5)
     live_fps = [fingerprint("PHPSESSID", b.cookies["PHPSESSID"]) for b in live]
     marks = [len(web.error_log_text()) for web in WEBS]
-    with Load(live, "alice", max_requests=20000, max_seconds=150) as load:
+    with Load(live, "alice", max_requests=60000, max_seconds=150) as load:
         GALERA.stop()
         try:
             for web, mark in zip(WEBS, marks):
