@@ -6,15 +6,24 @@ namespace sg::admin {
 
 template <typename F>
 auto SqlBackend::with(F&& action) {
-  try {
-    if (!connection_) connection_ = std::make_unique<db::Connection>(options_);
-    db::Operations ops(*connection_);
-    ops.set_mail_policy(policy_);
-    db::AdminQueries queries(*connection_);
-    return action(ops, queries);
-  } catch (const StoreError&) {
-    connection_.reset();
-    throw;
+  // A deadlock victim (or, on Galera, a transaction refused for a conflicting write through
+  // another node) was rolled back whole and changed nothing: it runs again.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      if (!connection_) connection_ = std::make_unique<db::Connection>(options_);
+      db::Operations ops(*connection_);
+      ops.set_mail_policy(policy_);
+      db::AdminQueries queries(*connection_);
+      return action(ops, queries);
+    } catch (const db::DeadlockError&) {
+      if (attempt == 3) {
+        connection_.reset();
+        throw;
+      }
+    } catch (const StoreError&) {
+      connection_.reset();
+      throw;
+    }
   }
 }
 

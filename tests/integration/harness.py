@@ -197,6 +197,163 @@ class MariaDB:
         return f"MariaDB({self.dir}, port {self.port})"
 
 
+class GaleraNode:
+    """One node of a Galera cluster (scripts/galera-ctl): its SQL port and three cluster ports."""
+
+    def __init__(self, cluster, index, folder):
+        self.cluster, self.index, self.dir = cluster, index, folder
+        self.port, self.gcomm, self.ist, self.sst = (free_port() for _ in range(4))
+        self.running = False
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def socket(self):
+        return os.path.join(self.dir, "mysqld.sock")
+
+    def start(self, new_cluster=False):
+        self.running = True     # also when start fails half-way, so cleanup tries a stop
+        script("galera-ctl", "start", self.dir, self.port, self.gcomm, self.ist, self.sst, self.cluster.peers,
+               *(["--new-cluster"] if new_cluster else []), timeout=180)
+        return self
+
+    def stop(self):
+        if self.running:
+            script("galera-ctl", "stop", self.dir, timeout=120)
+            self.running = False
+
+    def kill(self):
+        script("galera-ctl", "kill", self.dir, timeout=60)
+        self.running = False
+
+    def root_query(self, sql, *params):
+        import getpass
+        p = sh("mariadb", "--no-defaults", f"--socket={self.socket}", f"-u{getpass.getuser()}",
+               "--default-character-set=utf8mb4", "--batch", "--skip-column-names", "session_guard",
+               "-e", format_sql(sql, params))
+        return [line.split("\t") for line in p.stdout.splitlines()]
+
+    def status(self, name):
+        rows = self.root_query("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                               "WHERE VARIABLE_NAME = UPPER(%s)", name)
+        return rows[0][1] if rows else None
+
+    def __repr__(self):
+        return f"GaleraNode({self.index + 1}, {self.address})"
+
+
+class Galera:
+    """A MariaDB Galera cluster of `size` nodes on loopback, each a mariadbd of its own in a
+    temp folder (scripts/galera-ctl), with the schema and accounts of scripts/db-setup. It
+    stands in for MariaDB wherever a `db` is passed: its option files (`cnf`) list every
+    node, in node order, as the module's and fcgi_admin's servers (SG_DB_HOSTS)."""
+
+    def __init__(self, size=3):
+        self.size = size
+        self.nodes = []
+        self.running = False
+
+    @property
+    def peers(self):
+        return ",".join(f"127.0.0.1:{n.gcomm}" for n in self.nodes)
+
+    @property
+    def hosts(self):
+        return ",".join(n.address for n in self.nodes)
+
+    def start(self, tmp=None):
+        """First call: a new cluster (node 1 bootstraps it, db-setup runs there, the others
+        join by state transfer). Later calls: start the nodes that are down, bootstrapping
+        from node 1 when none is running (it must be the last one stopped: see stop())."""
+        first = not self.nodes
+        if first:
+            base = os.path.join(tmp or tmpdir("sg-galera-"), "galera")
+            os.makedirs(base)
+            os.chmod(base, 0o755)
+            self.nodes = [GaleraNode(self, i, os.path.join(base, f"node{i + 1}")) for i in range(self.size)]
+        if self not in _servers:
+            _servers.append(self)
+        self.running = True
+        if not any(n.running for n in self.nodes):
+            self.nodes[0].start(new_cluster=True)
+            if first:
+                self.setup()
+        for n in self.nodes:
+            if not n.running:
+                n.start()
+        return self
+
+    def setup(self):
+        env = dict(os.environ, SG_DB_HOSTS=self.hosts)
+        return script("db-setup", self.nodes[0].dir, timeout=120, env=env)
+
+    def stop(self):
+        """Every node, the last one first, so that node 1 is the last to leave: it holds every
+        transaction and may bootstrap the cluster again (safe_to_bootstrap)."""
+        errors = []
+        for n in reversed(self.nodes):
+            try:
+                n.stop()
+            except Exception as e:
+                errors.append(e)
+        self.running = False
+        if errors:
+            raise errors[0]
+
+    def live_node(self):
+        for n in self.nodes:
+            if n.running:
+                return n
+        raise AssertionError("no Galera node is running")
+
+    @property
+    def dir(self):
+        return self.nodes[0].dir
+
+    @property
+    def cnf(self):
+        return os.path.join(self.dir, "sg.cnf")
+
+    @property
+    def htpasswd(self):
+        return os.path.join(self.dir, "htpasswd")
+
+    def admin_cnf(self, *nodes, **settings):
+        """An option file for fcgi_admin that names only `nodes` (all when none), in that
+        order, with extra [fcgi_admin] settings: e.g. a kill made through node 3 alone."""
+        nodes = nodes or tuple(self.nodes)
+        tag = "-".join(str(n.index + 1) for n in nodes) + ("-" + "-".join(sorted(settings)) if settings else "")
+        with open(os.path.join(self.dir, "sg-admin.cnf")) as f:
+            text = f.read()
+        hosts = ",".join(n.address for n in nodes)
+        text = "\n".join(f"host={hosts}" if line.startswith("host=") else line for line in text.splitlines())
+        credentials = os.path.join(self.dir, f"sg-admin-{tag}.cnf")
+        with open(credentials, "w") as f:
+            f.write(text + "\n")
+        os.chmod(credentials, 0o600)
+        config = os.path.join(self.dir, f"fcgi-admin-{tag}.cnf")
+        with open(config, "w") as f:
+            f.write(f"[fcgi_admin]\ncredentials_file={credentials}\n")
+            for k, v in settings.items():
+                f.write(f"{k}={v}\n")
+        return config
+
+    def query(self, sql, *params):
+        """As the server's admin on the first running node (rows as lists of strings)."""
+        return self.live_node().root_query(sql, *params)
+
+    root_query = query
+
+    def scalar(self, sql, *params):
+        rows = self.query(sql, *params)
+        return rows[0][0] if rows else None
+
+    def __repr__(self):
+        return f"Galera({self.hosts})"
+
+
 def _php_fpm_binary():
     import glob
     found = sorted(glob.glob("/usr/sbin/php-fpm*"))
