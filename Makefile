@@ -30,10 +30,11 @@ DB_OBJ    := $(DB_SRC:%.cpp=$(OBJ)/%.o)
 MOD_OBJ   := $(MOD_SRC:%.cpp=$(OBJ)/%.o)
 ADMIN_LIB_OBJ := $(filter-out $(OBJ)/fcgi_admin/main.o,$(ADMIN_SRC:%.cpp=$(OBJ)/%.o))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%)
-# The admin's tests link the admin, the database adapter, libfcgi and Connector/C; every
-# other unit test links the core alone.
+# The admin's tests link the admin, the database adapter, libfcgi and Connector/C; the
+# adapter's (test_db_*) the adapter and Connector/C; every other unit test the core alone.
 ADMIN_UNIT_SRC := $(wildcard tests/unit/test_admin_*.cpp)
-CORE_UNIT_SRC  := $(filter-out $(ADMIN_UNIT_SRC),$(UNIT_SRC))
+DB_UNIT_SRC    := $(wildcard tests/unit/test_db_*.cpp)
+CORE_UNIT_SRC  := $(filter-out $(ADMIN_UNIT_SRC) $(DB_UNIT_SRC),$(UNIT_SRC))
 
 # Plain `make` builds on every core, as `make run` and `make test` do.
 MAKEFLAGS += -j$(shell nproc)
@@ -94,6 +95,9 @@ $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/uni
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
 	  -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+$(DB_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -Idb $(MARIADB_INC) -o $@ $< $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a -lcmocka $(MARIADB_LIBS) -lcrypto
 $(CORE_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(BUILD)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libsgcore.a -lcmocka -lcrypto
@@ -121,6 +125,9 @@ $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tes
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a \
 	  $(ASAN_DIR)/libsgcore.a -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+$(DB_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(ASAN_CXXFLAGS) -Idb $(MARIADB_INC) -o $@ $< $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a -lcmocka $(MARIADB_LIBS) -lcrypto
 $(CORE_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_DIR)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -o $@ $< $(ASAN_DIR)/libsgcore.a -lcmocka -lcrypto

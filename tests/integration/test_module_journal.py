@@ -221,8 +221,15 @@ def test_a_full_journal_refuses_the_login_with_a_clear_error():
     path = os.path.join(web.dir, "run", "session_guard", "small")
     try:
         outage(web)
-        with open(path, "ab") as f:  # an outage long enough to fill it
-            f.write(b"\0" * (64 * 1024 - 100))
+        # An outage long enough to fill it: valid records (garbage would be dropped as torn by
+        # the next replay attempt), one user's logins, until no other fits.
+        now = int(time.time() * 1e6)
+        with open(path, "ab") as f:
+            for i in range(100000):
+                one = record(1, now - 60_000_000 + i, hashlib.sha256(f"full-{now}-{i}".encode()).hexdigest(), "bob")
+                if f.tell() + len(one) > 64 * 1024 - 64:  # less room left than a login takes
+                    break
+                f.write(one)
         b, r = login(web, "alice")
         h.expect(r.status == 503 and reason_of(r) == "unavailable", "a login that cannot be kept must be refused:", r)
         h.expect("journal full" in web.error_log_text(), "no clear error in the log")
