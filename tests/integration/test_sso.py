@@ -145,7 +145,8 @@ def test_invalid_logout_tokens_are_refused_and_end_nothing():
         "signed with an unknown key": IDP.token(good, key=IDP.other),
         "alg none": IDP.token(good, alg="none"),
         "HS256 with the public key as secret": IDP.token(good, alg="HS256"),
-        "expired": IDP.token(IDP.claims(sub="bob", exp=int(good["iat"]) - 600, iat=int(good["iat"]) - 900)),
+        "alg none with a signature": IDP.token(good, alg="none") + "c2ln",
+        "expired": IDP.token(IDP.claims(sub="bob", iat=int(good["iat"]) - 100, exp=int(good["iat"]) - 90)),
         "iat too old": IDP.token(IDP.claims(sub="bob", iat=int(good["iat"]) - 3600, exp=None)),
         "iat in the future": IDP.token(IDP.claims(sub="bob", iat=int(good["iat"]) + 3600)),
         "wrong audience": IDP.token(IDP.claims(sub="bob", aud="someone-else")),
@@ -166,7 +167,9 @@ def test_invalid_logout_tokens_are_refused_and_end_nothing():
     log = S.web.error_log_text()
     for name, why in reasons.items():
         h.expect(f"refused: {why}" in log, f"no log line for {name}: {why}")
-    h.expect("algorithm none is not accepted" == reasons["alg none"], reasons)
+    h.expect(reasons["alg none"] == "logout_token is not signed", reasons)
+    h.expect(reasons["alg none with a signature"] == "algorithm none is not accepted", reasons)
+    h.expect(reasons["expired"] == "the token has expired", reasons)
     h.expect("algorithm HS256 is not accepted" == reasons["HS256 with the public key as secret"], reasons)
     h.expect(reasons["forged signature"] == "the signature does not verify", reasons)
 
