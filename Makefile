@@ -122,7 +122,7 @@ $(ASAN_DIR)/libsgdb.a: $(DB_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
 $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a \
-	  $(ASAN_DIR)/libsgcore.a -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+	  $(ASAN_DIR)/libsgcore.a -lcmocka -lfcgi $(MARIADB_LIBS) $(SSO_LIBS) -lcrypto -lpthread
 $(CORE_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_DIR)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -o $@ $< $(ASAN_DIR)/libsgcore.a -lcmocka -lcrypto
