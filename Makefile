@@ -8,6 +8,8 @@ APR_CFLAGS   := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null)
 HTTPD_INC    := -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
 MARIADB_INC  := $(shell mariadb_config --include 2>/dev/null)
 MARIADB_LIBS := $(shell mariadb_config --libs 2>/dev/null)
+# fcgi_admin's single sign-out receivers: JWS verification (libcjose) and fetching the JWKS (libcurl).
+SSO_LIBS     := -lcjose -lcurl
 
 # Sanitizer builds (build/asan/) and fuzz targets (build/fuzz/): see their sections below.
 ASAN_DIR := $(BUILD)/asan
@@ -89,12 +91,12 @@ $(BUILD)/mod_session_guard.so: $(MODULE_INPUTS) mod_session_guard/exports.map $(
 	  $(MARIADB_LIBS) -lcrypto $(shell apr-1-config --link-ld --libs) $(shell apu-1-config --link-ld 2>/dev/null)
 
 $(BUILD)/fcgi_admin: $(OBJ)/fcgi_admin/main.o $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
-	$(CXX) $(LDFLAGS) -o $@ $^ -lfcgi $(MARIADB_LIBS) -lcrypto
+	$(CXX) $(LDFLAGS) -o $@ $^ -lfcgi $(MARIADB_LIBS) $(SSO_LIBS) -lcrypto
 
 $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a \
-	  -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+	  -lcmocka -lfcgi $(MARIADB_LIBS) $(SSO_LIBS) -lcrypto -lpthread
 $(DB_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -Idb $(MARIADB_INC) -o $@ $< $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a -lcmocka $(MARIADB_LIBS) -lcrypto
@@ -124,7 +126,7 @@ $(ASAN_DIR)/libsgdb.a: $(DB_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
 $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a \
-	  $(ASAN_DIR)/libsgcore.a -lcmocka -lfcgi $(MARIADB_LIBS) -lcrypto -lpthread
+	  $(ASAN_DIR)/libsgcore.a -lcmocka -lfcgi $(MARIADB_LIBS) $(SSO_LIBS) -lcrypto -lpthread
 $(DB_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -Idb $(MARIADB_INC) -o $@ $< $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a -lcmocka $(MARIADB_LIBS) -lcrypto

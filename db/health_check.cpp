@@ -39,6 +39,8 @@ const std::vector<Privilege>& required_privileges(Account account) {
       {"activity_samples", "INSERT", ""},   {"admin_settings", "SELECT", ""},
       {"admin_settings", "INSERT", ""},     {"signout_links_used", "SELECT", ""},
       {"signout_links_used", "INSERT", ""}, {"signout_links_used", "DELETE", ""},
+      {"sso_logout_tokens", "SELECT", ""},  {"sso_logout_tokens", "INSERT", ""},
+      {"sso_logout_tokens", "DELETE", ""},
       {"schema_migrations", "SELECT", ""},
   };
   return account == Account::module ? module : admin;

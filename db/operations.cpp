@@ -9,6 +9,7 @@
 
 #include "sg/mail.hpp"
 #include "sg/signout_link.hpp"
+#include "sg/sso.hpp"
 #include "sg/text.hpp"
 #include "store.hpp"
 
@@ -604,7 +605,8 @@ std::string Operations::check_signout_link(std::string_view token) {
 }
 
 std::vector<std::string> Operations::end_sessions(const std::string& where, const std::vector<Param>& params,
-                                                  const std::string& ended_by, std::vector<std::string>* users) {
+                                                  const std::string& ended_by, std::vector<std::string>* users,
+                                                  Reason reason) {
   auto rows = db_.query("SELECT fingerprint, username FROM sessions WHERE state = 'active' AND " + where + " FOR UPDATE",
                         params);
   std::vector<std::string> ended;
@@ -612,7 +614,7 @@ std::vector<std::string> Operations::end_sessions(const std::string& where, cons
     auto fp = Fingerprint::from_hex(to_text(row[0]));
     if (!fp) continue;
     // The same UPDATE + deny_events row as kill_session: every poller enforces it.
-    if (revoke_session(db_, *fp, to_text(row[1]), Reason::killed, ended_by)) {
+    if (revoke_session(db_, *fp, to_text(row[1]), reason, ended_by)) {
       ended.push_back(fp->short_id());
       if (users) users->push_back(to_text(row[1]));
     }
@@ -771,6 +773,51 @@ ActionResult Operations::use_signout_link(std::string_view token, const Actor& a
   who.name = username;
   who.source = "link";
   audit(who, "wasnt_me", username, "", "", result.message);
+  tx.commit();
+  return result;
+}
+
+ActionResult Operations::sso_logout(const SsoLogout& logout, const Actor& actor) {
+  std::string where;
+  std::vector<Param> params;
+  std::string what;
+  if (logout.protocol == SsoLogout::Protocol::cas) {
+    if (!valid_cas_ticket(logout.ticket)) throw OperationError(OperationError::Kind::bad_input, "not a CAS ticket");
+    where = "sso_key = ?";
+    params = {sso_key_cas_ticket(logout.ticket)};
+    what = "CAS single logout";
+  } else if (!logout.sid.empty()) {
+    // The provider's session, as the login recorded it; a sid never matches a ticket's digest.
+    where = "sso_key = ?";
+    params = {sso_key_oidc_sid(logout.sid)};
+    what = "OpenID Connect back-channel logout (sid)";
+  } else if (!logout.sub.empty()) {
+    where = "(sso_sub = ? OR username = ?)";
+    params = {logout.sub, logout.sub};
+    what = "OpenID Connect back-channel logout (sub)";
+  } else {
+    throw OperationError(OperationError::Kind::bad_input, "a logout names neither a sub, a sid nor a ticket");
+  }
+  Transaction tx(db_);
+  if (!logout.token_hash.empty()) {
+    // The key is the single use: a racing copy of the token on another server finds it.
+    auto inserted = db_.execute("INSERT IGNORE INTO sso_logout_tokens (token_hash, expires_at) VALUES (?, FROM_UNIXTIME(?))",
+                                {logout.token_hash, static_cast<std::int64_t>(logout.token_expires)});
+    if (inserted == 0) throw OperationError(OperationError::Kind::gone, "this logout token (jti) was already used");
+    db_.execute("DELETE FROM sso_logout_tokens WHERE expires_at < NOW(6) - INTERVAL 1 HOUR LIMIT 100");
+  }
+  std::vector<std::string> users;
+  auto ended = end_sessions(where, params, actor.name, &users, Reason::sso_logout);
+  ActionResult result;
+  result.sessions_ended = ended.size();
+  std::set<std::string> distinct(users.begin(), users.end());
+  std::string who = distinct.size() == 1 ? " of user " + *distinct.begin()
+                    : distinct.empty()   ? ""
+                                         : " of " + plural(distinct.size(), "user", "users");
+  log_sessions(result, ended, " ended by single sign-out from " + actor.name);
+  result.message = plural(ended.size(), "session", "sessions") + who + " ended by " + what + " from " + actor.name;
+  result.log_lines.push_back(result.message);
+  audit(actor, "sso_logout", distinct.size() == 1 ? *distinct.begin() : logout.sub, "", what, result.message);
   tx.commit();
   return result;
 }

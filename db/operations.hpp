@@ -84,6 +84,19 @@ struct OperationError : std::runtime_error {
   Kind kind;
 };
 
+// A single sign-out the identity provider asked for (fcgi_admin/sso.cpp verified it).
+struct SsoLogout {
+  enum class Protocol { oidc, cas };
+  Protocol protocol = Protocol::oidc;
+  std::string sub;     // OIDC: the user (sub claim); "" when the token names only a sid
+  std::string sid;     // OIDC: the provider's session, matched by digest against sessions.sso_key
+  std::string ticket;  // CAS: the service ticket, matched by digest
+  // OIDC: SHA-256 hex of iss "\n" jti, remembered until `token_expires` (seconds since the
+  // epoch) so a replayed token ends nothing; "" = not a token (CAS).
+  std::string token_hash;
+  std::int64_t token_expires = 0;
+};
+
 struct MailTemplate {
   std::string subject;
   std::string body;
@@ -156,6 +169,13 @@ class Operations {
                                 const Actor& actor);
   ActionResult self_end_others(std::string_view username, std::string_view keep_fingerprint, const Actor& actor);
 
+  // --- single sign-out ---
+  // Ends, with reason sso_logout, the active sessions the logout names: by the sid's or the
+  // ticket's digest, or (a token with a sub and no sid) every session whose recorded sub or
+  // user name is the sub. One audit row (source sso, actor = the provider). A token already
+  // used is OperationError(gone) and ends nothing; its jti and the endings commit together.
+  ActionResult sso_logout(const SsoLogout& logout, const Actor& actor);
+
   // --- "This wasn't me" links ---
   std::string signout_key();
   std::string make_signout_link_token(std::string_view username);
@@ -179,7 +199,8 @@ class Operations {
   // The notice with its "This wasn't me" link; without a configured base, without one (logged).
   std::string with_link(const std::string& body, std::string_view username, ActionResult& result);
   std::vector<std::string> end_sessions(const std::string& where, const std::vector<Param>& params,
-                                        const std::string& ended_by, std::vector<std::string>* users = nullptr);
+                                        const std::string& ended_by, std::vector<std::string>* users = nullptr,
+                                        Reason reason = Reason::killed);
   std::uint64_t kill_in_transaction(const std::string& fingerprint_hex, const Actor& actor, ActionResult& result);
 
   Connection& db_;

@@ -229,10 +229,10 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   db.execute(
       "INSERT INTO sessions (fingerprint, username, cookie_name, state, login_at, last_access, client_ip, user_agent, "
       "device, browser, os, server_name, idle_timeout, max_lifetime, idle_deadline, absolute_deadline, ended_at, "
-      "ended_by) "
+      "ended_by, sso_key, sso_sub) "
       "VALUES (?, ?, ?, ?, @sg_at, @sg_at, ?, ?, ?, ?, ?, ?, ?, ?, "
       "IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), "
-      "IF(? = 'active', NULL, NOW(6)), IF(? = 'active', NULL, 'system')) "
+      "IF(? = 'active', NULL, NOW(6)), IF(? = 'active', NULL, 'system'), ?, ?) "
       "ON DUPLICATE KEY UPDATE "
       "username = IF(state IN ('active', 'logged_out'), VALUES(username), username), "
       "login_at = IF(state IN ('active', 'logged_out'), @sg_at, login_at), "
@@ -240,6 +240,8 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
       "device = VALUES(device), browser = VALUES(browser), os = VALUES(os), server_name = VALUES(server_name), "
       "idle_timeout = VALUES(idle_timeout), max_lifetime = VALUES(max_lifetime), "
       "idle_deadline = VALUES(idle_deadline), absolute_deadline = VALUES(absolute_deadline), "
+      "sso_key = IF(state IN ('active', 'logged_out'), VALUES(sso_key), sso_key), "
+      "sso_sub = IF(state IN ('active', 'logged_out'), VALUES(sso_sub), sso_sub), "
       "ended_at = IF(state IN ('active', 'logged_out'), VALUES(ended_at), ended_at), "
       "ended_by = IF(state IN ('active', 'logged_out'), VALUES(ended_by), ended_by), "
       "state = IF(state IN ('active', 'logged_out'), VALUES(state), state)",
@@ -252,7 +254,9 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.idle_timeout_seconds),
        static_cast<std::int64_t>(login.max_lifetime_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
-       std::string(state), std::string(state)});
+       std::string(state), std::string(state),
+       login.sso_key.size() == 64 ? Param(login.sso_key) : Param(Null{}),
+       login.sso_sub.empty() ? Param(Null{}) : Param(sg::utf8_sanitize(login.sso_sub, 255))});
 
   if (!active) {
     insert_deny_event(db, login.fingerprint, login.username, Reason::blocked);

@@ -48,6 +48,10 @@ struct LoginRecord {
   int max_sessions = 0;  // from the directive; the account's own limit overrides it
   bool refuse_new = false;  // at the limit: refuse this login rather than end the oldest
   Micros at = 0;  // when it happened (a login replayed from the journal); 0: now
+  // Single sign-out: what ties the session to the identity provider's session, when the
+  // request that established it carried one (sg/sso.hpp). "" = none, stored as NULL.
+  std::string sso_key;  // hex SHA-256 of the OIDC sid or the CAS service ticket, never the value
+  std::string sso_sub;  // the OIDC `sub` claim
 };
 
 struct LoginOutcome {

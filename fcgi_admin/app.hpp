@@ -4,6 +4,7 @@
 // the handler's renderer: an HTML page or redirect, or JSON.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,9 +16,12 @@
 
 namespace sg::admin {
 
+class JwksCache;  // sso.hpp
+
 class App {
  public:
-  App(Settings settings, Backend& backend) : settings_(std::move(settings)), backend_(backend) {}
+  App(Settings settings, Backend& backend);
+  ~App();
   // Handles one request and sends the response; never throws.
   void handle(Request& request) noexcept;
   // Builds the response without sending it (what handle() sends); never throws.
@@ -53,6 +57,8 @@ class App {
   Response my_sessions(Context& ctx);
   Response my_sessions_sign_out(Context& ctx);
   Response wasnt_me(Context& ctx);
+  Response oidc_logout(Context& ctx);  // sso.cpp
+  Response cas_logout(Context& ctx);
 
   // Renderers and what the handlers share.
   Response html(Context& ctx, const std::string& title, const std::string& active, const std::string& content,
@@ -68,6 +74,7 @@ class App {
 
   Settings settings_;
   Backend& backend_;
+  std::unique_ptr<JwksCache> jwks_;  // the OIDC provider's keys, loaded on first use
 };
 
 }  // namespace sg::admin

@@ -135,4 +135,8 @@ db::ActionResult SqlBackend::use_signout_link(const std::string& token, const db
   return with([&](db::Operations& o, db::AdminQueries&) { return o.use_signout_link(token, actor); });
 }
 
+db::ActionResult SqlBackend::sso_logout(const db::SsoLogout& logout, const db::Actor& actor) {
+  return with([&](db::Operations& o, db::AdminQueries&) { return o.sso_logout(logout, actor); });
+}
+
 }  // namespace sg::admin

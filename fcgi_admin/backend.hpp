@@ -49,6 +49,7 @@ class Backend {
                                            const db::Actor& actor) = 0;
   virtual std::string check_signout_link(const std::string& token) = 0;  // the user it names
   virtual db::ActionResult use_signout_link(const std::string& token, const db::Actor& actor) = 0;
+  virtual db::ActionResult sso_logout(const db::SsoLogout& logout, const db::Actor& actor) = 0;
 };
 
 // How a refusal from the Backend answers over HTTP: its status and the API's error code.
@@ -91,6 +92,7 @@ class SqlBackend : public Backend {
                                    const db::Actor& actor) override;
   std::string check_signout_link(const std::string& token) override;
   db::ActionResult use_signout_link(const std::string& token, const db::Actor& actor) override;
+  db::ActionResult sso_logout(const db::SsoLogout& logout, const db::Actor& actor) override;
 
  private:
   template <typename F>

@@ -12,7 +12,8 @@ namespace sg::admin {
 namespace {
 // Who may reach a route, and how we learn who they are.
 enum class Access {
-  anyone,         // static files, the redirect home
+  anyone,         // static files, the redirect home; the single sign-out receivers (sso.cpp:
+                  // a signature or the caller's address authorises them, not Apache)
   link_holder,    // a "This wasn't me" link: its signed token names the user
   session_owner,  // my-sessions: the module's SESSION_GUARD_* variables name the user
   admin,          // Apache authenticates (REMOTE_USER), the admin role authorises
@@ -44,6 +45,9 @@ const std::vector<App::Route>& App::routes() {
         {Match::exact, "/my-sessions/sign-out-others", Access::session_owner, "POST", false, &App::my_sessions_sign_out,
          nullptr},
         {Match::prefix, "/my-sessions/", Access::session_owner, "", false, &App::not_found, nullptr},
+        // Called by the identity provider, not a browser: no CSRF nonce (sso.hpp says why).
+        {Match::exact, "/sso/oidc-logout", Access::anyone, "POST", false, &App::oidc_logout, nullptr},
+        {Match::exact, "/sso/cas-logout", Access::anyone, "POST", false, &App::cas_logout, nullptr},
         {Match::exact, "/wasnt-me", Access::link_holder, "GET, HEAD, POST", false, &App::wasnt_me, nullptr},
         {Match::exact, "/sessions", Access::admin, read, true, &App::sessions_page, nullptr},
         {Match::exact, "/users", Access::admin, read, true, &App::users_page, nullptr},

@@ -1,4 +1,5 @@
 #include "settings.hpp"
+#include "sso.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -63,6 +64,21 @@ bool parse_seconds(const std::string& value, Micros& out, Micros min) {
 }
 }  // namespace
 
+// "a, b c" -> {a, b, c}
+std::vector<std::string> split_list(const std::string& value) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : value + " ") {
+    if (c == ',' || c == ' ' || c == '\t') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  return out;
+}
+
 std::string apply_settings(const std::map<std::string, std::string>& group, Settings& s) {
   for (const auto& [key, value] : group) {
     bool ok = true;
@@ -122,11 +138,39 @@ std::string apply_settings(const std::map<std::string, std::string>& group, Sett
       s.policy.logout_request.subject = value;
     } else if (key == "logout_body") {
       s.policy.logout_request.body = value;
+    } else if (key == "oidc_issuer") {
+      ok = value.rfind("https://", 0) == 0 || value.rfind("http://", 0) == 0;
+      if (ok) s.sso.oidc_issuer = value;
+    } else if (key == "oidc_audience") {
+      ok = !value.empty();
+      s.sso.oidc_audience = value;
+    } else if (key == "oidc_jwks_file") {
+      ok = !value.empty() && value.front() == '/';
+      if (ok) s.sso.oidc_jwks_file = value;
+    } else if (key == "oidc_jwks_url") {
+      ok = value.rfind("https://", 0) == 0 || value.rfind("http://", 0) == 0;
+      if (ok) s.sso.oidc_jwks_url = value;
+    } else if (key == "oidc_jwks_refresh") {
+      ok = parse_seconds(value, s.sso.oidc_jwks_refresh, 10 * kMicrosPerSecond);
+    } else if (key == "oidc_max_age") {
+      ok = parse_seconds(value, s.sso.oidc_max_age, kMicrosPerSecond);
+    } else if (key == "oidc_max_skew") {
+      ok = parse_seconds(value, s.sso.oidc_max_skew, 0);
+    } else if (key == "oidc_algorithms") {
+      s.sso.oidc_algorithms = split_list(value);
+      for (const auto& alg : s.sso.oidc_algorithms) ok = ok && sso_algorithm_allowed(alg);
+      ok = ok && !s.sso.oidc_algorithms.empty();
+    } else if (key == "cas_servers") {
+      s.sso.cas_servers = split_list(value);
+      ok = !s.sso.cas_servers.empty();
     } else {
       return key + ": unknown setting";
     }
     if (!ok) return key + ": invalid value '" + value + "'";
   }
+  if (s.sso.oidc_enabled() && s.sso.oidc_audience.empty()) return "oidc_issuer: needs oidc_audience (our client_id)";
+  if (s.sso.oidc_enabled() && s.sso.oidc_jwks_file.empty() == s.sso.oidc_jwks_url.empty())
+    return "oidc_issuer: needs exactly one of oidc_jwks_file and oidc_jwks_url";
   return "";
 }
 

@@ -6,11 +6,30 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "operations.hpp"
 #include "sg/types.hpp"
 
 namespace sg::admin {
+
+// Single sign-out receivers (fcgi_admin/sso.cpp). Each is off (404) until configured.
+struct SsoSettings {
+  // OpenID Connect back-channel logout at <prefix>/sso/oidc-logout: on when oidc_issuer is set.
+  std::string oidc_issuer;    // the `iss` every logout token must carry, exactly
+  std::string oidc_audience;  // our client_id: `aud` must be or contain it
+  std::string oidc_jwks_file;  // the provider's keys (a JWKS document), or
+  std::string oidc_jwks_url;   // fetched from here (http/https), cached for oidc_jwks_refresh
+  Micros oidc_jwks_refresh = 3600 * kMicrosPerSecond;
+  std::vector<std::string> oidc_algorithms{"RS256"};  // RS*, PS*, ES* only: never none, never HS*
+  Micros oidc_max_age = 300 * kMicrosPerSecond;  // `iat` at most this old (and `exp`, when present, in the future)
+  Micros oidc_max_skew = 60 * kMicrosPerSecond;  // `iat` at most this far in the future
+  // CAS single logout at <prefix>/sso/cas-logout: on when cas_servers is set. The addresses
+  // (or host names, resolved forwards when a request comes) the CAS servers post from.
+  std::vector<std::string> cas_servers;
+  bool oidc_enabled() const { return !oidc_issuer.empty(); }
+  bool cas_enabled() const { return !cas_servers.empty(); }
+};
 
 struct Settings {
   std::string db_options_file = "/etc/session-guard/db.cnf";
@@ -33,6 +52,7 @@ struct Settings {
   // the module's file, which the web server may read, so the admin's password is not in it.
   std::string credentials_file;
   db::MailPolicy policy;
+  SsoSettings sso;
 };
 
 // Groups of an option file: {group: {key: value}}. `!include` lines are ignored; values may

@@ -2,9 +2,12 @@
 // connection; a slot counter in shared memory bounds them per instance.
 #include "internal.hpp"
 
+#include <cstring>
+
 #include "sg/denial.hpp"
 #include "sg/device.hpp"
 #include "sg/fingerprint.hpp"
+#include "sg/sso.hpp"
 #include "sg/text.hpp"
 
 namespace sg::apache {
@@ -37,6 +40,19 @@ sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, cons
   login.max_lifetime_seconds = static_cast<int>(config.max_lifetime.value_or(0) / sg::kMicrosPerSecond);
   login.max_sessions = static_cast<int>(config.max_sessions.value_or(0));
   login.refuse_new = config.refuse_new.value_or(false);
+  // Single sign-out: what ties this session to the identity provider's, when the request
+  // carries it. mod_auth_openidc passes the ID token's claims as environment variables (a
+  // client cannot set those; the same names as headers could be its own). A CAS service
+  // ticket is in the query of the request that the CAS client (mod_auth_cas, or the app's
+  // own) validated. Only digests are stored: a ticket is a bearer credential while valid.
+  const char* sid = apr_table_get(r->subprocess_env, "OIDC_CLAIM_sid");
+  const char* sub = apr_table_get(r->subprocess_env, "OIDC_CLAIM_sub");
+  if (sid != nullptr && *sid != '\0' && std::strlen(sid) <= 255) login.sso_key = sg::sso_key_oidc_sid(sid);
+  if (sub != nullptr && *sub != '\0' && std::strlen(sub) <= 255) login.sso_sub = sub;
+  if (login.sso_key.empty() && r->args != nullptr) {
+    std::string ticket = sg::cas_ticket_from_query(r->args);
+    if (!ticket.empty()) login.sso_key = sg::sso_key_cas_ticket(ticket);
+  }
   return login;
 }
 

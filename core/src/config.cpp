@@ -231,7 +231,7 @@ ConfigError parse_max_sessions_action(std::string_view arg, std::optional<bool>&
 ConfigError parse_message(std::string_view reason, std::string_view text, DirConfig& config) {
   auto parsed = reason_from_string(reason);
   if (!parsed || *parsed == Reason::none || *parsed == Reason::logged_out) {
-    return "reason must be killed, blocked, superseded, expired, refused or unavailable, got '" + std::string(reason) + "'";
+    return "reason must be killed, blocked, superseded, expired, refused, sso_logout or unavailable, got '" + std::string(reason) + "'";
   }
   if (text.empty() || text.size() > 1000) return "message must be 1 to 1000 bytes";
   config.messages[*parsed] = std::string(text);

@@ -13,6 +13,7 @@ std::string_view default_message(Reason reason) {
     case Reason::superseded: return "Another session has been started using your account. You will now be signed out.";
     case Reason::expired: return "Your session has expired. Please sign in again.";
     case Reason::logged_out: return "You have signed out.";
+    case Reason::sso_logout: return "You signed out of single sign-on";
     case Reason::refused:
       return "This sign-in was refused: your account already has the maximum number of active sessions ({limit}). "
              "Sign out of another session first.";

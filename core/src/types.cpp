@@ -12,13 +12,14 @@ std::string_view to_string(Reason reason) {
     case Reason::logged_out: return "logged_out";
     case Reason::unavailable: return "unavailable";
     case Reason::refused: return "refused";
+    case Reason::sso_logout: return "sso_logout";
   }
   return "none";
 }
 
 std::optional<Reason> reason_from_string(std::string_view text) {
   for (Reason r : {Reason::killed, Reason::blocked, Reason::superseded, Reason::expired, Reason::logged_out,
-                   Reason::unavailable, Reason::refused}) {
+                   Reason::unavailable, Reason::refused, Reason::sso_logout}) {
     if (to_string(r) == text) return r;
   }
   return std::nullopt;

@@ -248,6 +248,16 @@ class Backend : public sg::admin::Backend {
     token_used = true;
     return act("wasnt_me:" + actor.name + ":" + actor.source, "all signed out");
   }
+  std::set<std::string> sso_tokens;  // jti digests seen, as sso_logout_tokens
+  sg::db::ActionResult sso_logout(const sg::db::SsoLogout& logout, const sg::db::Actor& actor) override {
+    check();
+    if (!logout.token_hash.empty() && !sso_tokens.insert(logout.token_hash).second)
+      throw sg::db::OperationError(sg::db::OperationError::Kind::gone, "this logout token (jti) was already used");
+    bool cas = logout.protocol == sg::db::SsoLogout::Protocol::cas;
+    return act("sso:" + std::string(cas ? "cas" : "oidc") + ":" + logout.sub + ":" + logout.sid + ":" + logout.ticket +
+                   ":" + actor.name + ":" + actor.source,
+               "ended by single sign-out");
+  }
 };
 
 }  // namespace fake

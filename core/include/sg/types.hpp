@@ -22,6 +22,7 @@ enum class Reason : std::uint8_t {
   logged_out = 5,
   unavailable = 6,  // deny-list too stale and fail mode is closed
   refused = 7,      // a login that policy does not allow
+  sso_logout = 8,   // the identity provider said the user signed out (back-channel logout)
 };
 
 std::string_view to_string(Reason reason);
