@@ -1,3 +1,4 @@
+#include "sg/clock.hpp"
 #include "sso.hpp"
 
 #include <arpa/inet.h>
@@ -296,7 +297,7 @@ Response App::oidc_logout(Context& ctx) {
   std::string load_error;
   std::string keys = jwks_->keys(false, load_error);
   if (!load_error.empty()) ctx.request.log("sso: " + load_error);
-  const std::int64_t now = now_micros() / kMicrosPerSecond;
+  const std::int64_t now = sg::wall_clock_micros() / kMicrosPerSecond;
   LogoutToken claims;
   bool key_unknown = false;
   std::string why = keys.empty() ? "the provider's keys are not available" : verify_logout_token(token, keys, sso, now, claims, key_unknown);
