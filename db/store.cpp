@@ -177,14 +177,13 @@ std::size_t SqlDenyFeed::expire_sessions(std::size_t limit) {
 }
 
 void SqlDenyFeed::report_health(const InstanceHealth& h) {
-  Param error_at = h.last_db_error_at > 0 ? Param(std::int64_t{h.last_db_error_at}) : Param(Null{});
-  Param error = h.last_db_error.empty() ? Param(Null{}) : Param(h.last_db_error.substr(0, 255));
+  // No error yet: an empty text and a time of 0, stored as NULL by the NULLIFs.
   db_.execute(
       "INSERT INTO instance_health (instance, reported_at, report_interval_ms, revoked_sessions, blocked_users, "
       "deny_list_capacity, deny_list_age_ms, poll_lag_ms, last_db_error, last_db_error_at, activity_slots_used, "
       "activity_slots, activity_dropped, revocations_dropped, login_connections_in_use, login_connections, "
-      "journal_bytes, journal_records_pending) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?, ?, "
-      "FROM_UNIXTIME(0) + INTERVAL ? MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "journal_bytes, journal_records_pending) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
+      "FROM_UNIXTIME(0) + INTERVAL NULLIF(?, 0) MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?) "
       "ON DUPLICATE KEY UPDATE reported_at = VALUES(reported_at), report_interval_ms = VALUES(report_interval_ms), "
       "revoked_sessions = VALUES(revoked_sessions), blocked_users = VALUES(blocked_users), "
       "deny_list_capacity = VALUES(deny_list_capacity), deny_list_age_ms = VALUES(deny_list_age_ms), "
@@ -195,7 +194,7 @@ void SqlDenyFeed::report_health(const InstanceHealth& h) {
       "login_connections_in_use = VALUES(login_connections_in_use), login_connections = VALUES(login_connections), "
       "journal_bytes = VALUES(journal_bytes), journal_records_pending = VALUES(journal_records_pending)",
       {h.instance.substr(0, 255), h.report_interval_ms, h.revoked_sessions, h.blocked_users, h.deny_list_capacity,
-       h.deny_list_age_ms, h.poll_lag_ms, error, error_at, h.activity_slots_used, h.activity_slots,
+       h.deny_list_age_ms, h.poll_lag_ms, h.last_db_error.substr(0, 255), std::int64_t{h.last_db_error_at}, h.activity_slots_used, h.activity_slots,
        h.activity_dropped, h.revocations_dropped, h.login_connections_in_use, h.login_connections, h.journal_bytes,
        h.journal_records_pending});
 }
