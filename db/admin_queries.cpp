@@ -152,6 +152,41 @@ std::vector<std::string> AdminQueries::audit_actions() {
   return out;
 }
 
+std::vector<InstanceHealthRow> AdminQueries::instance_health() {
+  std::vector<InstanceHealthRow> out;
+  for (const auto& r : db_.query(
+           "SELECT instance, TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), reported_at), "
+           "TIMESTAMPDIFF(MICROSECOND, reported_at, NOW(6)) DIV 1000, report_interval_ms, revoked_sessions, "
+           "blocked_users, deny_list_capacity, deny_list_age_ms, poll_lag_ms, COALESCE(last_db_error, ''), "
+           "COALESCE(TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), last_db_error_at), 0), activity_slots_used, "
+           "activity_slots, activity_dropped, revocations_dropped, login_connections_in_use, login_connections, "
+           "journal_bytes, journal_records_pending FROM instance_health ORDER BY instance LIMIT 1000")) {
+    InstanceHealthRow row;
+    InstanceHealth& h = row.figures;
+    h.instance = to_text(r[0]);
+    row.reported_at = to_int(r[1]);
+    row.report_age_ms = to_int(r[2]);
+    h.report_interval_ms = to_int(r[3]);
+    h.revoked_sessions = to_int(r[4]);
+    h.blocked_users = to_int(r[5]);
+    h.deny_list_capacity = to_int(r[6]);
+    h.deny_list_age_ms = to_int(r[7]);
+    h.poll_lag_ms = to_int(r[8]);
+    h.last_db_error = to_text(r[9]);
+    h.last_db_error_at = to_int(r[10]);
+    h.activity_slots_used = to_int(r[11]);
+    h.activity_slots = to_int(r[12]);
+    h.activity_dropped = to_int(r[13]);
+    h.revocations_dropped = to_int(r[14]);
+    h.login_connections_in_use = to_int(r[15]);
+    h.login_connections = to_int(r[16]);
+    h.journal_bytes = to_int(r[17]);
+    h.journal_records_pending = to_int(r[18]);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 std::vector<OutboxRow> AdminQueries::outbox(std::size_t limit, std::uint64_t before_id) {
   std::vector<Param> params;
   std::string sql = kOutboxColumns;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "instance_health.hpp"
 #include "mariadb.hpp"
 #include "sg/types.hpp"
 
@@ -88,6 +89,8 @@ class AdminQueries {
   std::vector<AuditRow> audit(const AuditQuery& query);
   std::vector<std::string> audit_actions();
   std::vector<OutboxRow> outbox(std::size_t limit, std::uint64_t before_id = 0);
+  // Every instance that ever reported, by name (a few rows: one per Apache instance).
+  std::vector<InstanceHealthRow> instance_health();
 
   // Takes a sample of the live counts if the newest is older than `interval`; returns the stats.
   ActivityStats activity(Micros interval, bool force_sample = false);

@@ -24,6 +24,8 @@ const std::vector<Privilege>& required_privileges(Account account) {
       {"accounts", "UPDATE", "last_login_at"}, {"audit_log", "SELECT", ""},
       {"session_values", "SELECT", ""},   {"session_values", "INSERT", ""},
       {"schema_migrations", "SELECT", ""},
+      {"instance_health", "SELECT", ""},  {"instance_health", "INSERT", ""},
+      {"instance_health", "UPDATE", ""},
   };
   static const std::vector<Privilege> admin = {
       {"sessions", "SELECT", ""},           {"sessions", "UPDATE", "state"},
@@ -41,7 +43,7 @@ const std::vector<Privilege>& required_privileges(Account account) {
       {"signout_links_used", "INSERT", ""}, {"signout_links_used", "DELETE", ""},
       {"sso_logout_tokens", "SELECT", ""},  {"sso_logout_tokens", "INSERT", ""},
       {"sso_logout_tokens", "DELETE", ""},
-      {"schema_migrations", "SELECT", ""},
+      {"schema_migrations", "SELECT", ""},  {"instance_health", "SELECT", ""},
   };
   return account == Account::module ? module : admin;
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "instance_health.hpp"
 #include "mariadb.hpp"
 #include "sg/device.hpp"
 #include "sg/poller.hpp"
@@ -30,6 +31,8 @@ class SqlDenyFeed : public DenyFeed {
   // Audit lines written since `after` (by the admin pages, API or CLI), for Apache's log.
   std::vector<std::pair<std::uint64_t, std::string>> audit_lines(std::uint64_t after, std::size_t limit);
   std::uint64_t last_audit_id();
+  // One upsert of this instance's row; reported_at is the database's clock.
+  void report_health(const InstanceHealth& health);
 
  private:
   Connection& db_;
@@ -136,6 +139,9 @@ class ReconnectingFeed : public DenyFeed {
   }
   std::uint64_t last_audit_id() {
     return with([](SqlDenyFeed& f) { return f.last_audit_id(); });
+  }
+  void report_health(const InstanceHealth& health) {
+    with([&](SqlDenyFeed& f) { f.report_health(health); });
   }
   bool connected() const { return connection_ != nullptr; }
 

@@ -1,4 +1,4 @@
-// The JSON API: reads (sessions, users, audit, outbox) and the commands' JSON face. Errors
+// The JSON API: reads (sessions, users, audit, outbox, instance health) and the commands' JSON face. Errors
 // are rendered once, in App::respond, as {"error": CODE, "message": TEXT}.
 #include <algorithm>
 
@@ -104,6 +104,12 @@ Response App::api_outbox(Context& ctx) {
                         {"last_error", m.last_error}});
   }
   return json_response(json{{"mails", list}});
+}
+
+Response App::api_health(Context&) {
+  json list = json::array();
+  for (const auto& row : backend_.instance_health()) list.push_back(health_json(row));
+  return json_response(json{{"instances", list}, {"stale_after_intervals", kHealthStaleIntervals}});
 }
 
 namespace {

@@ -53,6 +53,8 @@ class App {
   Response api_users(Context& ctx);
   Response api_audit(Context& ctx);
   Response api_outbox(Context& ctx);
+  Response api_health(Context& ctx);
+  Response health_page(Context& ctx);
   Response api_command(Context& ctx);
   Response my_sessions(Context& ctx);
   Response my_sessions_sign_out(Context& ctx);

@@ -82,6 +82,10 @@ std::vector<db::AuditRow> SqlBackend::audit(const db::AuditQuery& query) {
 std::vector<std::string> SqlBackend::audit_actions() {
   return with([&](db::Operations&, db::AdminQueries& q) { return q.audit_actions(); });
 }
+std::vector<db::InstanceHealthRow> SqlBackend::instance_health() {
+  return with([](db::Operations&, db::AdminQueries& q) { return q.instance_health(); });
+}
+
 std::vector<db::OutboxRow> SqlBackend::outbox(std::size_t limit, std::uint64_t before_id) {
   return with([&](db::Operations&, db::AdminQueries& q) { return q.outbox(limit, before_id); });
 }

@@ -28,6 +28,7 @@ class Backend {
   virtual std::vector<db::AuditRow> audit(const db::AuditQuery& query) = 0;
   virtual std::vector<std::string> audit_actions() = 0;
   virtual std::vector<db::OutboxRow> outbox(std::size_t limit, std::uint64_t before_id) = 0;
+  virtual std::vector<db::InstanceHealthRow> instance_health() = 0;
 
   virtual db::ActionResult kill_session(const std::string& id, const db::Actor& actor) = 0;
   virtual db::ActionResult kill_sessions(const std::vector<std::string>& ids, const db::Actor& actor) = 0;
@@ -74,6 +75,7 @@ class SqlBackend : public Backend {
   std::vector<db::AuditRow> audit(const db::AuditQuery& query) override;
   std::vector<std::string> audit_actions() override;
   std::vector<db::OutboxRow> outbox(std::size_t limit, std::uint64_t before_id) override;
+  std::vector<db::InstanceHealthRow> instance_health() override;
   db::ActionResult kill_session(const std::string& id, const db::Actor& actor) override;
   db::ActionResult kill_sessions(const std::vector<std::string>& ids, const db::Actor& actor) override;
   db::ActionResult kill_user(const std::string& user, const db::Actor& actor) override;

@@ -59,7 +59,7 @@ std::string page(const PageFrame& frame, std::string_view content) {
          "\">Session Guard</a>\n";
   if (!frame.user.empty()) {
     out += "<nav aria-label=\"Main\">" + nav("sessions", "Sessions") + nav("users", "Users") + nav("audit", "Audit") +
-           "</nav>\n<span class=\"who\">Signed in as <strong>" + h(frame.user) + "</strong></span>\n";
+           nav("health", "Health") + "</nav>\n<span class=\"who\">Signed in as <strong>" + h(frame.user) + "</strong></span>\n";
   }
   out += "</header>\n<main id=\"main\">\n";
   out += content;

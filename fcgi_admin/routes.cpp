@@ -52,11 +52,13 @@ const std::vector<App::Route>& App::routes() {
         {Match::exact, "/sessions", Access::admin, read, true, &App::sessions_page, nullptr},
         {Match::exact, "/users", Access::admin, read, true, &App::users_page, nullptr},
         {Match::exact, "/audit", Access::admin, read, true, &App::audit_page, nullptr},
+        {Match::exact, "/health", Access::admin, read, true, &App::health_page, nullptr},
         {Match::exact, "/confirm", Access::admin, read, true, &App::confirm_page, nullptr},
         {Match::exact, "/api/sessions", Access::admin, read, false, &App::api_sessions, nullptr},
         {Match::exact, "/api/users", Access::admin, read, false, &App::api_users, nullptr},
         {Match::exact, "/api/audit", Access::admin, read, false, &App::api_audit, nullptr},
         {Match::exact, "/api/outbox", Access::admin, read, false, &App::api_outbox, nullptr},
+        {Match::exact, "/api/health", Access::admin, read, false, &App::api_health, nullptr},
     };
     for (const Command& command : commands()) {
       r.push_back({Match::exact, std::string("/actions/") + command.name, Access::admin, "POST", false, &App::action,

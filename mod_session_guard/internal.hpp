@@ -9,6 +9,7 @@
 // response.cpp   login and logout capture from the app's response, session lineage
 // denial.cpp     what a denied request gets
 // journal.cpp    logins and logouts the database could not take, on disk until replayed
+// status.cpp     the figures for operators: server-status and the instance's health row
 #pragma once
 
 #include <httpd.h>
@@ -114,6 +115,7 @@ struct ProcessState {
   // slots and the active poller are byte locks on it, which die with their process.
   int lock_fd = -1;
   std::optional<sg::LoginSlots> login_slots;
+  std::string instance_name;  // host name ":" port: the instance's row in instance_health
 };
 extern ProcessState g_process;
 
@@ -194,6 +196,14 @@ bool journal_login(request_rec* r, const sg::db::LoginRecord& login, const char*
 bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const char* why);
 // In the poller, before each tick: replays what waits in the journal once the database answers.
 void replay_journal(server_rec* s) noexcept;
+
+// journal.cpp, continued
+std::uint64_t journal_bytes() noexcept;  // 0 without a journal or when it cannot be read
+
+// status.cpp
+constexpr sg::Micros kHealthReportInterval = 10 * sg::kMicrosPerSecond;
+sg::db::InstanceHealth instance_health(sg::Micros now);
+void register_status_hook();
 
 // denial.cpp
 void deny_now(request_rec* r, RequestState& state, sg::Reason reason);

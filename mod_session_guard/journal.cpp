@@ -207,6 +207,24 @@ bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const ch
   return true;
 }
 
+std::uint64_t journal_bytes() noexcept {
+  if (g_journal.empty()) return 0;
+  try {
+    return sg::journal_size(g_journal);
+  } catch (...) {
+    return 0;
+  }
+}
+
+namespace {
+// For server-status: records past the replay's position in the file as last read.
+void note_pending(const sg::JournalRead& read) {
+  std::uint32_t pending = 0;
+  for (const auto& record : read.records) pending += record.end > g_replayed ? 1 : 0;
+  g_process.region->set_journal_pending(pending);
+}
+}  // namespace
+
 void replay_journal(server_rec* s) noexcept {
   if (g_journal.empty()) return;
   sg::Micros now = sg::wall_clock_micros();
@@ -214,6 +232,7 @@ void replay_journal(server_rec* s) noexcept {
     std::uint64_t size = sg::journal_size(g_journal);
     if (size == 0) {
       g_replayed = 0;
+      g_process.region->set_journal_pending(0);
       return;
     }
     // Tried before every tick, so the journalled sessions have their rows before the tick's
@@ -223,7 +242,9 @@ void replay_journal(server_rec* s) noexcept {
     if (now < g_next_try) return;
     std::string bytes = sg::read_journal_file(g_journal, read_limit());
     sg::JournalRead read = sg::read_journal(bytes);
+    note_pending(read);  // before the replay, which throws while the database is away
     std::size_t replayed = replay_records(read, s);
+    note_pending(read);
     g_replayed_total += replayed;
     if (g_failing) g_failing = false;
     if (read.skipped_bytes > 0 && replayed > 0) {
@@ -234,6 +255,7 @@ void replay_journal(server_rec* s) noexcept {
     bool all = read.records.empty() || read.records.back().end <= g_replayed;
     if (all && sg::truncate_journal_if(g_journal, bytes.size())) {
       g_replayed = 0;
+      g_process.region->set_journal_pending(0);
       ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                    "session guard: journal replayed: %" APR_SIZE_T_FMT " logins and logouts recorded",
                    g_replayed_total);

@@ -298,6 +298,8 @@ void register_hooks(apr_pool_t*) {
   ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_handler(denial_handler, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   ap_hook_log_transaction(log_transaction, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // Optional: shown only where mod_status is loaded.
+  register_status_hook();
   ap_register_input_filter(kReplayFilter, replay_filter, nullptr, AP_FTYPE_RESOURCE);
   ap_register_output_filter(kResponseFilter, response_filter, nullptr, AP_FTYPE_CONTENT_SET);
 }

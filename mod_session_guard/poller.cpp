@@ -3,12 +3,14 @@
 // (poller_process.cpp starts and replaces the processes).
 #include "internal.hpp"
 
+#include <ap_listen.h>
 #include <apr_shm.h>
 #include <unixd.h>
 
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 
@@ -81,6 +83,8 @@ struct PollerState {
   bool healthy = true;
   bool writes_ok = true;
   bool first_tick = true;
+  bool health_reported = true;  // the last health upsert worked (its failure is said once)
+  sg::Micros next_health_report = 0;
   std::optional<std::uint64_t> audit_seen;  // audit lines up to here are in the log already
 };
 
@@ -105,9 +109,31 @@ void log_new_audit_lines(PollerState& poller, server_rec* s) {
   }
 }
 
+// About every kHealthReportInterval, on the poller's own connection. Only a figure for the
+// admin pages: a failure (a database not yet migrated to 050, say) never fails the refresh.
+void report_health(PollerState& state, server_rec* s, sg::Micros now) {
+  if (now < state.next_health_report) return;
+  state.next_health_report = now + kHealthReportInterval;
+  try {
+    state.feed.report_health(instance_health(now));
+    if (!state.health_reported) {
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "session guard: instance health reported to the database again");
+    }
+    state.health_reported = true;
+  } catch (const std::exception& e) {
+    if (state.health_reported) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "session guard: cannot report this instance's health to the database (is sql/050 applied?): %s",
+                   e.what());
+    }
+    state.health_reported = false;
+  }
+}
+
 void poll_once(PollerState& state, server_rec* s) {
   replay_journal(s);  // first: the tick's activity flush needs the journalled sessions' rows
   sg::TickResult result = state.poller.tick();
+  g_process.region->note_poll(sg::wall_clock_micros(), result.ok ? std::string_view() : std::string_view(result.error));
   if (!result.ok && (state.healthy || state.first_tick)) {
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                  "session guard: database unreachable, still enforcing the deny-list last refreshed %" APR_INT64_T_FMT " ms ago "
@@ -148,6 +174,7 @@ void poll_once(PollerState& state, server_rec* s) {
   }
   // After the audit lines: the file then holds their position too.
   if (result.ok && result.published) save_state_file(s);
+  if (result.ok) report_health(state, s, sg::wall_clock_micros());
   state.healthy = result.ok;
   state.first_tick = false;
 }
@@ -204,12 +231,23 @@ std::string tracking_key(server_rec* s) {
   return key;
 }
 
+// How this instance is named in instance_health: the host and the main server's port (or
+// the first listener's), so two instances on one host stay apart.
+std::string instance_name(server_rec* s) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  unsigned port = s->port;
+  if (port == 0 && ap_listeners != nullptr && ap_listeners->bind_addr != nullptr) port = ap_listeners->bind_addr->port;
+  return std::string(host) + ":" + std::to_string(port);
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
   // httpd reads the configuration twice at start-up; only the second pass is the real one.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
   try {
     g_process.config = server_config(s);
     g_process.tracking_key = tracking_key(s);
+    g_process.instance_name = instance_name(s);
     sg::db::initialize_library();
     if (!g_process.config.db_options_file) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,

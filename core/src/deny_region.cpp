@@ -18,7 +18,7 @@ namespace sg {
 
 namespace {
 constexpr std::uint64_t kMagic = 0x5347524547494f4eULL;  // "SGREGION"
-constexpr std::uint32_t kVersion = 5;
+constexpr std::uint32_t kVersion = 6;  // 6: operators' figures (last poll, database error)
 constexpr std::uint64_t kEmptyTag = 0;
 constexpr std::uint64_t kClaimingTag = 1;
 constexpr std::uint64_t kBindingTag = 1;  // bound_user_tag while one writer rewrites the owner
@@ -84,6 +84,15 @@ struct DenyRegion::Header {
   // Never less than the number of live local revocations, so a reader that sees 0 may skip
   // the local table (the common case: one load per request).
   std::atomic<std::uint32_t> local_hint;
+  // The poller writes these alone; server-status reads them from any child. The error text
+  // is a seqlock (odd while written) so a reader never shows half of two messages.
+  std::atomic<Micros> last_poll;
+  std::atomic<std::uint32_t> activity_used;
+  std::atomic<std::uint32_t> journal_pending;
+  std::atomic<std::uint64_t> db_error_sequence;
+  std::atomic<Micros> db_error_at;
+  std::atomic<std::uint32_t> db_error_length;
+  char db_error[DenyRegion::kMaxErrorText];
 };
 
 // Entries follow the buffer header: sessions sorted by fingerprint, then users sorted by key.
@@ -479,7 +488,44 @@ RegionStats DenyRegion::stats() const {
   for (std::uint32_t i = 0; i < h->capacity.local; ++i) {
     if (local_slots()[i].tag.load(std::memory_order_relaxed) != kEmptyTag) ++s.local_pending;
   }
+  s.last_poll = h->last_poll.load();
+  s.activity_used = h->activity_used.load();
+  s.journal_pending = h->journal_pending.load();
+  // Bounded: a poller killed inside the write leaves the sequence odd, and a status page
+  // must not spin on it forever.
+  for (int attempt = 0; attempt < kReadRetries; ++attempt) {
+    std::uint64_t before = h->db_error_sequence.load(std::memory_order_acquire);
+    if (before % 2 != 0) continue;
+    Micros at = h->db_error_at.load(std::memory_order_relaxed);
+    std::uint32_t length = std::min<std::uint32_t>(h->db_error_length.load(std::memory_order_relaxed), kMaxErrorText);
+    char text[kMaxErrorText];
+    std::memcpy(text, h->db_error, length);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (h->db_error_sequence.load(std::memory_order_relaxed) != before) continue;
+    s.db_error_at = at;
+    s.db_error.assign(text, length);
+    break;
+  }
   return s;
+}
+
+void DenyRegion::note_poll(Micros now, std::string_view error) {
+  Header* h = header();
+  h->last_poll.store(now, std::memory_order_release);
+  if (error.empty()) return;
+  std::size_t length = std::min(error.size(), kMaxErrorText);
+  std::uint64_t sequence = h->db_error_sequence.load(std::memory_order_relaxed);
+  if (sequence % 2 != 0) ++sequence;  // left odd by a poller that died inside: take it over
+  h->db_error_sequence.store(sequence + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(h->db_error, error.data(), length);
+  h->db_error_length.store(static_cast<std::uint32_t>(length), std::memory_order_relaxed);
+  h->db_error_at.store(now, std::memory_order_relaxed);
+  h->db_error_sequence.store(sequence + 2, std::memory_order_release);
+}
+
+void DenyRegion::set_journal_pending(std::uint32_t records) {
+  header()->journal_pending.store(records, std::memory_order_relaxed);
 }
 
 void DenyRegion::publish(std::vector<RevokedSession> sessions, std::vector<Fingerprint> blocked_users) {
@@ -870,15 +916,18 @@ std::string DenyRegion::bound_user(const Fingerprint& fp) const {
 std::vector<ActivityRecord> DenyRegion::pending_activity(Micros forget_before) {
   std::vector<ActivityRecord> pending;
   ActivitySlot* slots = activity_slots();
+  std::uint32_t used = 0;  // counted here, where the whole table is walked anyway
   for (std::uint32_t i = 0; i < header()->capacity.activity; ++i) {
     ActivitySlot& slot = slots[i];
     std::uint64_t tag = slot.tag.load(std::memory_order_acquire);
     if (tag < 2) continue;
+    ++used;
     Micros seen = slot.last_seen.load(std::memory_order_relaxed);
     Micros flushed = slot.flushed.load(std::memory_order_relaxed);
     if (seen > flushed) {
       pending.push_back(ActivityRecord{slot.fingerprint, seen});
     } else if (seen < forget_before && slot.tag.compare_exchange_strong(tag, kClaimingTag, std::memory_order_acq_rel)) {
+      --used;
       // Held as claiming, so no child claims it while the generation moves on; a child
       // still holding the old generation can no longer bind it or count it as seen.
       slot.generation.fetch_add(1, std::memory_order_acq_rel);
@@ -886,6 +935,7 @@ std::vector<ActivityRecord> DenyRegion::pending_activity(Micros forget_before) {
       slot.tag.store(kEmptyTag, std::memory_order_release);
     }
   }
+  header()->activity_used.store(used, std::memory_order_relaxed);
   // Two children may claim slots for one new session at the same moment: report it once.
   std::sort(pending.begin(), pending.end(), [](const ActivityRecord& a, const ActivityRecord& b) {
     return a.fingerprint < b.fingerprint || (a.fingerprint == b.fingerprint && a.last_seen > b.last_seen);

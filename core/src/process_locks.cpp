@@ -50,4 +50,14 @@ void LoginSlots::release(int slot) noexcept {
   held_here_.fetch_and(~(std::uint64_t{1} << slot), std::memory_order_acq_rel);
 }
 
+std::uint32_t LoginSlots::in_use() const noexcept {
+  const std::uint64_t here = held_here_.load(std::memory_order_acquire);
+  std::uint32_t used = 0;
+  for (std::uint32_t i = 0; i < count_; ++i) {
+    // lock_holder cannot see this process's own locks: the bitmap says which those are.
+    if ((here >> i) & 1U || (fd_ >= 0 && lock_holder(fd_, kLoginSlotsOffset + i) != 0)) ++used;
+  }
+  return used;
+}
+
 }  // namespace sg

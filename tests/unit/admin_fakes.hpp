@@ -68,6 +68,7 @@ class Backend : public sg::admin::Backend {
   std::map<std::string, sg::db::UserRow> accounts;
   std::vector<sg::db::AuditRow> audit_rows;
   std::vector<sg::db::OutboxRow> mails;
+  std::vector<sg::db::InstanceHealthRow> health;
   std::vector<std::string> calls;  // "kill:<fp>", "block:<user>:<reason>", ...
   bool down = false;
   sg::db::SessionQuery last_query;
@@ -150,6 +151,10 @@ class Backend : public sg::admin::Backend {
   std::vector<sg::db::OutboxRow> outbox(std::size_t, std::uint64_t) override {
     check();
     return mails;
+  }
+  std::vector<sg::db::InstanceHealthRow> instance_health() override {
+    check();
+    return health;
   }
   sg::db::ActionResult act(const std::string& call, const std::string& line) {
     check();

@@ -344,6 +344,60 @@ SG_TEST(api_lists_sessions_as_json) {
   assert_int_equal(run(b, {"GET", "/session-guard/api/nothing"}).status, 404);
 }
 
+namespace {
+sg::db::InstanceHealthRow health_row(const std::string& instance, std::int64_t age_ms) {
+  sg::db::InstanceHealthRow row;
+  row.figures.instance = instance;
+  row.figures.report_interval_ms = 10000;
+  row.figures.revoked_sessions = 12;
+  row.figures.activity_slots_used = 3;
+  row.figures.activity_slots = 65536;
+  row.figures.login_connections = 4;
+  row.report_age_ms = age_ms;
+  return row;
+}
+}  // namespace
+
+SG_TEST(api_health_lists_instances_and_flags_the_stale) {
+  fake::Backend b;
+  b.health.push_back(health_row("web1:80", 4000));
+  b.health.push_back(health_row("web2:80", 31000));  // over 3 intervals of 10 s
+  b.health[1].figures.last_db_error = "Can't connect \"db\"";
+  b.health[1].figures.last_db_error_at = 1700000000LL * 1000000;
+  Response r = run(b, {"GET", "/session-guard/api/health"});
+  assert_int_equal(r.status, 200);
+  assert_contains(r.body, "{\"activity_dropped\":0,\"activity_slots\":65536,\"activity_slots_used\":3,");
+  assert_contains(r.body, "\"instance\":\"web1:80\",\"journal_bytes\":0,\"journal_records_pending\":0,"
+                          "\"last_db_error\":null,\"last_db_error_at\":null,");
+  assert_contains(r.body, "\"report_age_ms\":4000,\"report_interval_ms\":10000,\"reported_at\":\"\","
+                          "\"revocations_dropped\":0,\"revoked_sessions\":12,\"stale\":false}");
+  assert_contains(r.body, "\"last_db_error\":\"Can't connect \\\"db\\\"\",\"last_db_error_at\":\"2023-11-14T22:13:20Z\"");
+  assert_contains(r.body, "\"report_age_ms\":31000,\"report_interval_ms\":10000,\"reported_at\":\"\","
+                          "\"revocations_dropped\":0,\"revoked_sessions\":12,\"stale\":true}");
+  // Admins only, like every read.
+  assert_int_equal(run(b, {"GET", "/session-guard/api/health", "alice"}).status, 403);
+}
+
+SG_TEST(health_page_shows_one_escaped_row_per_instance) {
+  fake::Backend b;
+  b.health.push_back(health_row("web1:80", 4000));
+  b.health.push_back(health_row("<b>web2</b>:80", 45000));
+  b.health[1].figures.last_db_error = "<script>x</script>";
+  b.health[1].figures.last_db_error_at = 1700000000LL * 1000000;
+  Response r = run(b, {"GET", "/session-guard/health"});
+  assert_int_equal(r.status, 200);
+  assert_contains(r.body, "aria-current=\"page\">Health</a>");
+  assert_contains(r.body, "<tr data-instance=\"web1:80\"><td>web1:80 <span class=\"badge active\">reporting</span>");
+  assert_contains(r.body, "<tr data-instance=\"&lt;b&gt;web2&lt;/b&gt;:80\" class=\"stale\">");
+  assert_contains(r.body, "<span class=\"badge blocked\">stale</span>");
+  assert_contains(r.body, "&lt;script&gt;x&lt;/script&gt;");
+  assert_not_contains(r.body, "<script>x");
+  assert_not_contains(r.body, "<b>web2");
+  assert_contains(r.body, "3 / 65,536");
+  b.health.clear();
+  assert_contains(run(b, {"GET", "/session-guard/health"}).body, "No instance has reported yet.");
+}
+
 SG_TEST(csrf_tokens) {
   std::string t = sg::admin::csrf_token("key", kNonce, "admin");
   assert_int_equal(t.size(), 64);
@@ -375,6 +429,8 @@ int main() {
       cmocka_unit_test(notices_are_escaped),
       cmocka_unit_test(api_changes_need_json_and_map_errors_to_statuses),
       cmocka_unit_test(api_lists_sessions_as_json),
+      cmocka_unit_test(api_health_lists_instances_and_flags_the_stale),
+      cmocka_unit_test(health_page_shows_one_escaped_row_per_instance),
       cmocka_unit_test(csrf_tokens),
   };
   return cmocka_run_group_tests_name("admin_app", tests, nullptr, nullptr);

@@ -721,6 +721,50 @@ SG_TEST(activity_table_full_drops_and_counts) {
   assert_int_equal(region.stats().activity_dropped, 400 - pending.size());
 }
 
+SG_TEST(operator_figures_are_shared_and_the_last_error_outlives_recovery) {
+  sg::RegionCapacity c = small_capacity();
+  HeapRegion mem(c);
+  auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  auto fresh = region.stats();
+  assert_int_equal(fresh.last_poll, 0);
+  assert_int_equal(fresh.db_error_at, 0);
+  assert_str_eq(fresh.db_error, "");
+  region.note_poll(kNow + 1, "Can't connect to server on '127.0.0.1'");
+  region.set_journal_pending(7);
+  auto again = sg::DenyRegion::attach(mem.base, mem.size);  // what another child sees
+  assert_true(again.has_value());
+  auto failed = again->stats();
+  assert_int_equal(failed.last_poll, kNow + 1);
+  assert_int_equal(failed.db_error_at, kNow + 1);
+  assert_str_eq(failed.db_error, "Can't connect to server on '127.0.0.1'");
+  assert_int_equal(failed.journal_pending, 7);
+  // Recovery moves the poll time on and keeps the error, with its own time, for the operator.
+  region.note_poll(kNow + 9, "");
+  auto recovered = again->stats();
+  assert_int_equal(recovered.last_poll, kNow + 9);
+  assert_int_equal(recovered.db_error_at, kNow + 1);
+  assert_str_eq(recovered.db_error, "Can't connect to server on '127.0.0.1'");
+  // A long message is cut to the field, never written past it.
+  region.note_poll(kNow + 10, std::string(1000, 'x'));
+  auto cut = again->stats();
+  assert_int_equal(cut.db_error.size(), sg::DenyRegion::kMaxErrorText);
+  assert_str_eq(again->validate(), "");
+}
+
+SG_TEST(activity_used_counts_claimed_slots_until_they_are_freed) {
+  sg::RegionCapacity c = small_capacity();
+  HeapRegion mem(c);
+  auto region = sg::DenyRegion::create(mem.base, mem.size, c, kNow);
+  for (int i = 0; i < 5; ++i) bind(region, fp("used", i), kNow);
+  assert_int_equal(region.stats().activity_used, 0);  // counted by the poller's walk, not yet run
+  auto pending = region.pending_activity(0);
+  assert_int_equal(pending.size(), 5);
+  assert_int_equal(region.stats().activity_used, 5);
+  region.mark_flushed(pending);
+  region.pending_activity(kNow + 1);  // idle and flushed: freed
+  assert_int_equal(region.stats().activity_used, 0);
+}
+
 SG_TEST(bound_to_and_mark_bound) {
   sg::RegionCapacity c = small_capacity();
   HeapRegion mem(c);
@@ -1293,6 +1337,8 @@ int main() {
       cmocka_unit_test(activity_flushed_is_not_pending_until_seen_again),
       cmocka_unit_test(activity_forget_before_frees_flushed_slots),
       cmocka_unit_test(activity_table_full_drops_and_counts),
+      cmocka_unit_test(operator_figures_are_shared_and_the_last_error_outlives_recovery),
+      cmocka_unit_test(activity_used_counts_claimed_slots_until_they_are_freed),
       cmocka_unit_test(bound_to_and_mark_bound),
       cmocka_unit_test(bound_user_names_the_bound_user),
       cmocka_unit_test(snapshot_round_trips_through_text_and_restores_a_fresh_region),

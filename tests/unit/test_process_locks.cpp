@@ -76,6 +76,25 @@ SG_TEST(login_slots_respect_the_limit_in_one_process) {
   for (int slot : taken) slots.release(slot);
 }
 
+SG_TEST(in_use_counts_this_process_and_others_until_they_die) {
+  LockFile file;
+  assert_true(file.fd >= 0);
+  sg::LoginSlots slots(file.fd, 6);
+  assert_int_equal(slots.in_use(), 0);
+  int mine = slots.try_acquire();
+  assert_true(mine >= 0);
+  assert_int_equal(slots.in_use(), 1);  // its own lock, which F_GETLK does not show
+  {
+    Holder other(file.fd, 6, 2);
+    assert_int_equal(other.got, 2);
+    assert_int_equal(slots.in_use(), 3);
+    other.kill_hard();
+    assert_int_equal(slots.in_use(), 1);  // the kernel freed the dead child's bytes
+  }
+  slots.release(mine);
+  assert_int_equal(slots.in_use(), 0);
+}
+
 SG_TEST(threads_of_one_process_never_share_a_slot) {
   // fcntl locks are per process: without the bitmap every thread would "get" slot 0.
   LockFile file;
@@ -188,6 +207,7 @@ SG_TEST(a_waiting_poller_takes_over_the_moment_the_active_one_dies) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(login_slots_respect_the_limit_in_one_process),
+      cmocka_unit_test(in_use_counts_this_process_and_others_until_they_die),
       cmocka_unit_test(threads_of_one_process_never_share_a_slot),
       cmocka_unit_test(slots_held_by_another_process_are_busy_until_it_dies),
       cmocka_unit_test(forty_children_killed_while_holding_slots_leak_none),

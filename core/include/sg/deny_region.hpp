@@ -85,6 +85,12 @@ struct RegionStats {
   std::uint64_t local_revocations = 0;   // revoke_locally calls recorded
   std::uint32_t local_pending = 0;       // local revocations the feed has not brought yet
   std::uint64_t local_overwritten = 0;   // local revocations pushed out before the feed had them
+  // For operators (server-status, the instance's health row): see note_poll.
+  Micros last_poll = 0;                  // the poller's last tick, whatever its outcome
+  std::uint32_t activity_used = 0;       // activity slots claimed, as of the poller's last flush
+  std::uint32_t journal_pending = 0;     // journal records not yet replayed, as of the last look
+  Micros db_error_at = 0;                // 0: no database error since the block was created
+  std::string db_error;                  // the last one, cut to DenyRegion::kMaxErrorText bytes
 };
 
 class DenyRegion {
@@ -157,6 +163,11 @@ class DenyRegion {
   DenySnapshot snapshot() const;
   void restore(const DenySnapshot& snapshot);
   void mark_refreshed(Micros now);
+  // After every tick: `error` empty when the database answered. The last error is kept (with
+  // its time) after the database recovers, so an operator sees what the last outage was.
+  void note_poll(Micros now, std::string_view error);
+  void set_journal_pending(std::uint32_t records);
+  static constexpr std::size_t kMaxErrorText = 240;
   // Activity not yet flushed; forget entries idle since before `forget_before` once flushed.
   std::vector<ActivityRecord> pending_activity(Micros forget_before);
   void mark_flushed(const std::vector<ActivityRecord>& flushed);

@@ -28,6 +28,9 @@ class LoginSlots {
   int try_acquire() noexcept;
   void release(int slot) noexcept;
   std::uint32_t count() const { return count_; }
+  // Slots held now by any process of the instance, this one included: read from the locks
+  // themselves, so a slot of a killed child stops counting when the kernel frees it.
+  std::uint32_t in_use() const noexcept;
 
  private:
   int fd_;
