@@ -9,7 +9,7 @@
 #include <variant>
 #include <vector>
 
-#include "sg/poller.hpp"  // StoreError
+#include "sg/store_error.hpp"
 
 struct st_mysql;
 struct st_mysql_stmt;

@@ -1,6 +1,7 @@
 #include "backend.hpp"
 
 #include "csrf.hpp"
+#include "sg/crypto.hpp"
 
 namespace sg::admin {
 
@@ -53,7 +54,7 @@ bool SqlBackend::is_admin(const std::string& user) {
 
 std::string SqlBackend::csrf_key() {
   if (csrf_key_.empty()) {
-    csrf_key_ = with([&](db::Operations&, db::AdminQueries& q) { return q.setting("csrf_key", random_hex(32)); });
+    csrf_key_ = with([&](db::Operations&, db::AdminQueries& q) { return q.setting("csrf_key", sg::random_hex(32)); });
   }
   return csrf_key_;
 }

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "csrf.hpp"
+#include "sg/crypto.hpp"
 #include "html.hpp"
 #include "listing.hpp"
 #include "sg/cookie.hpp"
@@ -63,7 +64,7 @@ std::string cookie_nonce(const std::string& header) {
 void ensure_nonce(App::Context& ctx) {
   ctx.nonce = cookie_nonce(ctx.request.param("HTTP_COOKIE"));
   if (!plausible_nonce(ctx.nonce)) {
-    ctx.nonce = random_hex(16);
+    ctx.nonce = sg::random_hex(16);
     ctx.new_nonce = true;
   }
 }

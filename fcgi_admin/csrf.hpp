@@ -10,7 +10,6 @@ namespace sg::admin {
 
 constexpr const char* kCsrfCookie = "sg_admin_csrf";
 
-std::string random_hex(std::size_t bytes);  // from OpenSSL's RAND_bytes
 std::string csrf_token(std::string_view key, std::string_view nonce, std::string_view user);
 bool csrf_valid(std::string_view key, std::string_view nonce, std::string_view user, std::string_view token);
 // A nonce we would have issued: 32 lowercase hex digits.

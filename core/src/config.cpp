@@ -5,7 +5,6 @@
 #include <limits>
 
 #include "sg/app_reader.hpp"
-#include "sg/denial.hpp"
 #include "sg/text.hpp"
 
 namespace sg {
@@ -35,11 +34,6 @@ DirConfig merge(const DirConfig& parent, const DirConfig& child) {
   out.messages = parent.messages;
   for (const auto& [reason, text] : child.messages) out.messages[reason] = text;
   return out;
-}
-
-std::string DirConfig::message_for(Reason reason) const {
-  auto it = messages.find(reason);
-  return it != messages.end() ? it->second : std::string(default_message(reason));
 }
 
 ServerConfig merge(const ServerConfig& base, const ServerConfig& vhost) {

@@ -96,8 +96,13 @@ std::string expired_cookie(const CookieSpec& cookie, bool secure) {
   return value;
 }
 
+std::string configured_message(const DirConfig& config, Reason reason) {
+  auto it = config.messages.find(reason);
+  return it != config.messages.end() ? it->second : std::string(default_message(reason));
+}
+
 std::string denial_message(const DirConfig& config, Reason reason, int limit) {
-  std::string message = config.message_for(reason);
+  std::string message = configured_message(config, reason);
   if (auto at = message.find("{limit}"); at != std::string::npos) {
     if (limit > 0) message.replace(at, 7, std::to_string(limit));
     else message = "This sign-in was refused. Please contact your administrator.";

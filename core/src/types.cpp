@@ -1,5 +1,7 @@
 #include "sg/types.hpp"
 
+#include "sg/crypto.hpp"
+
 namespace sg {
 
 std::string_view to_string(Reason reason) {
@@ -26,7 +28,6 @@ std::optional<Reason> reason_from_string(std::string_view text) {
 }
 
 namespace {
-constexpr char kLowerHex[] = "0123456789abcdef";
 constexpr char kUpperHex[] = "0123456789ABCDEF";
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -37,13 +38,7 @@ int hex_value(char c) {
 }  // namespace
 
 std::string Fingerprint::hex() const {
-  std::string out;
-  out.reserve(64);
-  for (auto b : bytes) {
-    out.push_back(kLowerHex[b >> 4]);
-    out.push_back(kLowerHex[b & 15]);
-  }
-  return out;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 std::string Fingerprint::short_id() const {

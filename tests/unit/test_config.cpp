@@ -287,12 +287,12 @@ SG_TEST(messages_per_reason) {
   assert_ok(sg::parse_message("killed", "An admin ended this session.", c));
   assert_ok(sg::parse_message("refused", "Too many sessions ({limit}).", c));
   assert_ok(sg::parse_message("unavailable", "Try later.", c));
-  assert_str_eq(c.message_for(sg::Reason::killed), "An admin ended this session.");
-  assert_str_eq(c.message_for(sg::Reason::refused), "Too many sessions ({limit}).");
+  assert_str_eq(sg::configured_message(c, sg::Reason::killed), "An admin ended this session.");
+  assert_str_eq(sg::configured_message(c, sg::Reason::refused), "Too many sessions ({limit}).");
   // Unconfigured reasons get the built-in text.
-  assert_str_eq(c.message_for(sg::Reason::blocked), sg::default_message(sg::Reason::blocked));
+  assert_str_eq(sg::configured_message(c, sg::Reason::blocked), sg::default_message(sg::Reason::blocked));
   assert_ok(sg::parse_message("killed", "Replaced.", c));
-  assert_str_eq(c.message_for(sg::Reason::killed), "Replaced.");
+  assert_str_eq(sg::configured_message(c, sg::Reason::killed), "Replaced.");
   assert_ok(sg::parse_message("expired", std::string(1000, 'x'), c));
 }
 
@@ -305,7 +305,7 @@ SG_TEST(message_errors_leave_config_untouched) {
   assert_error(sg::parse_message("killed", "", c), "1 to 1000 bytes");
   assert_error(sg::parse_message("killed", std::string(1001, 'x'), c), "1 to 1000 bytes");
   assert_true(c.messages.empty());
-  assert_str_eq(c.message_for(sg::Reason::killed), sg::default_message(sg::Reason::killed));
+  assert_str_eq(sg::configured_message(c, sg::Reason::killed), sg::default_message(sg::Reason::killed));
 }
 
 SG_TEST(duration_units) {
@@ -515,11 +515,11 @@ SG_TEST(dir_merge_messages_per_reason) {
   auto parent = full_dir("parent"), child = full_dir("child");
   parent.messages[sg::Reason::blocked] = "blocked-parent";
   auto merged = sg::merge(parent, child);
-  assert_str_eq(merged.message_for(sg::Reason::killed), "killed-child");     // child overrides
-  assert_str_eq(merged.message_for(sg::Reason::blocked), "blocked-parent");  // parent's other reasons stay
-  assert_str_eq(merged.message_for(sg::Reason::expired), sg::default_message(sg::Reason::expired));
+  assert_str_eq(sg::configured_message(merged, sg::Reason::killed), "killed-child");     // child overrides
+  assert_str_eq(sg::configured_message(merged, sg::Reason::blocked), "blocked-parent");  // parent's other reasons stay
+  assert_str_eq(sg::configured_message(merged, sg::Reason::expired), sg::default_message(sg::Reason::expired));
   child.messages.clear();
-  assert_str_eq(sg::merge(parent, child).message_for(sg::Reason::killed), "killed-parent");
+  assert_str_eq(sg::configured_message(sg::merge(parent, child), sg::Reason::killed), "killed-parent");
 }
 
 SG_TEST(dir_merge_empty_child_inherits_everything) {

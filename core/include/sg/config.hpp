@@ -81,7 +81,6 @@ struct DirConfig {
   std::optional<bool> app_env;                // SESSION_GUARD_USER/_SESSION for the app (default off)
   std::map<Reason, std::string> messages;     // merged per reason
 
-  std::string message_for(Reason reason) const;  // the configured text or the default
 };
 
 DirConfig merge(const DirConfig& parent, const DirConfig& child);

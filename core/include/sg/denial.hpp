@@ -9,6 +9,8 @@
 namespace sg {
 
 std::string_view default_message(Reason reason);
+// The text configured for `reason` (SessionGuardMessage), or the default.
+std::string configured_message(const DirConfig& config, Reason reason);
 
 // What the user reads: the configured text for `reason` (or the default), with {limit}
 // replaced by the session limit a refused login hit; a refusal that was not about a limit

@@ -11,13 +11,10 @@
 #include <vector>
 
 #include "sg/deny_region.hpp"
+#include "sg/store_error.hpp"
 #include "sg/types.hpp"
 
 namespace sg {
-
-struct StoreError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 struct DenyEvent {
   std::uint64_t id = 0;

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "sg/crypto.hpp"
 #include "sg/types.hpp"
 
 namespace sg {
@@ -21,12 +22,6 @@ struct SignoutClaim {
 std::string make_signout_token(std::string_view key, const SignoutClaim& claim);
 
 enum class TokenCheck { ok, malformed, bad_signature, expired };
-
-// `bytes` random bytes (OpenSSL's RAND_bytes) as lowercase hex: nonces and keys.
-std::string random_hex(std::size_t bytes);
-
-// HMAC-SHA256 of `message` under `key`, as lowercase hex: every MAC of the project.
-std::string hmac_sha256_hex(std::string_view key, std::string_view message);
 
 // The module's own session cookie for users the server authenticates (sg_session): a random
 // nonce and its MAC, so a client cannot make a session (and a database row) per request by
