@@ -14,6 +14,31 @@
 
 #include "sg/fingerprint.hpp"
 
+// The shared block, one per Apache instance, made by the parent in the process pool (so it
+// outlives graceful restarts) and mapped by every child and both pollers. Offsets, never
+// pointers: each process maps it at its own address.
+//
+//  +---------------------------+  0
+//  | Header                    |  magic, layout version, capacity, section offsets, which
+//  |                           |  buffer is live, the operators' figures, audit position
+//  +---------------------------+  buffer_offset[0]   (64-byte aligned)
+//  | Buffer 0                  |  sequence (odd while the poller writes it), counts,
+//  |   SessionEntry[sessions]  |  then sorted revoked fingerprints + reasons,
+//  |   UserEntry[users]        |  then sorted blocked-user keys: binary search, no lock
+//  +---------------------------+  buffer_offset[1]
+//  | Buffer 1                  |  the same; the poller fills the idle one, then flips
+//  +---------------------------+  activity_offset
+//  | ActivitySlot[activity]    |  open addressing on the fingerprint's first 8 bytes;
+//  |                           |  claimed by CAS (tag), generation per claim, last seen,
+//  |                           |  flushed, the bound user: children write, the poller drains
+//  +---------------------------+  local_offset
+//  | NoteSlot[local]           |  revocations made here before the database has them
+//  +---------------------------+  sighting_offset
+//  | NoteSlot[sightings]       |  lossy: sessions seen with no slot, for the poller to ask
+//  +---------------------------+  total_size           the database who owns them
+//
+// Readers retry a buffer whose sequence changed under them; a slot whose sequence stays odd
+// (its writer died inside) is passed over after kReadRetries reads, never waited on.
 namespace sg {
 
 namespace {
