@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "health_check.hpp"
 #include "sg/signout_link.hpp"
 
 namespace sg::apache {
@@ -83,6 +84,7 @@ struct PollerState {
   bool healthy = true;
   bool writes_ok = true;
   bool first_tick = true;
+  bool database_checked = false;  // check_database_fit has run against a live database
   bool health_reported = true;  // the last health upsert worked (its failure is said once)
   sg::Micros next_health_report = 0;
   std::optional<std::uint64_t> audit_seen;  // audit lines up to here are in the log already
@@ -130,6 +132,22 @@ void report_health(PollerState& state, server_rec* s, sg::Micros now) {
   }
 }
 
+// Once per poller, at its first answer from the database: a schema older than this build or
+// an account without a privilege it needs would otherwise show only as odd failures later.
+void check_database_fit(PollerState& state, server_rec* s) {
+  state.database_checked = true;
+  try {
+    sg::db::Connection connection(connect_options(g_process.config));
+    for (const auto& problem : sg::db::check_database(connection, sg::db::Account::module)) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard: %s: %s", problem.what.c_str(), problem.fix.c_str());
+    }
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                 "session guard: cannot check the database's schema version and privileges: %s "
+                 "(run session-guard-db-setup)", e.what());
+  }
+}
+
 void poll_once(PollerState& state, server_rec* s) {
   replay_journal(s);  // first: the tick's activity flush needs the journalled sessions' rows
   sg::TickResult result = state.poller.tick();
@@ -147,6 +165,7 @@ void poll_once(PollerState& state, server_rec* s) {
                  "session guard: deny-list loaded from the database (%u revoked sessions, %u blocked users)",
                  g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users);
   }
+  if (result.ok && !state.database_checked) check_database_fit(state, s);
   // The refresh stood; only the activity flush or the deadline sweep failed (a lock held
   // too long, say). Said once, not every second, and not as an outage.
   if (result.ok && !result.write_error.empty() && state.writes_ok) {

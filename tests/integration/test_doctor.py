@@ -5,6 +5,7 @@ a missing privilege, a module account with more than it needs, an option file ev
 read, a missing option file, a database that is down."""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -59,6 +60,28 @@ def test_missing_and_excess_privileges():
     finally:
         DB.setup()
     h.expect(doctor().returncode == 0, "db-setup did not repair the privileges")
+
+
+def test_the_module_says_at_start_what_the_database_lacks():
+    """The module's poller checks the schema version and its account's privileges once the
+    database answers, and says each problem in one line of the error log."""
+    newest = DB.root_query("SELECT name FROM schema_migrations ORDER BY name DESC LIMIT 1")[0][0]
+    DB.root_query("DELETE FROM schema_migrations WHERE name = %s", newest)
+    for host in ("localhost", "127.0.0.1"):
+        DB.root_query(f"REVOKE INSERT ON session_guard.session_values FROM 'sg_module'@'{host}'")
+    try:
+        web = h.Apache().start(db=DB, module=h.MODULE, name="sg-doctor")
+        h.eventually(lambda: "deny-list loaded" in web.error_log_text(), what="first poll")
+        log = h.eventually(lambda: (lambda t: t if "lacks INSERT on session_values" in t else None)(
+            web.error_log_text()), what="the missing privilege in the error log")
+        h.expect(f"lacks migrations {newest}" in log and "run session-guard-db-setup" in log,
+                 "the older schema is not reported at start")
+    finally:
+        DB.setup()
+    web2 = h.Apache().start(db=DB, module=h.MODULE, name="sg-doctor-ok")
+    h.eventually(lambda: "deny-list loaded" in web2.error_log_text(), what="first poll")
+    time.sleep(1)
+    h.expect("lacks" not in web2.error_log_text(), "a set-up database reported as lacking something")
 
 
 def test_option_files():
