@@ -209,12 +209,12 @@ def test_demo_has_no_session_guard_code():
 
 
 def test_db_setup_is_idempotent():
-    password = open(os.path.join(DB.dir, "sg.password")).read()
+    password = open(os.path.join(DB.dir, "sg-module.password")).read()
     migrations = DB.query("SELECT name, applied_at FROM schema_migrations ORDER BY name")
     h.expect(migrations and migrations[0][0] == "001_schema.sql", migrations)
     DB.setup()
     DB.setup()
-    h.expect(open(os.path.join(DB.dir, "sg.password")).read() == password, "password changed")
+    h.expect(open(os.path.join(DB.dir, "sg-module.password")).read() == password, "password changed")
     h.expect(DB.query("SELECT name, applied_at FROM schema_migrations ORDER BY name") == migrations,
              "migrations re-applied")
     rows = DB.query("SELECT username, is_admin FROM accounts ORDER BY username")
