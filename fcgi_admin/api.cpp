@@ -58,14 +58,7 @@ Response App::api_users(Context& ctx) {
 }
 
 Response App::api_audit(Context& ctx) {
-  db::AuditQuery q;
-  q.actor = ctx.get("admin");
-  q.user = ctx.get("user");
-  q.action = ctx.get("action");
-  check_length(q.actor, 190, "admin filter");
-  check_length(q.user, 190, "user filter");
-  check_length(q.action, 32, "action filter");
-  q.before_id = parse_id(ctx.get("before"), "paging cursor");
+  db::AuditQuery q = audit_params(ctx);
   std::string limit = ctx.get("limit");
   q.limit = limit.empty() ? 50 : std::clamp<std::uint64_t>(parse_id(limit, "limit"), 1, 1000);
   auto rows = backend_.audit(q);

@@ -121,4 +121,16 @@ std::string notice_html(const App::Context& ctx) {
 
 std::uint64_t count_cap(const db::SessionQuery& q) { return !q.user.empty() && q.search.empty() ? 0 : 10000; }
 
+db::AuditQuery audit_params(const App::Context& ctx) {
+  db::AuditQuery q;
+  q.actor = ctx.get("admin");
+  q.user = ctx.get("user");
+  q.action = ctx.get("action");
+  check_length(q.actor, 190, "admin filter");
+  check_length(q.user, 190, "user filter");
+  check_length(q.action, 32, "action filter");
+  q.before_id = parse_id(ctx.get("before"), "paging cursor");
+  return q;
+}
+
 }  // namespace sg::admin

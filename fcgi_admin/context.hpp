@@ -66,6 +66,8 @@ struct ListParams {
   std::string order_text;
 };
 ListParams session_params(const App::Context& ctx);
+// The audit filters and paging cursor of the page and the API (limit left to each).
+db::AuditQuery audit_params(const App::Context& ctx);
 // 0 (exact) for one user's sessions, else counting stops after this many rows.
 std::uint64_t count_cap(const db::SessionQuery& query);
 

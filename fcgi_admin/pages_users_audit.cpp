@@ -66,14 +66,7 @@ Response App::users_page(Context& ctx) {
 // --- audit -------------------------------------------------------------------------------------
 
 Response App::audit_page(Context& ctx) {
-  db::AuditQuery q;
-  q.actor = ctx.get("admin");
-  q.user = ctx.get("user");
-  q.action = ctx.get("action");
-  check_length(q.actor, 190, "admin filter");
-  check_length(q.user, 190, "user filter");
-  check_length(q.action, 32, "action filter");
-  q.before_id = parse_id(ctx.get("before"), "paging cursor");
+  db::AuditQuery q = audit_params(ctx);
   q.limit = 50;
   auto entries = backend_.audit(q);
   auto actions = backend_.audit_actions();
