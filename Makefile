@@ -42,7 +42,7 @@ CORE_UNIT_SRC  := $(filter-out $(ADMIN_UNIT_SRC) $(DB_UNIT_SRC),$(UNIT_SRC))
 MAKEFLAGS += -j$(shell nproc)
 
 .PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz install deb FORCE
-all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(UNIT_BIN)
+all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(BUILD)/session-guard-prune $(UNIT_BIN)
 
 deps:
 	@scripts/install-deps
@@ -62,6 +62,7 @@ $(BUILD)/gen/migrations.inc: FORCE
 $(OBJ)/db/health_check.o $(ASAN_DIR)/obj/db/health_check.o: $(BUILD)/gen/migrations.inc
 $(OBJ)/mod_session_guard/%.o: CXXFLAGS += -Idb $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
 $(OBJ)/fcgi_admin/%.o: CXXFLAGS += -Idb $(MARIADB_INC)
+$(OBJ)/prune/%.o: CXXFLAGS += -Idb $(MARIADB_INC)
 
 $(BUILD)/libsgcore.a: $(CORE_OBJ)
 	ar rcs $@ $^
@@ -92,6 +93,10 @@ $(BUILD)/mod_session_guard.so: $(MODULE_INPUTS) mod_session_guard/exports.map $(
 
 $(BUILD)/fcgi_admin: $(OBJ)/fcgi_admin/main.o $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lfcgi $(MARIADB_LIBS) $(SSO_LIBS) -lcrypto
+
+# The history pruner (prune/main.cpp): the database adapter and the core, nothing else.
+$(BUILD)/session-guard-prune: $(OBJ)/prune/main.o $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(MARIADB_LIBS) -lcrypto
 
 $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.cpp $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	@mkdir -p $(dir $@)
@@ -198,7 +203,8 @@ APACHE_MODDIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
 APACHE_ETC    := $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
 CGI_DIR    := /usr/lib/cgi-bin/session-guard
 SHARE_DIR  := $(PREFIX)/share/session-guard
-MAN_PAGES  := $(BUILD)/man/mod_session_guard.8 $(BUILD)/man/fcgi_admin.8 $(BUILD)/man/session-guard-db-setup.8
+MAN_PAGES  := $(BUILD)/man/mod_session_guard.8 $(BUILD)/man/fcgi_admin.8 $(BUILD)/man/session-guard-db-setup.8 \
+              $(BUILD)/man/session-guard-prune.8
 
 $(BUILD)/man/mod_session_guard.8: README.md scripts/man-directives
 	@mkdir -p $(dir $@)
@@ -207,7 +213,7 @@ $(BUILD)/man/%.8: man/%.8
 	@mkdir -p $(dir $@)
 	cp $< $@
 
-install: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(MAN_PAGES)
+install: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(BUILD)/session-guard-prune $(MAN_PAGES)
 	install -D -m 0644 $(BUILD)/mod_session_guard.so $(DESTDIR)$(APACHE_MODDIR)/mod_session_guard.so
 	install -D -m 0644 conf/session_guard.load $(DESTDIR)$(APACHE_ETC)/mods-available/session_guard.load
 	install -D -m 0644 conf/session_guard.conf $(DESTDIR)$(APACHE_ETC)/mods-available/session_guard.conf
@@ -216,11 +222,15 @@ install: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(MAN_PAGES)
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	ln -sf $(CGI_DIR)/fcgi_admin $(DESTDIR)$(PREFIX)/sbin/fcgi_admin
 	install -D -m 0644 conf/session-guard-admin.service $(DESTDIR)/lib/systemd/system/session-guard-admin.service
+	install -D -m 0755 $(BUILD)/session-guard-prune $(DESTDIR)$(PREFIX)/sbin/session-guard-prune
+	install -D -m 0644 conf/session-guard-prune.service $(DESTDIR)/lib/systemd/system/session-guard-prune.service
+	install -D -m 0644 conf/session-guard-prune.timer $(DESTDIR)/lib/systemd/system/session-guard-prune.timer
 	install -d $(DESTDIR)$(SHARE_DIR)/sql
 	install -m 0644 sql/*.sql $(DESTDIR)$(SHARE_DIR)/sql/
 	install -D -m 0644 $(BUILD)/man/mod_session_guard.8 $(DESTDIR)$(PREFIX)/share/man/man8/mod_session_guard.8
 	install -D -m 0644 $(BUILD)/man/fcgi_admin.8 $(DESTDIR)$(PREFIX)/share/man/man8/fcgi_admin.8
 	install -D -m 0644 $(BUILD)/man/session-guard-db-setup.8 $(DESTDIR)$(PREFIX)/share/man/man8/session-guard-db-setup.8
+	install -D -m 0644 $(BUILD)/man/session-guard-prune.8 $(DESTDIR)$(PREFIX)/share/man/man8/session-guard-prune.8
 	install -D -m 0755 scripts/session-guard-db-setup $(DESTDIR)$(PREFIX)/sbin/session-guard-db-setup
 
 # Debian packages (debian/, debhelper and dh_apache2) in build/deb/, checked by lintian.

@@ -1,0 +1,65 @@
+#include "retention.hpp"
+
+#include <string>
+
+namespace sg::db {
+
+PruneCounts& PruneCounts::operator+=(const PruneCounts& more) {
+  ended_sessions += more.ended_sessions;
+  revocations += more.revocations;
+  user_events += more.user_events;
+  audit += more.audit;
+  finished_mail += more.finished_mail;
+  activity_samples += more.activity_samples;
+  silent_instances += more.silent_instances;
+  return *this;
+}
+
+std::optional<Micros> RetentionStore::longest_revocation_retention(const RetentionPolicy& policy) {
+  auto rows = db_.query("SELECT COUNT(*), MIN(revocation_retention_ms), MAX(revocation_retention_ms) FROM instance_health "
+                        "WHERE reported_at >= NOW(6) - INTERVAL ? MICROSECOND",
+                        {static_cast<std::int64_t>(policy.silent_instances)});
+  if (rows.empty() || to_int(rows[0][0]) == 0 || to_int(rows[0][1]) <= 0) return std::nullopt;
+  return to_int(rows[0][2]) * 1000;
+}
+
+PruneCounts RetentionStore::prune_batch(const RetentionPolicy& policy, std::size_t batch) {
+  const auto limit = static_cast<std::int64_t>(batch);
+  auto older_than = [&](const char* sql, Micros age) {
+    return db_.execute(sql, {static_cast<std::int64_t>(age), limit});
+  };
+  PruneCounts done;
+  // session_values rows go with their session (ON DELETE CASCADE).
+  done.ended_sessions = older_than(
+      "DELETE FROM sessions WHERE state IN ('killed','blocked','superseded','expired','logged_out') "
+      "AND ended_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?",
+      policy.ended_sessions);
+  if (auto age = revocation_prune_age(longest_revocation_retention(policy))) {
+    done.revocations = older_than(
+        "DELETE FROM deny_events WHERE kind = 'session' AND created_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?", *age);
+  }
+  done.user_events = older_than(
+      "DELETE FROM deny_events WHERE kind = 'user' AND created_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?",
+      policy.user_events);
+  done.audit = older_than("DELETE FROM audit_log WHERE at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?", policy.audit);
+  done.finished_mail = older_than(
+      "DELETE FROM mail_outbox WHERE state IN ('sent','failed') AND created_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?",
+      policy.finished_mail);
+  done.activity_samples = older_than("DELETE FROM activity_samples WHERE at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?",
+                                     policy.activity_samples);
+  done.silent_instances = older_than(
+      "DELETE FROM instance_health WHERE reported_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?", policy.silent_instances);
+  return done;
+}
+
+PruneCounts RetentionStore::prune(const RetentionPolicy& policy, std::size_t batch, std::size_t max_batches) {
+  PruneCounts all;
+  for (std::size_t i = 0; i < max_batches; ++i) {
+    PruneCounts done = prune_batch(policy, batch);
+    all += done;
+    if (done.total() == 0) break;
+  }
+  return all;
+}
+
+}  // namespace sg::db
