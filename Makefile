@@ -41,7 +41,7 @@ CORE_UNIT_SRC  := $(filter-out $(ADMIN_UNIT_SRC) $(DB_UNIT_SRC),$(UNIT_SRC))
 # Plain `make` builds on every core, as `make run` and `make test` do.
 MAKEFLAGS += -j$(shell nproc)
 
-.PHONY: all deps run test unit integration bench clean asan unit-asan fuzz-build fuzz install deb FORCE
+.PHONY: all deps run test unit integration bench chaos clean asan unit-asan fuzz-build fuzz install deb FORCE
 all: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(BUILD)/session-guard-prune $(UNIT_BIN)
 
 deps:
@@ -93,6 +93,11 @@ $(BUILD)/mod_session_guard.so: $(MODULE_INPUTS) mod_session_guard/exports.map $(
 
 $(BUILD)/fcgi_admin: $(OBJ)/fcgi_admin/main.o $(ADMIN_LIB_OBJ) $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lfcgi $(MARIADB_LIBS) $(SSO_LIBS) -lcrypto
+
+# Many stand-in instances' pollers against one database (bench/poll_swarm.py).
+$(BUILD)/bench/poll_swarm: bench/poll_swarm.cpp $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -Idb $(MARIADB_INC) -o $@ $< $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a $(MARIADB_LIBS) -lcrypto -lpthread
 
 # The history pruner (prune/main.cpp): the database adapter and the core, nothing else.
 $(BUILD)/session-guard-prune: $(OBJ)/prune/main.o $(BUILD)/libsgdb.a $(BUILD)/libsgcore.a
@@ -191,8 +196,13 @@ test: deps
 	@tests/run-all
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/poll_swarm
 	@bench/run
+
+# The fault scenarios on a real Galera farm, one table (bench/chaos.py); loopback only, bounded.
+chaos: deps
+	@$(MAKE) --no-print-directory $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin
+	@python3 bench/chaos.py
 
 # --- make install: Debian's layout (README, "Install"). DESTDIR for packaging; PREFIX for
 # the programs and shared files (Apache's own paths come from apxs and stay where Apache

@@ -24,7 +24,7 @@ constexpr const char* kUsage =
     "  --silent-instances AGE instances' health rows not reported since (default 30d)\n"
     "  --batch N              rows per statement (default 1000, 1-100000)\n"
     "AGE: a number with a unit d, h, m or s (\"90d\", \"2160h\"), 1h to 3660d.\n"
-    "Revocations are deleted a day after the longest SessionGuardRevocationRetention that a\n"
+    "Revocations are deleted an hour after the longest SessionGuardRevocationRetention that a\n"
     "live instance reports, never while an instance reports none.\n";
 
 // "90d" is not a unit the directives know; days are how retention is spoken of.
@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   sg::RetentionPolicy policy;
   sg::db::ConnectOptions options{"/etc/session-guard/prune.cnf", "session_guard_prune"};
+  // A batch job: a delete of many indexed rows on a busy server may take longer than the
+  // request path's I/O timeout allows, and nothing waits for it.
+  options.io_timeout_seconds = 300;
   std::int64_t batch = 1000;
   const std::map<std::string, sg::Micros*> ages = {
       {"--ended-sessions", &policy.ended_sessions}, {"--audit", &policy.audit},

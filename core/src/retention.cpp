@@ -4,7 +4,7 @@ namespace sg {
 
 std::optional<Micros> revocation_prune_age(std::optional<Micros> longest_reported_retention) {
   if (!longest_reported_retention || *longest_reported_retention <= 0) return std::nullopt;
-  return *longest_reported_retention + 24 * 3600 * kMicrosPerSecond;
+  return *longest_reported_retention + 3600 * kMicrosPerSecond;
 }
 
 }  // namespace sg

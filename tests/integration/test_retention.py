@@ -63,7 +63,9 @@ def names(sql):
 
 
 def revocation_ages():
-    return names("SELECT ROUND(TIMESTAMPDIFF(HOUR, created_at, NOW()) / 24) FROM deny_events WHERE kind = 'session'")
+    """Hours since each session revocation, oldest first."""
+    return sorted((int(r[0]) for r in DB.root_query(
+        "SELECT TIMESTAMPDIFF(MINUTE, created_at, NOW(6)) DIV 60 FROM deny_events WHERE kind = 'session'")), reverse=True)
 
 
 def test_old_history_goes_current_history_and_pending_work_stay():
@@ -107,26 +109,28 @@ def test_settings_change_the_ages():
 
 def test_revocations_are_kept_while_an_instance_may_enforce_them():
     clear()
-    for age in (400, 30, 9, 7):
+    # 400 days, 30 days, 9 days, a week and 2 hours, a week and half an hour.
+    for age in (400, 30, 9, 7 + 2 / 24, 7 + 0.5 / 24):
         add_revocation(f"r{age}", age)
+    every = [9600, 720, 216, 170, 168]
     # No instance reports: what is enforced is unknown, nothing is deleted.
     out = prune().stdout
-    h.expect(revocation_ages() == ["30", "400", "7", "9"], "deleted without any instance reporting:", revocation_ages())
+    h.expect(revocation_ages() == every, "deleted without any instance reporting:", revocation_ages())
     h.expect("no revocation deleted" in out, out)
     # An instance that reports no retention (a module older than sql/100) stops it too.
     add_instance("old-module:80", 0)
     add_instance("week:80", WEEK_MS)
     prune()
-    h.expect(len(revocation_ages()) == 4, "deleted while an instance reports no retention:", revocation_ages())
+    h.expect(revocation_ages() == every, "deleted while an instance reports no retention:", revocation_ages())
     DB.root_query("DELETE FROM instance_health WHERE instance = 'old-module:80'")
-    # The longest retention reported (here 20 days) plus a day decides, not the shortest.
+    # The longest retention reported (here 20 days) plus an hour decides, not the shortest.
     add_instance("long:80", 20 * 24 * 3600 * 1000)
     prune()
-    h.expect(revocation_ages() == ["7", "9"], "with 20 days reported, kept:", revocation_ages())
-    # Once the long instance has been silent for the silent-instance age, a week (plus a day) decides.
+    h.expect(revocation_ages() == every[2:], "with 20 days reported, kept:", revocation_ages())
+    # Once the long instance has been silent for the silent-instance age, a week (plus an hour) decides.
     DB.root_query(f"UPDATE instance_health SET reported_at = {days_ago(31)} WHERE instance = 'long:80'")
     prune()
-    h.expect(revocation_ages() == ["7"], "with a week reported, kept:", revocation_ages())
+    h.expect(revocation_ages() == every[4:], "with a week reported, kept:", revocation_ages())
 
 
 def test_bad_options_change_nothing_and_a_database_down_is_an_error():

@@ -22,8 +22,8 @@ struct RetentionPolicy {
 };
 
 // The age before which a session revocation may be deleted: the longest retention any
-// instance reports (SessionGuardRevocationRetention) plus a day of margin for clock skew
-// and an instance that reports late. None when no instance has reported one: then no
+// instance reports (SessionGuardRevocationRetention) plus an hour of margin for clock skew
+// and an instance that reports late (they report every few seconds). None when no instance has reported one: then no
 // revocation is deleted, since the pruner cannot know what is still enforced.
 std::optional<Micros> revocation_prune_age(std::optional<Micros> longest_reported_retention);
 
