@@ -5,7 +5,11 @@
 // propagation samples' p50/p99/max and the polls made; bench/poll_swarm.py adds the
 // database's CPU and queries per second.
 //
+// With --login-threads N, N threads also record logins as fast as they can, each the way
+// the module does (a new connection, db::record_login), for the logins a database takes.
+//
 //   poll_swarm --db-options FILE [--group G] --instances N --seconds S --interval-ms MS
+//              [--login-threads N]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -43,6 +47,8 @@ struct Shared {
   std::atomic<bool> stop_writing{false};
   std::atomic<std::uint64_t> polls{0};
   std::atomic<std::uint64_t> failed_polls{0};
+  std::atomic<std::uint64_t> logins{0};
+  std::atomic<std::uint64_t> failed_logins{0};
 };
 
 void run_instance(const sg::db::ConnectOptions& options, sg::Micros interval, Shared& shared) {
@@ -98,6 +104,26 @@ void run_writer(const sg::db::ConnectOptions& options, sg::Micros every, Shared&
   }
 }
 
+void run_logins(const sg::db::ConnectOptions& options, int thread, Shared& shared) {
+  for (std::uint64_t n = 0; !shared.stop_writing.load(); ++n) {
+    sg::db::LoginRecord login;
+    login.fingerprint = sg::session_fingerprint("PHPSESSID", "login-" + std::to_string(thread) + "-" +
+                                                                 std::to_string(n) + "-" +
+                                                                 std::to_string(sg::wall_clock_micros()));
+    login.username = "swarm" + std::to_string(n % 1000);
+    login.cookie_name = "PHPSESSID";
+    login.client_ip = "127.0.0.1";
+    login.server_name = "swarm";
+    try {
+      sg::db::Connection db(options);
+      sg::db::record_login(db, login);
+      ++shared.logins;
+    } catch (const sg::StoreError&) {
+      ++shared.failed_logins;
+    }
+  }
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -108,7 +134,7 @@ double percentile(std::vector<double> values, double p) {
 
 int main(int argc, char** argv) {
   sg::db::ConnectOptions options;
-  int instances = 10, seconds = 20, interval_ms = 250, kill_every_ms = 500;
+  int instances = 10, seconds = 20, interval_ms = 250, kill_every_ms = 500, login_threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--db-options") options.option_file = value;
@@ -117,6 +143,7 @@ int main(int argc, char** argv) {
     else if (flag == "--seconds") seconds = std::stoi(value);
     else if (flag == "--interval-ms") interval_ms = std::stoi(value);
     else if (flag == "--kill-every-ms") kill_every_ms = std::stoi(value);
+    else if (flag == "--login-threads") login_threads = std::stoi(value);
     else {
       std::fprintf(stderr, "poll_swarm: unknown option %s\n", flag.c_str());
       return 2;
@@ -132,10 +159,14 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(3));
   const std::uint64_t polls_before = shared.polls.load();
   std::thread writer(run_writer, std::cref(options), kill_every_ms * 1000LL, std::ref(shared));
+  std::vector<std::thread> logins;
+  for (int i = 0; i < login_threads; ++i) logins.emplace_back(run_logins, std::cref(options), i, std::ref(shared));
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const std::uint64_t polls = shared.polls.load() - polls_before;
+  const std::uint64_t logins_made = shared.logins.load();
   shared.stop_writing = true;
   writer.join();
+  for (auto& t : logins) t.join();
   // The last kills get time to arrive everywhere: one not seen by then counts as missed.
   std::this_thread::sleep_for(std::chrono::seconds(3));
   shared.stop = true;
@@ -143,10 +174,11 @@ int main(int argc, char** argv) {
   std::lock_guard<std::mutex> lock(shared.mutex);
   const std::size_t expected = shared.kills.size() * static_cast<std::size_t>(instances);
   std::printf("instances=%d polls_per_second=%.1f failed_polls=%llu kills=%zu missed=%zu "
-              "propagation_ms_p50=%.1f p99=%.1f max=%.1f\n",
+              "propagation_ms_p50=%.1f p99=%.1f max=%.1f logins_per_second=%.1f failed_logins=%llu\n",
               instances, static_cast<double>(polls) / seconds,
               static_cast<unsigned long long>(shared.failed_polls.load()), shared.kills.size(),
               expected - std::min(expected, shared.propagation_ms.size()), percentile(shared.propagation_ms, 0.50),
-              percentile(shared.propagation_ms, 0.99), percentile(shared.propagation_ms, 1.0));
+              percentile(shared.propagation_ms, 0.99), percentile(shared.propagation_ms, 1.0),
+              static_cast<double>(logins_made) / seconds, static_cast<unsigned long long>(shared.failed_logins.load()));
   return 0;
 }

@@ -6,7 +6,10 @@ each with its own connection and deny-list) against a private MariaDB on loopbac
 several instance counts in one run, and prints for each: the database server's CPU per
 instance (from /proc, user + system time of mariadbd over the run), queries per second
 (Questions), polls per second, and kill -> deny propagation p50/p99 with the kills missed
-(must be 0). The poll interval is the module's default, 250 ms.
+(must be 0). The poll interval is the module's default, 250 ms. A last row adds 4 threads
+recording logins as fast as they can (a new connection each, db::record_login, as the
+module does) beside the largest count of instances: the logins a second the database
+takes while it serves them.
 
     python3 bench/poll_swarm.py [--instances 1,50,200] [--seconds 20]
 """
@@ -45,11 +48,12 @@ def main():
         print(f"one MariaDB, poll interval 250 ms, a kill every 500 ms, {args.seconds} s a row; "
               f"{os.cpu_count()} cores shared by the database and the stand-ins")
         print(f"{'instances':>9} {'db CPU %':>9} {'CPU %/inst':>10} {'queries/s':>10} {'q/s/inst':>9} "
-              f"{'polls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'missed':>6}")
-        for n in [int(x) for x in args.instances.split(",")]:
+              f"{'polls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'missed':>6} {'logins/s':>9}")
+        counts = [int(x) for x in args.instances.split(",")]
+        for n, login_threads in [(n, 0) for n in counts] + [(counts[-1], 4)]:
             cpu0, q0 = cpu_seconds(pid), questions(db)
             out = h.sh(SWARM, "--db-options", db.cnf, "--instances", n, "--seconds", args.seconds,
-                       timeout=args.seconds + 120).stdout
+                       "--login-threads", login_threads, timeout=args.seconds + 120).stdout
             # The 3 s warm-up and 3 s drain are in the window too: per second over all of it.
             cpu1, q1 = cpu_seconds(pid), questions(db)
             window = args.seconds + 6
@@ -58,7 +62,8 @@ def main():
             qps = (q1 - q0) / window
             print(f"{n:>9} {cpu:>9.1f} {cpu / n:>10.2f} {qps:>10.0f} {qps / n:>9.1f} "
                   f"{float(f['polls_per_second']):>8.0f} {float(f['propagation_ms_p50']):>7.0f} "
-                  f"{float(f['p99']):>7.0f} {int(f['missed']):>6}", flush=True)
+                  f"{float(f['p99']):>7.0f} {int(f['missed']):>6} "
+                  f"{float(f['logins_per_second']) if login_threads else 0:>9.0f}", flush=True)
     finally:
         db.stop()
 
