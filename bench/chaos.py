@@ -5,8 +5,8 @@ A 3-node MariaDB Galera cluster and 3 Apache instances (prefork + mod_php) on lo
 by the project's scripts through the test harness. Each scenario runs under load (GETs of a
 live session on every instance) and, while the fault lasts, makes what must not be lost:
 logins and logouts on every instance, kills through fcgi_admin (each timed until every
-instance denies it) and their audit lines, which every instance's poller copies to its error
-log. After recovery it counts what the database or a log lacks. Prints one row a scenario:
+instance denies it) with their audit lines, which every instance's poller copies to its
+error log, and the mail that tells the user. After recovery it counts what the database or a log lacks. Prints one row a scenario:
 requests served and failed, faults, what was lost (must be 0) and kill -> deny p50/p99 per
 instance. Bounded: each scenario stops its load after at most 90 s.
 
@@ -59,7 +59,7 @@ class Ledger:
 
     def timed_kill(self, user, cnf=None):
         """Sessions of `user` on every instance, kill-user, seconds until each denies it."""
-        seen = farm.kill_to_deny(user, cnf or farm.GALERA.admin_cnf(notify_kill="off"), limit=10)
+        seen = farm.kill_to_deny(user, cnf or farm.GALERA.admin_cnf(notify_kill="on"), limit=10)
         for i, t in enumerate(seen):
             self.per_instance[i].append(t if t is not None else float("inf"))
 
@@ -75,7 +75,11 @@ class Ledger:
         lost_kills = sum(1 for samples in self.per_instance for t in samples if t == float("inf"))
         expected = self.audit_ids()
         lost_audit = sum(len(expected - faults.audit_ids_logged(web)) for web in farm.WEBS)
-        return lost_logins, lost_logouts, lost_kills, lost_audit
+        # Each kill-user notifies the user: its mail is queued with the audit line's id.
+        lost_mail = int(farm.GALERA.scalar(
+            "SELECT COUNT(*) FROM audit_log a WHERE a.id > %s AND a.action = 'kill_user' AND NOT EXISTS "
+            "(SELECT 1 FROM mail_outbox m WHERE m.audit_id = a.id)", self.audit_mark))
+        return lost_logins, lost_logouts, lost_kills, lost_audit, lost_mail
 
 
 def settle():
@@ -118,7 +122,7 @@ def scenario_node_stopped(ledger, kills):
     try:
         for _ in range(kills):
             ledger.login_and_logout_everywhere("bob")
-            ledger.timed_kill("carol", farm.GALERA.admin_cnf(node3, notify_kill="off"))
+            ledger.timed_kill("carol", farm.GALERA.admin_cnf(node3, notify_kill="on"))
     finally:
         node1.start()
 
@@ -132,7 +136,7 @@ def scenario_node_killed(ledger, kills):
                      what="nodes 2 and 3 evict node 1")
         for _ in range(kills):
             ledger.login_and_logout_everywhere("bob")
-            ledger.timed_kill("carol", farm.GALERA.admin_cnf(node3, notify_kill="off"))
+            ledger.timed_kill("carol", farm.GALERA.admin_cnf(node3, notify_kill="on"))
     finally:
         node1.start()
 
@@ -171,7 +175,7 @@ def main():
     print("3-node Galera cluster, 3 Apache instances (prefork, mod_php); load: GETs of a live session "
           "on each instance")
     head = (f"{'scenario':<24} {'served':>7} {'failed':>6} {'faults':>6} {'lost: logins':>12} {'logouts':>7} "
-            f"{'kills':>5} {'audit':>5}  " + "  ".join(f"inst{i + 1} p50/p99 s" for i in range(len(farm.WEBS))))
+            f"{'kills':>5} {'audit':>5} {'mail':>4}  " + "  ".join(f"inst{i + 1} p50/p99 s" for i in range(len(farm.WEBS))))
     print(head)
     for name, run in SCENARIOS:
         settle()
@@ -183,7 +187,7 @@ def main():
         lost = ledger.lost()
         times = "  ".join(f"{statistics.median(s):>6.3f}/{pct(s, 0.99):<6.3f}" for s in ledger.per_instance)
         print(f"{name:<24} {load.served:>7} {len(load.failures):>6} {ledger.faults:>6} {lost[0]:>12} "
-              f"{lost[1]:>7} {lost[2]:>5} {lost[3]:>5}  {times}", flush=True)
+              f"{lost[1]:>7} {lost[2]:>5} {lost[3]:>5} {lost[4]:>4}  {times}", flush=True)
     print(f"({time.monotonic() - t_start:.0f} s)")
 
 
