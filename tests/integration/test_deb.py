@@ -24,6 +24,7 @@ LEFT_BEHIND = [
     "/etc/apache2/conf-available/session-guard-admin.conf", "/etc/apache2/conf-enabled/session-guard-admin.conf",
     "/usr/lib/cgi-bin/session-guard", INSTALLED_ADMIN, "/usr/sbin/session-guard-db-setup", "/usr/share/session-guard",
     "/lib/systemd/system/session-guard-admin.service", "/etc/session-guard", "/usr/share/man/man8/fcgi_admin.8.gz",
+    "/usr/sbin/session-guard-prune", "/lib/systemd/system/session-guard-prune.timer",
 ]
 
 
@@ -88,6 +89,10 @@ def test_packages_install_kill_and_purge():
         h.sh(INSTALLED_ADMIN, "--as", "admin", "kill-user", "alice")  # /etc/session-guard/db.cnf by default
         h.eventually(lambda: reason_of(alice.get("/php/")) == "killed", timeout=10, what="alice denied")
         h.expect("Hello, bob" in bob.get("/php/").body, "bob lost his session")
+        # The pruner as its timer runs it: root's option file, the live instance's retention.
+        h.expect(os.stat("/etc/session-guard/prune.cnf").st_mode & 0o777 == 0o600, "prune.cnf is not root's only")
+        pruned = h.sh("/usr/sbin/session-guard-prune").stdout
+        h.expect("deleted 0 ended sessions" in pruned, pruned)
         web.stop()
         h.sh("man", "-w", "mod_session_guard")
     finally:
