@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "sg/device.hpp"
 #include "sg/text.hpp"
 
 namespace sg::db {
@@ -224,6 +225,7 @@ void set_time(Connection& db, Micros at) {
 LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
+  const DeviceInfo device = classify_user_agent(login.user_agent);
   Transaction tx(db);
   // Not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column, and an account
   // that may rename accounts could rename a blocked one out of its block; the module may
@@ -272,8 +274,8 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
       // User-Agent in Latin-1 or cut inside a character must not fail the login (503).
       {fingerprint, login.username, sg::utf8_sanitize(login.cookie_name, 64), std::string(state),
        sg::utf8_sanitize(login.client_ip, 45), sg::utf8_sanitize(login.user_agent, 512),
-       std::string(to_string(login.device.device)), sg::utf8_sanitize(login.device.browser, 64),
-       sg::utf8_sanitize(login.device.os, 64), sg::utf8_sanitize(login.server_name, 255),
+       std::string(to_string(device.device)), sg::utf8_sanitize(device.browser, 64),
+       sg::utf8_sanitize(device.os, 64), sg::utf8_sanitize(login.server_name, 255),
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
        static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.idle_timeout_seconds),
        static_cast<std::int64_t>(login.max_lifetime_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
