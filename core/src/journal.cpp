@@ -11,9 +11,13 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "posix_file.hpp"
 #include "sg/deny_region.hpp"
 
 namespace sg {
+
+using posix::errno_text;
+using posix::Fd;
 
 namespace {
 
@@ -98,15 +102,6 @@ bool decode_payload(std::string_view payload, JournalEntry& entry) {
   if (entry.kind == JournalEntry::Kind::logout) return in.done();
   return decode_login(in, entry.login);
 }
-
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // A whole-file fcntl lock, released when the descriptor closes.
 bool lock(int fd, short type) {

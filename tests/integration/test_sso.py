@@ -133,6 +133,25 @@ def test_oidc_logout_by_sid_ends_only_that_session():
     alive(other, plain)
 
 
+def test_oidc_logout_by_sid_ends_a_session_journalled_in_an_outage():
+    # Issue 11: the journal did not keep the sid's digest, so a login kept there while the
+    # database was down was recorded at replay without it, and the logout by sid missed it.
+    sid = "sid-" + uuid.uuid4().hex
+    outages = S.web.error_log_text().count("database unreachable")
+    S.db.stop()
+    try:
+        h.eventually(lambda: S.web.error_log_text().count("database unreachable") > outages, what="outage noticed")
+        tied = login(S.web, "erin", headers={"X-Test-Oidc-Sid": sid})
+        h.expect("kept in the journal" in S.web.error_log_text(), "the login was not journalled")
+    finally:
+        S.db.start()
+    h.eventually(lambda: S.db.scalar("SELECT COUNT(*) FROM sessions WHERE username='erin' AND state='active' "
+                                     "AND sso_key IS NOT NULL") == "1", timeout=20, what="replayed with its sid")
+    r = post(OIDC, {"logout_token": IDP.token(IDP.claims(sid=sid))})
+    h.expect(r.status == 200, r)
+    signed_out(tied)
+
+
 def test_invalid_logout_tokens_are_refused_and_end_nothing():
     victim, bystander = login(S.web, "bob"), login(WEB2, "alice")
     before = active_count()
