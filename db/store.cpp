@@ -222,35 +222,11 @@ void set_time(Connection& db, Micros at) {
               static_cast<std::int64_t>(at % kMicrosPerSecond)});
 }
 
-LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
-  LoginOutcome outcome;
-  const std::string fingerprint = login.fingerprint.hex();
+// The session's row for this login, in state `state` (active, or ended at once as blocked or
+// refused). A fingerprint seen before (the app kept its id across logins) becomes this login,
+// unless it was ended by an administrator or a policy: that value stays dead.
+void write_session_row(Connection& db, const LoginRecord& login, const std::string& fingerprint, const char* state) {
   const DeviceInfo device = classify_user_agent(login.user_agent);
-  Transaction tx(db);
-  // Not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column, and an account
-  // that may rename accounts could rename a blocked one out of its block; the module may
-  // only add a name and stamp its last login (scripts/db-setup's grants). The UPDATE comes
-  // first so it takes the row's exclusive lock at once: an INSERT IGNORE first would take
-  // a shared lock that two racing logins then both try to upgrade (a deadlock each time).
-  if (db.execute("UPDATE accounts SET last_login_at = NOW(6) WHERE username = ?", {login.username}) == 0)
-    db.execute("INSERT IGNORE INTO accounts (username, last_login_at) VALUES (?, NOW(6))", {login.username});
-  auto account = db.query("SELECT active, max_sessions FROM accounts WHERE username = ? FOR UPDATE", {login.username});
-  bool active = account.empty() || to_int(account[0][0]) != 0;
-  int limit = account.empty() || !account[0][1] ? login.max_sessions : static_cast<int>(to_int(account[0][1]));
-
-  std::vector<Row> others;
-  if (active && limit > 0) {
-    others = db.query(
-        "SELECT fingerprint FROM sessions WHERE username = ? AND state = 'active' AND fingerprint <> ? "
-        "ORDER BY login_at, id",
-        {login.username, fingerprint});
-  }
-  bool over_limit = limit > 0 && static_cast<int>(others.size()) >= limit;
-  const char* state = !active ? "blocked" : (over_limit && login.refuse_new) ? "refused" : "active";
-  set_time(db, login.at);
-
-  // A fingerprint seen before (the app kept its id across logins) becomes this login, unless
-  // it was ended by an administrator or a policy: that value stays dead.
   db.execute(
       "INSERT INTO sessions (fingerprint, username, cookie_name, state, login_at, last_access, client_ip, user_agent, "
       "device, browser, os, server_name, idle_timeout, max_lifetime, idle_deadline, absolute_deadline, ended_at, "
@@ -282,6 +258,35 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
        std::string(state), std::string(state),
        login.sso_key.size() == 64 ? Param(login.sso_key) : Param(Null{}),
        login.sso_sub.empty() ? Param(Null{}) : Param(sg::utf8_sanitize(login.sso_sub, 255))});
+}
+
+LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
+  LoginOutcome outcome;
+  const std::string fingerprint = login.fingerprint.hex();
+  Transaction tx(db);
+  // Not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column, and an account
+  // that may rename accounts could rename a blocked one out of its block; the module may
+  // only add a name and stamp its last login (scripts/db-setup's grants). The UPDATE comes
+  // first so it takes the row's exclusive lock at once: an INSERT IGNORE first would take
+  // a shared lock that two racing logins then both try to upgrade (a deadlock each time).
+  if (db.execute("UPDATE accounts SET last_login_at = NOW(6) WHERE username = ?", {login.username}) == 0)
+    db.execute("INSERT IGNORE INTO accounts (username, last_login_at) VALUES (?, NOW(6))", {login.username});
+  auto account = db.query("SELECT active, max_sessions FROM accounts WHERE username = ? FOR UPDATE", {login.username});
+  bool active = account.empty() || to_int(account[0][0]) != 0;
+  int limit = account.empty() || !account[0][1] ? login.max_sessions : static_cast<int>(to_int(account[0][1]));
+
+  std::vector<Row> others;
+  if (active && limit > 0) {
+    others = db.query(
+        "SELECT fingerprint FROM sessions WHERE username = ? AND state = 'active' AND fingerprint <> ? "
+        "ORDER BY login_at, id",
+        {login.username, fingerprint});
+  }
+  bool over_limit = limit > 0 && static_cast<int>(others.size()) >= limit;
+  const char* state = !active ? "blocked" : (over_limit && login.refuse_new) ? "refused" : "active";
+  set_time(db, login.at);
+
+  write_session_row(db, login, fingerprint, state);
 
   if (!active) {
     insert_deny_event(db, login.fingerprint, login.username, Reason::blocked);

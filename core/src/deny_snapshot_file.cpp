@@ -193,10 +193,7 @@ std::string prepare_snapshot_directory(const std::string& path, long uid, long g
     Fd dir;
     dir.fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir.fd < 0) return errno_text("cannot open " + directory);
-    if (uid >= 0 && fchown(dir.fd, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) {
-      return errno_text("cannot hand " + directory + " to the server's user");
-    }
-    return {};
+    return posix::hand_over(dir.fd, directory, uid, gid);
   } catch (...) {
     return "out of memory";
   }

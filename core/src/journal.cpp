@@ -294,10 +294,7 @@ std::string prepare_journal_file(const std::string& path, long uid, long gid) no
     Fd file;
     file.fd = open_journal(path, O_WRONLY | O_CREAT | O_APPEND, error);
     if (file.fd < 0) return error;
-    if (uid >= 0 && fchown(file.fd, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) {
-      return errno_text("cannot hand " + path + " to the server's user");
-    }
-    return {};
+    return posix::hand_over(file.fd, path, uid, gid);
   } catch (...) {
     return "out of memory";
   }

@@ -11,6 +11,12 @@ namespace sg::posix {
 // `what`, then the error errno holds now.
 inline std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// Gives the open file `path` to uid/gid (uid -1: leaves it); an error text or "".
+inline std::string hand_over(int fd, const std::string& path, long uid, long gid) {
+  if (uid < 0 || ::fchown(fd, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) == 0) return {};
+  return errno_text("cannot hand " + path + " to the server's user");
+}
+
 // Closes the descriptor it holds, however the function that opened it returns.
 struct Fd {
   int fd = -1;
