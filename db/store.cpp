@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "sg/device.hpp"
 #include "sg/text.hpp"
 
 namespace sg::db {
@@ -221,6 +222,44 @@ void set_time(Connection& db, Micros at) {
               static_cast<std::int64_t>(at % kMicrosPerSecond)});
 }
 
+// The session's row for this login, in state `state` (active, or ended at once as blocked or
+// refused). A fingerprint seen before (the app kept its id across logins) becomes this login,
+// unless it was ended by an administrator or a policy: that value stays dead.
+void write_session_row(Connection& db, const LoginRecord& login, const std::string& fingerprint, const char* state) {
+  const DeviceInfo device = classify_user_agent(login.user_agent);
+  db.execute(
+      "INSERT INTO sessions (fingerprint, username, cookie_name, state, login_at, last_access, client_ip, user_agent, "
+      "device, browser, os, server_name, idle_timeout, max_lifetime, idle_deadline, absolute_deadline, ended_at, "
+      "ended_by, sso_key, sso_sub) "
+      "VALUES (?, ?, ?, ?, @sg_at, @sg_at, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), "
+      "IF(? = 'active', NULL, NOW(6)), IF(? = 'active', NULL, 'system'), ?, ?) "
+      "ON DUPLICATE KEY UPDATE "
+      "username = IF(state IN ('active', 'logged_out'), VALUES(username), username), "
+      "login_at = IF(state IN ('active', 'logged_out'), @sg_at, login_at), "
+      "last_access = GREATEST(last_access, @sg_at), client_ip = VALUES(client_ip), user_agent = VALUES(user_agent), "
+      "device = VALUES(device), browser = VALUES(browser), os = VALUES(os), server_name = VALUES(server_name), "
+      "idle_timeout = VALUES(idle_timeout), max_lifetime = VALUES(max_lifetime), "
+      "idle_deadline = VALUES(idle_deadline), absolute_deadline = VALUES(absolute_deadline), "
+      "sso_key = IF(state IN ('active', 'logged_out'), VALUES(sso_key), sso_key), "
+      "sso_sub = IF(state IN ('active', 'logged_out'), VALUES(sso_sub), sso_sub), "
+      "ended_at = IF(state IN ('active', 'logged_out'), VALUES(ended_at), ended_at), "
+      "ended_by = IF(state IN ('active', 'logged_out'), VALUES(ended_by), ended_by), "
+      "state = IF(state IN ('active', 'logged_out'), VALUES(state), state)",
+      // What the client sent is stored as valid UTF-8 cut to the column, never refused: a
+      // User-Agent in Latin-1 or cut inside a character must not fail the login (503).
+      {fingerprint, login.username, sg::utf8_sanitize(login.cookie_name, 64), std::string(state),
+       sg::utf8_sanitize(login.client_ip, 45), sg::utf8_sanitize(login.user_agent, 512),
+       std::string(to_string(device.device)), sg::utf8_sanitize(device.browser, 64),
+       sg::utf8_sanitize(device.os, 64), sg::utf8_sanitize(login.server_name, 255),
+       static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
+       static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.idle_timeout_seconds),
+       static_cast<std::int64_t>(login.max_lifetime_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
+       std::string(state), std::string(state),
+       login.sso_key.size() == 64 ? Param(login.sso_key) : Param(Null{}),
+       login.sso_sub.empty() ? Param(Null{}) : Param(sg::utf8_sanitize(login.sso_sub, 255))});
+}
+
 LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
@@ -247,39 +286,7 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   const char* state = !active ? "blocked" : (over_limit && login.refuse_new) ? "refused" : "active";
   set_time(db, login.at);
 
-  // A fingerprint seen before (the app kept its id across logins) becomes this login, unless
-  // it was ended by an administrator or a policy: that value stays dead.
-  db.execute(
-      "INSERT INTO sessions (fingerprint, username, cookie_name, state, login_at, last_access, client_ip, user_agent, "
-      "device, browser, os, server_name, idle_timeout, max_lifetime, idle_deadline, absolute_deadline, ended_at, "
-      "ended_by, sso_key, sso_sub) "
-      "VALUES (?, ?, ?, ?, @sg_at, @sg_at, ?, ?, ?, ?, ?, ?, ?, ?, "
-      "IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), IF(? > 0, @sg_at + INTERVAL ? SECOND, NULL), "
-      "IF(? = 'active', NULL, NOW(6)), IF(? = 'active', NULL, 'system'), ?, ?) "
-      "ON DUPLICATE KEY UPDATE "
-      "username = IF(state IN ('active', 'logged_out'), VALUES(username), username), "
-      "login_at = IF(state IN ('active', 'logged_out'), @sg_at, login_at), "
-      "last_access = GREATEST(last_access, @sg_at), client_ip = VALUES(client_ip), user_agent = VALUES(user_agent), "
-      "device = VALUES(device), browser = VALUES(browser), os = VALUES(os), server_name = VALUES(server_name), "
-      "idle_timeout = VALUES(idle_timeout), max_lifetime = VALUES(max_lifetime), "
-      "idle_deadline = VALUES(idle_deadline), absolute_deadline = VALUES(absolute_deadline), "
-      "sso_key = IF(state IN ('active', 'logged_out'), VALUES(sso_key), sso_key), "
-      "sso_sub = IF(state IN ('active', 'logged_out'), VALUES(sso_sub), sso_sub), "
-      "ended_at = IF(state IN ('active', 'logged_out'), VALUES(ended_at), ended_at), "
-      "ended_by = IF(state IN ('active', 'logged_out'), VALUES(ended_by), ended_by), "
-      "state = IF(state IN ('active', 'logged_out'), VALUES(state), state)",
-      // What the client sent is stored as valid UTF-8 cut to the column, never refused: a
-      // User-Agent in Latin-1 or cut inside a character must not fail the login (503).
-      {fingerprint, login.username, sg::utf8_sanitize(login.cookie_name, 64), std::string(state),
-       sg::utf8_sanitize(login.client_ip, 45), sg::utf8_sanitize(login.user_agent, 512),
-       std::string(to_string(login.device.device)), sg::utf8_sanitize(login.device.browser, 64),
-       sg::utf8_sanitize(login.device.os, 64), sg::utf8_sanitize(login.server_name, 255),
-       static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
-       static_cast<std::int64_t>(login.idle_timeout_seconds), static_cast<std::int64_t>(login.idle_timeout_seconds),
-       static_cast<std::int64_t>(login.max_lifetime_seconds), static_cast<std::int64_t>(login.max_lifetime_seconds),
-       std::string(state), std::string(state),
-       login.sso_key.size() == 64 ? Param(login.sso_key) : Param(Null{}),
-       login.sso_sub.empty() ? Param(Null{}) : Param(sg::utf8_sanitize(login.sso_sub, 255))});
+  write_session_row(db, login, fingerprint, state);
 
   if (!active) {
     insert_deny_event(db, login.fingerprint, login.username, Reason::blocked);

@@ -10,7 +10,8 @@
 
 #include "instance_health.hpp"
 #include "mariadb.hpp"
-#include "sg/device.hpp"
+#include "reconnecting.hpp"
+#include "sg/login_record.hpp"
 #include "sg/poller.hpp"
 #include "sg/types.hpp"
 
@@ -36,25 +37,6 @@ class SqlDenyFeed : public DenyFeed {
 
  private:
   Connection& db_;
-};
-
-struct LoginRecord {
-  Fingerprint fingerprint;
-  std::string username;
-  std::string cookie_name;
-  std::string client_ip;
-  std::string user_agent;
-  std::string server_name;
-  DeviceInfo device;
-  int idle_timeout_seconds = 0;
-  int max_lifetime_seconds = 0;
-  int max_sessions = 0;  // from the directive; the account's own limit overrides it
-  bool refuse_new = false;  // at the limit: refuse this login rather than end the oldest
-  Micros at = 0;  // when it happened (a login replayed from the journal); 0: now
-  // Single sign-out: what ties the session to the identity provider's session, when the
-  // request that established it carried one (sg/sso.hpp). "" = none, stored as NULL.
-  std::string sso_key;  // hex SHA-256 of the OIDC sid or the CAS service ticket, never the value
-  std::string sso_sub;  // the OIDC `sub` claim
 };
 
 struct LoginOutcome {
@@ -97,23 +79,19 @@ class ReconnectingFeed : public DenyFeed {
  private:
   template <typename F>
   auto with(F&& action) {
-    try {
-      if (!connection_) {
-        connection_ = std::make_unique<Connection>(options_);
-        // A backstop below the I/O timeout: a write that still meets a row lock gives up
-        // as a lock timeout, never as a connection that looks like the database is gone.
-        connection_->execute("SET SESSION innodb_lock_wait_timeout = 2");
-      }
-      SqlDenyFeed feed(*connection_);
+    return connection_.with([&](Connection& connection) {
+      SqlDenyFeed feed(connection);
       return action(feed);
-    } catch (const StoreError&) {
-      connection_.reset();
-      throw;
-    }
+    });
   }
 
  public:
-  explicit ReconnectingFeed(ConnectOptions options) : options_(std::move(options)) {}
+  explicit ReconnectingFeed(ConnectOptions options)
+      : connection_(std::move(options), [](Connection& connection) {
+          // A backstop below the I/O timeout: a write that still meets a row lock gives up
+          // as a lock timeout, never as a connection that looks like the database is gone.
+          connection.execute("SET SESSION innodb_lock_wait_timeout = 2");
+        }) {}
   std::uint64_t max_event_id() override { return with([](SqlDenyFeed& f) { return f.max_event_id(); }); }
   RevocationLoad revocations_within(Micros retention, std::size_t limit) override {
     return with([&](SqlDenyFeed& f) { return f.revocations_within(retention, limit); });
@@ -143,11 +121,10 @@ class ReconnectingFeed : public DenyFeed {
   void report_health(const InstanceHealth& health) {
     with([&](SqlDenyFeed& f) { f.report_health(health); });
   }
-  bool connected() const { return connection_ != nullptr; }
+  bool connected() const { return connection_.connected(); }
 
  private:
-  ConnectOptions options_;
-  std::unique_ptr<Connection> connection_;
+  ReconnectingConnection connection_;
 };
 
 }  // namespace sg::db

@@ -26,9 +26,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   sg::JournalEntry next;
   next.kind = sg::JournalEntry::Kind::login;
-  next.at = static_cast<sg::Micros>(fuzz::number_from(bytes.substr(0, 8)) >> 1);
-  next.username = std::string(bytes.substr(0, 16));
-  next.cookie_name = "PHPSESSID";
+  next.login.at = static_cast<sg::Micros>(fuzz::number_from(bytes.substr(0, 8)) >> 1);
+  next.login.username = std::string(bytes.substr(0, 16));
+  next.login.cookie_name = "PHPSESSID";
+  next.login.sso_sub = std::string(bytes.substr(0, 4));
   std::string appended = std::string(bytes) + sg::encode_journal_record(next);
   sg::JournalRead after = sg::read_journal(appended);
   FUZZ_CHECK(after.records.size() == read.records.size() + 1);

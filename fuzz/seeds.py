@@ -21,8 +21,9 @@ def token(user, expiry, nonce="0123456789abcdef0123456789abcdef"):
     return body + "." + hmac.new(TOKEN_KEY, body.encode(), hashlib.sha256).hexdigest()
 
 
-def journal_record(kind, at, fp_hex, fields=None):
-    """One record of core/journal: "SGJ1", u32 length, payload, 8 bytes of SHA-256."""
+def journal_record(kind, at, fp_hex, fields=None, sso=None):
+    """One record of core/journal: "SGJ1", u32 length, payload, 8 bytes of SHA-256; a login
+    with single sign-out ends with its key and subject (sso = (key, sub))."""
     payload = bytes([kind]) + at.to_bytes(8, "little") + bytes.fromhex(fp_hex)
     if fields is not None:
         user, cookie, ip, agent, server, idle, life, limit, refuse = fields
@@ -31,6 +32,9 @@ def journal_record(kind, at, fp_hex, fields=None):
         for n in (idle, life, limit):
             payload += (n & 0xffffffff).to_bytes(4, "little")
         payload += bytes([refuse])
+    if sso is not None:
+        for text in sso:
+            payload += len(text).to_bytes(2, "little") + text
     head = b"SGJ1" + len(payload).to_bytes(4, "little") + payload
     return head + hashlib.sha256(head).digest()[:8]
 
@@ -45,6 +49,9 @@ SEEDS = {
     "journal": {
         "login": LOGIN,
         "login_logout": LOGIN + LOGOUT,
+        "login_sso": journal_record(1, 1700000000123456, FP, (b"alice", b"PHPSESSID", b"127.0.0.1", b"curl/8",
+                                                              b"www.example.com", 1800, 0, 1, 0),
+                                    (FP2.encode(), b"sub-alice")),
         "torn_end": LOGIN + LOGOUT[:20],
         "torn_middle": LOGIN + LOGOUT[:30] + LOGIN,
         "damaged": LOGIN[:40] + b"X" + LOGIN[41:] + LOGOUT,

@@ -192,10 +192,10 @@ sg::Reason bind_session(request_rec* r, RequestState& state, const std::string& 
 int journal_post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s) noexcept;
 bool admit_when_unreachable(request_rec* r);
 // True when the login (or logout) is on disk and will be replayed; logs why not otherwise.
-bool journal_login(request_rec* r, const sg::db::LoginRecord& login, const char* why);
+bool journal_login(request_rec* r, const sg::LoginRecord& login, const char* why);
 bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const char* why);
 // In the poller, before each tick: replays what waits in the journal once the database answers.
-void replay_journal(server_rec* s) noexcept;
+void replay_journal(server_rec* s, sg::db::ReconnectingConnection& database) noexcept;
 
 // journal.cpp, continued
 std::uint64_t journal_bytes() noexcept;  // 0 without a journal or when it cannot be read

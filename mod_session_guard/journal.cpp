@@ -9,7 +9,6 @@
 #include <unistd.h>
 #include <unixd.h>
 
-#include "sg/device.hpp"
 #include "sg/denial.hpp"
 #include "sg/journal.hpp"
 
@@ -31,61 +30,36 @@ std::size_t g_replayed_total = 0;  // since the journal was last emptied, for th
 sg::Micros g_next_try = 0;
 bool g_failing = false;
 
-void log_append_failure(request_rec* r, const sg::JournalAppend& append, const char* what) {
-  if (append.result == sg::JournalAppend::Result::full) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "session guard: journal full, %s refused: %s (the database has been unreachable for long; "
-                  "raise the MAXBYTES of SessionGuardJournal)",
-                  what, append.error.c_str());
-  } else {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot write the journal, %s refused: %s", what,
-                  append.error.c_str());
-  }
-}
-
-void replay_login(sg::db::Connection& db, const sg::JournalEntry& e, server_rec* s) {
+void replay_login(sg::db::Connection& db, const sg::LoginRecord& login, server_rec* s) {
   // A replay cut off by a crash before the journal was emptied: this one is in already.
-  if (sg::db::login_recorded(db, e.fingerprint, e.at)) return;
-  sg::db::LoginRecord login;
-  login.fingerprint = e.fingerprint;
-  login.username = e.username;
-  login.cookie_name = e.cookie_name;
-  login.client_ip = e.client_ip;
-  login.user_agent = e.user_agent;
-  login.device = sg::classify_user_agent(login.user_agent);
-  login.server_name = e.server_name;
-  login.idle_timeout_seconds = e.idle_timeout_seconds;
-  login.max_lifetime_seconds = e.max_lifetime_seconds;
-  login.max_sessions = e.max_sessions;
-  login.refuse_new = e.refuse_new;
-  login.at = e.at;
+  if (sg::db::login_recorded(db, login.fingerprint, login.at)) return;
   sg::db::LoginOutcome outcome = sg::db::record_login(db, login);
   sg::Micros now = sg::wall_clock_micros();
   // record_login wrote the deny events every server follows; this one enforces them at once.
   switch (outcome.kind) {
     case sg::db::LoginOutcome::Kind::user_blocked:
-      revoke_on_this_instance(e.fingerprint, sg::Reason::blocked, now);
+      revoke_on_this_instance(login.fingerprint, sg::Reason::blocked, now);
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "session guard: session %s of %s replayed from the journal and ended: the user is blocked",
-                   e.fingerprint.short_id().c_str(), e.username.c_str());
+                   login.fingerprint.short_id().c_str(), login.username.c_str());
       return;
     case sg::db::LoginOutcome::Kind::over_limit:
-      revoke_on_this_instance(e.fingerprint, sg::Reason::refused, now);
+      revoke_on_this_instance(login.fingerprint, sg::Reason::refused, now);
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "session guard: session %s of %s replayed from the journal and refused: limit of %d sessions",
-                   e.fingerprint.short_id().c_str(), e.username.c_str(), outcome.limit);
+                   login.fingerprint.short_id().c_str(), login.username.c_str(), outcome.limit);
       return;
     case sg::db::LoginOutcome::Kind::recorded:
       break;
   }
   ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session %s of %s recorded from the journal",
-               e.fingerprint.short_id().c_str(), e.username.c_str());
+               login.fingerprint.short_id().c_str(), login.username.c_str());
   for (const auto& evicted : outcome.evicted) {
     auto superseded = sg::Fingerprint::from_hex(evicted);
     if (!superseded) continue;
     revoke_on_this_instance(*superseded, sg::Reason::superseded, now);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session %s of %s superseded (limit %d)",
-                 superseded->short_id().c_str(), e.username.c_str(), outcome.limit);
+                 superseded->short_id().c_str(), login.username.c_str(), outcome.limit);
   }
 }
 
@@ -95,23 +69,21 @@ constexpr std::size_t kReplayPerTick = 100;
 
 // Replays up to kReplayPerTick records past g_replayed; returns how many. Throws StoreError
 // when the database fails (the rest waits for the next try, in order).
-std::size_t replay_records(const sg::JournalRead& read, server_rec* s) {
+std::size_t replay_records(const sg::JournalRead& read, sg::db::Connection& db, server_rec* s) {
   std::size_t replayed = 0;
-  std::optional<sg::db::Connection> db;
   for (const auto& record : read.records) {
     if (record.end <= g_replayed) continue;
     if (replayed == kReplayPerTick) break;
-    if (!db) db.emplace(connect_options(g_process.config));
-    const sg::JournalEntry& e = record.entry;
-    if (e.kind == sg::JournalEntry::Kind::logout) {
-      sg::db::record_logout(*db, e.fingerprint, e.at);
+    const sg::LoginRecord& login = record.entry.login;
+    if (record.entry.kind == sg::JournalEntry::Kind::logout) {
+      sg::db::record_logout(db, login.fingerprint, login.at);
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session %s logged out (from the journal)",
-                   e.fingerprint.short_id().c_str());
-    } else if (!sg::bindable_user_name(e.username)) {
+                   login.fingerprint.short_id().c_str());
+    } else if (!sg::bindable_user_name(login.username)) {
       // Never written so (bind_session refuses such names); a record must not stop the rest.
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard: journal: skipped a login with an unusable user name");
     } else {
-      replay_login(*db, e, s);
+      replay_login(db, login, s);
     }
     g_replayed = record.end;
     ++replayed;
@@ -164,47 +136,43 @@ bool admit_when_unreachable(request_rec* r) {
   return !g_journal.empty() && server_config(r->server).admit_when_unreachable_or_default();
 }
 
-bool journal_login(request_rec* r, const sg::db::LoginRecord& login, const char* why) {
+namespace {
+// On disk before it returns; logs why not otherwise.
+bool append_entry(request_rec* r, sg::JournalEntry::Kind kind, sg::LoginRecord login, const std::string& what,
+                  const char* why) {
   if (g_journal.empty()) return false;
   sg::JournalEntry entry;
-  entry.kind = sg::JournalEntry::Kind::login;
-  entry.at = sg::wall_clock_micros();
-  entry.fingerprint = login.fingerprint;
-  entry.username = login.username;
-  entry.cookie_name = login.cookie_name;
-  entry.client_ip = login.client_ip;
-  entry.user_agent = login.user_agent;
-  entry.server_name = login.server_name;
-  entry.idle_timeout_seconds = login.idle_timeout_seconds;
-  entry.max_lifetime_seconds = login.max_lifetime_seconds;
-  entry.max_sessions = login.max_sessions;
-  entry.refuse_new = login.refuse_new;
+  entry.kind = kind;
+  entry.login = std::move(login);
+  entry.login.at = sg::wall_clock_micros();
   sg::JournalAppend append = sg::append_journal(g_journal, g_journal_max, entry);
-  if (append.result != sg::JournalAppend::Result::written) {
-    log_append_failure(r, append, ("the login of " + std::string(ap_escape_logitem(r->pool, login.username.c_str()))).c_str());
-    return false;
+  if (append.result == sg::JournalAppend::Result::full) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "session guard: journal full, %s refused: %s (the database has been unreachable for long; "
+                  "raise the MAXBYTES of SessionGuardJournal)",
+                  what.c_str(), append.error.c_str());
+  } else if (append.result != sg::JournalAppend::Result::written) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot write the journal, %s refused: %s",
+                  what.c_str(), append.error.c_str());
+  } else {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "session guard: %s kept in the journal until the database answers (%s)", what.c_str(), why);
   }
-  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                "session guard: login of %s (session %s) kept in the journal until the database answers (%s)",
-                ap_escape_logitem(r->pool, login.username.c_str()), login.fingerprint.short_id().c_str(), why);
-  return true;
+  return append.result == sg::JournalAppend::Result::written;
+}
+}  // namespace
+
+bool journal_login(request_rec* r, const sg::LoginRecord& login, const char* why) {
+  return append_entry(r, sg::JournalEntry::Kind::login, login,
+                      "login of " + std::string(ap_escape_logitem(r->pool, login.username.c_str())) + " (session " +
+                          login.fingerprint.short_id() + ")",
+                      why);
 }
 
 bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const char* why) {
-  if (g_journal.empty()) return false;
-  sg::JournalEntry entry;
-  entry.kind = sg::JournalEntry::Kind::logout;
-  entry.at = sg::wall_clock_micros();
-  entry.fingerprint = fingerprint;
-  sg::JournalAppend append = sg::append_journal(g_journal, g_journal_max, entry);
-  if (append.result != sg::JournalAppend::Result::written) {
-    log_append_failure(r, append, ("the logout of session " + fingerprint.short_id()).c_str());
-    return false;
-  }
-  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                "session guard: logout of session %s kept in the journal until the database answers (%s)",
-                fingerprint.short_id().c_str(), why);
-  return true;
+  sg::LoginRecord logout;
+  logout.fingerprint = fingerprint;
+  return append_entry(r, sg::JournalEntry::Kind::logout, logout, "logout of session " + fingerprint.short_id(), why);
 }
 
 std::uint64_t journal_bytes() noexcept {
@@ -218,19 +186,21 @@ std::uint64_t journal_bytes() noexcept {
 
 namespace {
 // For server-status: records past the replay's position in the file as last read.
-void note_pending(const sg::JournalRead& read) {
+std::uint32_t note_pending(const sg::JournalRead& read) {
   std::uint32_t pending = 0;
   for (const auto& record : read.records) pending += record.end > g_replayed ? 1 : 0;
   g_process.region->set_journal_pending(pending);
+  return pending;
 }
 }  // namespace
 
-void replay_journal(server_rec* s) noexcept {
+void replay_journal(server_rec* s, sg::db::ReconnectingConnection& database) noexcept {
   if (g_journal.empty()) return;
   sg::Micros now = sg::wall_clock_micros();
   try {
     std::uint64_t size = sg::journal_size(g_journal);
     if (size == 0) {
+      database.drop();  // held only while there is something to replay
       g_replayed = 0;
       g_process.region->set_journal_pending(0);
       return;
@@ -242,8 +212,11 @@ void replay_journal(server_rec* s) noexcept {
     if (now < g_next_try) return;
     std::string bytes = sg::read_journal_file(g_journal, read_limit());
     sg::JournalRead read = sg::read_journal(bytes);
-    note_pending(read);  // before the replay, which throws while the database is away
-    std::size_t replayed = replay_records(read, s);
+    // Before the replay, which throws while the database is away. Only damaged bytes, or
+    // records replayed already: emptied without the database.
+    std::size_t replayed = note_pending(read) == 0 ? 0 : database.with([&](sg::db::Connection& db) {
+      return replay_records(read, db, s);
+    });
     note_pending(read);
     g_replayed_total += replayed;
     if (g_failing) g_failing = false;

@@ -49,13 +49,16 @@ sg::db::ConnectOptions connect_options(const sg::ServerConfig& config) {
 DirConf g_unset_dir;
 ServerConf g_unset_server;
 
-void* create_dir_config(apr_pool_t* pool, char*) noexcept {
+template <typename Conf>
+void* new_config(apr_pool_t* pool, Conf& unset) noexcept {
   try {
-    return pool_new<DirConf>(pool);
+    return pool_new<Conf>(pool);
   } catch (...) {
-    return &g_unset_dir;
+    return &unset;
   }
 }
+
+void* create_dir_config(apr_pool_t* pool, char*) noexcept { return new_config(pool, g_unset_dir); }
 
 void* merge_dir_config(apr_pool_t*, void* parent_conf, void* child_conf) noexcept {
   auto* parent = static_cast<const DirConf*>(parent_conf);
@@ -76,13 +79,7 @@ void* merge_dir_config(apr_pool_t*, void* parent_conf, void* child_conf) noexcep
   }
 }
 
-void* create_server_config(apr_pool_t* pool, server_rec*) noexcept {
-  try {
-    return pool_new<ServerConf>(pool);
-  } catch (...) {
-    return &g_unset_server;
-  }
-}
+void* create_server_config(apr_pool_t* pool, server_rec*) noexcept { return new_config(pool, g_unset_server); }
 
 void* merge_server_config(apr_pool_t* pool, void* base, void* vhost) noexcept {
   try {

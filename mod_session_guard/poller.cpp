@@ -71,7 +71,9 @@ class AprClock : public sg::Clock {
 
 struct PollerState {
   explicit PollerState(const sg::ServerConfig& config)
-      : feed(connect_options(config)), poller(feed, clock, *g_process.region, settings()) {}
+      : feed(connect_options(config)),
+        database(connect_options(config)),
+        poller(feed, clock, *g_process.region, settings()) {}
   static sg::PollerSettings settings() {
     sg::PollerSettings settings;
     settings.activity_flush_interval = sg::kMicrosPerSecond;
@@ -79,6 +81,9 @@ struct PollerState {
     return settings;
   }
   sg::db::ReconnectingFeed feed;
+  // The journal's replay and the start-up check of the schema, beside the feed's connection
+  // (whose short lock wait is for the tick's own writes).
+  sg::db::ReconnectingConnection database;
   AprClock clock;
   sg::Poller poller;
   bool healthy = true;
@@ -137,8 +142,10 @@ void report_health(PollerState& state, server_rec* s, sg::Micros now) {
 void check_database_fit(PollerState& state, server_rec* s) {
   state.database_checked = true;
   try {
-    sg::db::Connection connection(connect_options(g_process.config));
-    for (const auto& problem : sg::db::check_database(connection, sg::db::Account::module)) {
+    auto problems = state.database.with(
+        [](sg::db::Connection& connection) { return sg::db::check_database(connection, sg::db::Account::module); });
+    state.database.drop();  // kept only while a journal waits (replay_journal)
+    for (const auto& problem : problems) {
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard: %s: %s", problem.what.c_str(), problem.fix.c_str());
     }
   } catch (const std::exception& e) {
@@ -149,7 +156,8 @@ void check_database_fit(PollerState& state, server_rec* s) {
 }
 
 void poll_once(PollerState& state, server_rec* s) {
-  replay_journal(s);  // first: the tick's activity flush needs the journalled sessions' rows
+  // First: the tick's activity flush needs the journalled sessions' rows.
+  replay_journal(s, state.database);
   sg::TickResult result = state.poller.tick();
   g_process.region->note_poll(sg::wall_clock_micros(), result.ok ? std::string_view() : std::string_view(result.error));
   if (!result.ok && (state.healthy || state.first_tick)) {

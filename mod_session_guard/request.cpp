@@ -257,20 +257,80 @@ void judge_body_ids(request_rec* r, const sg::DirConfig& config, RequestState& s
   }
 }
 
+// Who the request is for: the authenticated user (whose block is judged here), or the owner
+// of a session bound in this instance, whose activity slot is stamped.
+std::string request_user(request_rec* r, sg::DenyRegion& region, RequestState& state, sg::RequestFacts& facts) {
+  if (r->user != nullptr) {
+    facts.user_blocked = region.user_blocked(sg::user_key(r->user));
+    return r->user;
+  }
+  if (!state.fingerprint) return {};
+  // Not judged by its owner's block: a block revokes every session of the user in the
+  // same transaction, and the owner's state here may lag an unblock by one poll.
+  if (auto owner = region.touch(*state.fingerprint, facts.now)) {
+    state.owned = state.fingerprint;
+    return std::move(owner->name);
+  }
+  for (const auto& alias : state.aliases) {
+    if (auto owner = region.touch(alias, facts.now)) {
+      state.owned = alias;
+      return std::move(owner->name);
+    }
+  }
+  return {};
+}
+
+// A configured login form or logout target: the response filter reads the app's answer.
+void watch_for_login_or_logout(request_rec* r, const sg::DirConfig& config, RequestState& state) {
+  std::string_view uri = r->uri != nullptr ? r->uri : "";
+  std::string_view args = r->args != nullptr ? r->args : "";
+  if (r->method_number == M_POST && config.login_forms) {
+    for (const auto& form : *config.login_forms) {
+      if (form.target.matches(uri, args)) {
+        state.login_form = &form;
+        break;
+      }
+    }
+  }
+  // Only a candidate: the response must confirm it (logout_confirmed), and only a cookie
+  // every app reads alike is one the app surely signed out (a name only one reader
+  // normalises, "PHPSESSID%00=", is no session to PHP: its logout ends nothing).
+  if (config.logout_targets && state.fingerprint && state.cookie != nullptr) {
+    for (const auto& rule : *config.logout_targets) {
+      if (rule.target.matches(uri, args) &&
+          (rule.form.empty() || r->method_number == M_POST)) {
+        state.logout_rule = &rule;
+        break;
+      }
+    }
+    if (state.logout_rule != nullptr && !sg::cookie_read_alike(header_in(r, "Cookie"), state.cookie->name)) {
+      state.logout_rule = nullptr;
+    }
+  }
+  if (state.login_form != nullptr || state.logout_rule != nullptr || config.user_header) {
+    state.hold_response = (state.login_form != nullptr && sg::reads_body(state.login_form->success)) ||
+                          (state.logout_rule != nullptr && sg::reads_body(state.logout_rule->success));
+    ap_add_output_filter(kResponseFilter, &state, r, r->connection);
+  }
+}
+
+// A subrequest of an allowed main request judging the same cookies (mod_dir looking up
+// index.php, say) shares its verdict and state: the same session, microseconds later.
+bool shares_main_verdict(request_rec* r, const sg::DirConfig& config) {
+  if (r->main == nullptr) return false;
+  RequestState* main_state = request_state(r->main);
+  if (main_state == nullptr || main_state->denial != sg::Reason::none || !same_cookies(config, dir_config(r->main)))
+    return false;
+  ap_set_module_config(r->request_config, &session_guard_module, main_state);
+  return true;
+}
+
 // Internal redirects (ErrorDocument, mod_rewrite in a <Directory>, mod_dir) are judged as
 // requests of their own: the original may have been outside every guarded location.
 int fixups(request_rec* r) noexcept {
   const sg::DirConfig& config = dir_config(r);
   if (!config.enabled.value_or(false) || !g_process.region) return DECLINED;
-  // A subrequest of an allowed main request judging the same cookies (mod_dir looking up
-  // index.php, say) shares its verdict and state: the same session, microseconds later.
-  if (r->main != nullptr) {
-    RequestState* main_state = request_state(r->main);
-    if (main_state != nullptr && main_state->denial == sg::Reason::none && same_cookies(config, dir_config(r->main))) {
-      ap_set_module_config(r->request_config, &session_guard_module, main_state);
-      return OK;
-    }
-  }
+  if (shares_main_verdict(r, config)) return OK;
   RequestState* state = nullptr;
   try {
     state = pool_new<RequestState>(r->pool);
@@ -293,25 +353,8 @@ int fixups(request_rec* r) noexcept {
     facts.now = sg::wall_clock_micros();
     facts.last_refresh = region.last_refresh();
     facts.started_at = region.started_at();
-    std::string user;
     facts.session_revoked = revoked_reason(region, *state);
-    if (r->user != nullptr) {
-      user = r->user;
-      facts.user_blocked = region.user_blocked(sg::user_key(user));
-    } else if (state->fingerprint) {
-      // Not judged by its owner's block: a block revokes every session of the user in the
-      // same transaction, and the owner's state here may lag an unblock by one poll.
-      if (auto owner = region.touch(*state->fingerprint, facts.now)) {
-        user = std::move(owner->name);
-        state->owned = state->fingerprint;
-      }
-      for (std::size_t i = 0; user.empty() && i < state->aliases.size(); ++i) {
-        if (auto owner = region.touch(state->aliases[i], facts.now)) {
-          user = std::move(owner->name);
-          state->owned = state->aliases[i];
-        }
-      }
-    }
+    std::string user = request_user(r, region, *state, facts);
     state->owner = user;
     sg::Verdict verdict = sg::decide(facts, server.fail_mode_or_default(), server.max_stale_or_default());
     if (!verdict.allow) {
@@ -346,36 +389,7 @@ int fixups(request_rec* r) noexcept {
       apr_table_setn(r->subprocess_env, "SESSION_GUARD_SESSION", state->short_id);
     }
 
-    std::string_view uri = r->uri != nullptr ? r->uri : "";
-    std::string_view args = r->args != nullptr ? r->args : "";
-    if (r->method_number == M_POST && config.login_forms) {
-      for (const auto& form : *config.login_forms) {
-        if (form.target.matches(uri, args)) {
-          state->login_form = &form;
-          break;
-        }
-      }
-    }
-    // Only a candidate: the response must confirm it (logout_confirmed), and only a cookie
-    // every app reads alike is one the app surely signed out (a name only one reader
-    // normalises, "PHPSESSID%00=", is no session to PHP: its logout ends nothing).
-    if (config.logout_targets && state->fingerprint && state->cookie != nullptr) {
-      for (const auto& rule : *config.logout_targets) {
-        if (rule.target.matches(uri, args) &&
-            (rule.form.empty() || r->method_number == M_POST)) {
-          state->logout_rule = &rule;
-          break;
-        }
-      }
-      if (state->logout_rule != nullptr && !sg::cookie_read_alike(header_in(r, "Cookie"), state->cookie->name)) {
-        state->logout_rule = nullptr;
-      }
-    }
-    if (state->login_form != nullptr || state->logout_rule != nullptr || config.user_header) {
-      state->hold_response = (state->login_form != nullptr && sg::reads_body(state->login_form->success)) ||
-                             (state->logout_rule != nullptr && sg::reads_body(state->logout_rule->success));
-      ap_add_output_filter(kResponseFilter, state, r, r->connection);
-    }
+    watch_for_login_or_logout(r, config, *state);
   } catch (const std::exception& e) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: %s", e.what());
     if (state != nullptr && server_config(r->server).fail_mode_or_default() == sg::FailMode::closed) {

@@ -113,22 +113,54 @@ void record_session_value(request_rec* r, const sg::Fingerprint& session, const 
   }
 }
 
+// The user the app names in the configured response header, which never reaches the client.
+std::string user_from_header(request_rec* r, const sg::DirConfig& config) {
+  if (!config.user_header) return {};
+  const char* named = apr_table_get(r->headers_out, config.user_header->c_str());
+  if (named == nullptr) named = apr_table_get(r->err_headers_out, config.user_header->c_str());
+  std::string user = named != nullptr ? named : "";
+  apr_table_unset(r->headers_out, config.user_header->c_str());
+  apr_table_unset(r->err_headers_out, config.user_header->c_str());
+  return user;
+}
+
+// The user a login form the app accepted names: "" when this is no such login, none when
+// the app accepted one whose user cannot be read (then it is refused).
+std::optional<std::string> user_from_login_form(request_rec* r, const RequestState& state,
+                                                const sg::AppResponse& response) {
+  std::string_view content_type = header_in(r, "Content-Type");
+  const sg::LoginForm* form = state.login_form;
+  if (form == nullptr ||
+      (!form->form.empty() &&
+       (state.body == nullptr ||
+        sg::match_form_fields(form->form, state.body->text, state.body->truncated, content_type) == sg::TargetMatch::no)))
+    return std::string();
+  sg::Confirmation confirmed = sg::response_confirms(form->success, form->target, response);
+  if (confirmed == sg::Confirmation::no) return std::string();
+  sg::FieldReading reading;
+  if (confirmed == sg::Confirmation::unknown) {
+    reading.kind = sg::FieldReading::Kind::unreadable;
+    reading.detail = "the response is longer than the success rule reads";
+  } else {
+    reading = state.body == nullptr
+                  ? sg::read_login_field("", true, content_type, r->args ? r->args : "", form->user_field)
+                  : sg::read_login_field(state.body->text, state.body->truncated, content_type,
+                                         r->args ? r->args : "", form->user_field);
+  }
+  if (reading.kind == sg::FieldReading::Kind::found) return std::move(reading.value);
+  // Fail closed: a session we cannot name is a session nobody could end.
+  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                "session guard: refused a login the app accepted: cannot tell who signed in from field '%s': %s",
+                form->user_field.c_str(), reading.detail.c_str());
+  return std::nullopt;
+}
+
 // Reads the held (or first) part of the response; returns true when it replaced it.
 bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state) {
   request_rec* r = f->r;
   const sg::DirConfig& config = dir_config(r);
-  std::string user;
-  const char* how = nullptr;
-  if (config.user_header) {
-    const char* named = apr_table_get(r->headers_out, config.user_header->c_str());
-    if (named == nullptr) named = apr_table_get(r->err_headers_out, config.user_header->c_str());
-    if (named != nullptr && *named != '\0') {
-      user = named;
-      how = "response header";
-    }
-    apr_table_unset(r->headers_out, config.user_header->c_str());
-    apr_table_unset(r->err_headers_out, config.user_header->c_str());
-  }
+  std::string user = user_from_header(r, config);
+  const char* how = user.empty() ? nullptr : "response header";
   sg::AppResponse response = app_response(r, state);
   // A regenerated id: the first configured cookie the response sets is the one bound.
   const sg::CookieSpec* spec = state.cookie;
@@ -142,37 +174,15 @@ bool judge_response(ap_filter_t* f, apr_bucket_brigade* bb, RequestState& state)
 
   if (state.logout_rule != nullptr && state.fingerprint) state.logout = logout_confirmed(r, state, response);
 
-  std::string_view content_type = header_in(r, "Content-Type");
-  const sg::LoginForm* form = state.login_form;
-  if (form != nullptr && user.empty() &&
-      (form->form.empty() ||
-       (state.body != nullptr &&
-        sg::match_form_fields(form->form, state.body->text, state.body->truncated, content_type) != sg::TargetMatch::no))) {
-    sg::Confirmation confirmed = sg::response_confirms(form->success, form->target, response);
-    if (confirmed != sg::Confirmation::no) {
-      sg::FieldReading reading;
-      if (confirmed == sg::Confirmation::unknown) {
-        reading.kind = sg::FieldReading::Kind::unreadable;
-        reading.detail = "the response is longer than the success rule reads";
-      } else {
-        reading = state.body == nullptr
-                      ? sg::read_login_field("", true, content_type, r->args ? r->args : "", form->user_field)
-                      : sg::read_login_field(state.body->text, state.body->truncated, content_type,
-                                             r->args ? r->args : "", form->user_field);
-      }
-      if (reading.kind == sg::FieldReading::Kind::found) {
-        user = std::move(reading.value);
-        how = "login form";
-      } else {
-        // Fail closed: a session we cannot name is a session nobody could end.
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "session guard: refused a login the app accepted: cannot tell who signed in from field '%s': %s",
-                      form->user_field.c_str(), reading.detail.c_str());
-        end_unreadable_login(r, state, issued);
-        replace_response(f, bb, state, sg::Reason::refused);
-        return true;
-      }
+  if (user.empty()) {
+    std::optional<std::string> named = user_from_login_form(r, state, response);
+    if (!named) {
+      end_unreadable_login(r, state, issued);
+      replace_response(f, bb, state, sg::Reason::refused);
+      return true;
     }
+    user = std::move(*named);
+    how = "login form";
   }
   if (user.empty()) return false;
   if (issued) {

@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "sg/denial.hpp"
-#include "sg/device.hpp"
 #include "sg/fingerprint.hpp"
 #include "sg/sso.hpp"
 #include "sg/text.hpp"
@@ -26,15 +25,14 @@ sg::Reason revoked_reason(const sg::DenyRegion& region, const RequestState& stat
   return reason;
 }
 
-sg::db::LoginRecord login_record(request_rec* r, const RequestState& state, const std::string& username) {
+sg::LoginRecord login_record(request_rec* r, const RequestState& state, const std::string& username) {
   const sg::DirConfig& config = dir_config(r);
-  sg::db::LoginRecord login;
+  sg::LoginRecord login;
   login.fingerprint = *state.fingerprint;
   login.username = username;
   login.cookie_name = state.cookie != nullptr ? state.cookie->name : kTrackingCookie;
   login.client_ip = r->useragent_ip != nullptr ? r->useragent_ip : "";
   login.user_agent = std::string(header_in(r, "User-Agent"));
-  login.device = sg::classify_user_agent(login.user_agent);
   login.server_name = r->server->server_hostname != nullptr ? r->server->server_hostname : "";
   login.idle_timeout_seconds = static_cast<int>(config.idle_timeout.value_or(0) / sg::kMicrosPerSecond);
   login.max_lifetime_seconds = static_cast<int>(config.max_lifetime.value_or(0) / sg::kMicrosPerSecond);

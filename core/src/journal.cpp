@@ -11,17 +11,13 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "posix_file.hpp"
 #include "sg/deny_region.hpp"
 
 namespace sg {
 
-bool operator==(const JournalEntry& a, const JournalEntry& b) {
-  return a.kind == b.kind && a.at == b.at && a.fingerprint == b.fingerprint && a.username == b.username &&
-         a.cookie_name == b.cookie_name && a.client_ip == b.client_ip && a.user_agent == b.user_agent &&
-         a.server_name == b.server_name && a.idle_timeout_seconds == b.idle_timeout_seconds &&
-         a.max_lifetime_seconds == b.max_lifetime_seconds && a.max_sessions == b.max_sessions &&
-         a.refuse_new == b.refuse_new;
-}
+using posix::errno_text;
+using posix::Fd;
 
 namespace {
 
@@ -74,6 +70,21 @@ class Cursor {
   std::string_view rest_;
 };
 
+// Login fields after the kind, time and fingerprint, in file order.
+bool decode_login(Cursor& in, LoginRecord& login) {
+  std::uint64_t refuse = 0;
+  bool ok = in.text(login.username, kJournalMaxUser) && in.text(login.cookie_name, kJournalMaxField) &&
+            in.text(login.client_ip, kJournalMaxField) && in.text(login.user_agent, kJournalMaxUserAgent) &&
+            in.text(login.server_name, kJournalMaxField) && in.int32(login.idle_timeout_seconds) &&
+            in.int32(login.max_lifetime_seconds) && in.int32(login.max_sessions) && in.number(refuse, 1) &&
+            refuse <= 1;
+  login.refuse_new = refuse == 1;
+  if (!ok || in.done()) return ok;  // done: the first format, or a login without single sign-out
+  // Written only when there is one, so one encoding per login (the fuzz target holds us to it).
+  return in.text(login.sso_key, kJournalMaxSsoKey) && in.text(login.sso_sub, kJournalMaxField) && in.done() &&
+         !(login.sso_key.empty() && login.sso_sub.empty());
+}
+
 bool decode_payload(std::string_view payload, JournalEntry& entry) {
   Cursor in(payload);
   std::uint64_t kind = 0, at = 0;
@@ -82,31 +93,15 @@ bool decode_payload(std::string_view payload, JournalEntry& entry) {
       kind != static_cast<std::uint64_t>(JournalEntry::Kind::logout))
     return false;
   entry.kind = static_cast<JournalEntry::Kind>(kind);
-  entry.at = static_cast<Micros>(at);
-  for (auto& byte : entry.fingerprint.bytes) {
+  entry.login.at = static_cast<Micros>(at);
+  for (auto& byte : entry.login.fingerprint.bytes) {
     std::uint64_t b = 0;
     if (!in.number(b, 1)) return false;
     byte = static_cast<std::uint8_t>(b);
   }
   if (entry.kind == JournalEntry::Kind::logout) return in.done();
-  std::uint64_t refuse = 0;
-  bool ok = in.text(entry.username, kJournalMaxUser) && in.text(entry.cookie_name, kJournalMaxField) &&
-            in.text(entry.client_ip, kJournalMaxField) && in.text(entry.user_agent, kJournalMaxUserAgent) &&
-            in.text(entry.server_name, kJournalMaxField) && in.int32(entry.idle_timeout_seconds) &&
-            in.int32(entry.max_lifetime_seconds) && in.int32(entry.max_sessions) && in.number(refuse, 1) &&
-            refuse <= 1 && in.done();
-  entry.refuse_new = refuse == 1;
-  return ok;
+  return decode_login(in, entry.login);
 }
-
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // A whole-file fcntl lock, released when the descriptor closes.
 bool lock(int fd, short type) {
@@ -143,20 +138,25 @@ std::mutex g_append_mutex;
 }  // namespace
 
 std::string encode_journal_record(const JournalEntry& entry) {
+  const LoginRecord& login = entry.login;
   std::string payload;
   put_u64(payload, static_cast<std::uint64_t>(entry.kind), 1);
-  put_u64(payload, static_cast<std::uint64_t>(entry.at), 8);
-  payload.append(reinterpret_cast<const char*>(entry.fingerprint.bytes.data()), entry.fingerprint.bytes.size());
+  put_u64(payload, static_cast<std::uint64_t>(login.at), 8);
+  payload.append(reinterpret_cast<const char*>(login.fingerprint.bytes.data()), login.fingerprint.bytes.size());
   if (entry.kind == JournalEntry::Kind::login) {
-    put_text(payload, entry.username, kJournalMaxUser);
-    put_text(payload, entry.cookie_name, kJournalMaxField);
-    put_text(payload, entry.client_ip, kJournalMaxField);
-    put_text(payload, entry.user_agent, kJournalMaxUserAgent);
-    put_text(payload, entry.server_name, kJournalMaxField);
-    put_u64(payload, static_cast<std::uint32_t>(entry.idle_timeout_seconds), 4);
-    put_u64(payload, static_cast<std::uint32_t>(entry.max_lifetime_seconds), 4);
-    put_u64(payload, static_cast<std::uint32_t>(entry.max_sessions), 4);
-    put_u64(payload, entry.refuse_new ? 1 : 0, 1);
+    put_text(payload, login.username, kJournalMaxUser);
+    put_text(payload, login.cookie_name, kJournalMaxField);
+    put_text(payload, login.client_ip, kJournalMaxField);
+    put_text(payload, login.user_agent, kJournalMaxUserAgent);
+    put_text(payload, login.server_name, kJournalMaxField);
+    put_u64(payload, static_cast<std::uint32_t>(login.idle_timeout_seconds), 4);
+    put_u64(payload, static_cast<std::uint32_t>(login.max_lifetime_seconds), 4);
+    put_u64(payload, static_cast<std::uint32_t>(login.max_sessions), 4);
+    put_u64(payload, login.refuse_new ? 1 : 0, 1);
+    if (!login.sso_key.empty() || !login.sso_sub.empty()) {
+      put_text(payload, login.sso_key, kJournalMaxSsoKey);
+      put_text(payload, login.sso_sub, kJournalMaxField);
+    }
   }
   std::string record(kMagic, sizeof kMagic);
   put_u64(record, payload.size(), 4);
@@ -294,10 +294,7 @@ std::string prepare_journal_file(const std::string& path, long uid, long gid) no
     Fd file;
     file.fd = open_journal(path, O_WRONLY | O_CREAT | O_APPEND, error);
     if (file.fd < 0) return error;
-    if (uid >= 0 && fchown(file.fd, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) {
-      return errno_text("cannot hand " + path + " to the server's user");
-    }
-    return {};
+    return posix::hand_over(file.fd, path, uid, gid);
   } catch (...) {
     return "out of memory";
   }

@@ -49,6 +49,120 @@ std::string cas_ticket_from_query(std::string_view query) {
   return {};
 }
 
+namespace {
+bool xml_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// One pass over a logoutRequest, a tag at a time; see parse_cas_logout_request.
+class CasLogoutReader {
+ public:
+  explicit CasLogoutReader(std::string_view xml) : xml_(xml) {}
+
+  std::optional<std::string> read(std::string& error) {
+    Step step = declaration();
+    while (step == Step::more) step = next_tag();
+    if (step == Step::done && (!open_.empty() || !root_seen_)) {
+      step = fail(root_seen_ ? "the document ends before its root element is closed" : "no root element");
+    }
+    if (step == Step::done && !ticket_) step = fail("no SessionIndex");
+    if (step == Step::failed) {
+      error = error_;
+      return std::nullopt;
+    }
+    return ticket_;
+  }
+
+ private:
+  enum class Step { more, done, failed };
+
+  Step fail(const char* why) {
+    error_ = why;
+    return Step::failed;
+  }
+
+  void skip_space() {
+    while (pos_ < xml_.size() && xml_space(xml_[pos_])) ++pos_;
+  }
+
+  Step declaration() {
+    skip_space();
+    if (xml_.compare(pos_, 5, "<?xml") != 0) return Step::more;
+    std::size_t end = xml_.find("?>", pos_);
+    if (end == std::string_view::npos) return fail("unterminated XML declaration");
+    pos_ = end + 2;
+    return Step::more;
+  }
+
+  // The character data up to the next tag, then the tag.
+  Step next_tag() {
+    std::size_t lt = xml_.find('<', pos_);
+    std::string_view chars = xml_.substr(pos_, lt == std::string_view::npos ? std::string_view::npos : lt - pos_);
+    if (open_.empty() && !trim(chars).empty()) return fail("text outside the root element");
+    text_.append(chars);
+    if (lt == std::string_view::npos) return Step::done;
+    if (lt + 1 >= xml_.size()) return fail("document ends inside a tag");
+    if (xml_[lt + 1] == '!') return fail("DOCTYPE, comments and CDATA are not accepted");
+    if (xml_[lt + 1] == '?') return fail("processing instructions are not accepted");
+    std::size_t gt = xml_.find('>', lt);
+    if (gt == std::string_view::npos) return fail("unterminated tag");
+    std::string_view tag = xml_.substr(lt + 1, gt - lt - 1);
+    pos_ = gt + 1;
+    if (!tag.empty() && tag[0] == '/') return closing_tag(trim(tag.substr(1)));
+    return opening_tag(tag);
+  }
+
+  Step closing_tag(std::string_view name) {
+    if (open_.empty() || local_name(name) != open_.back()) return fail("closing tag does not match");
+    if (open_.back() == "SessionIndex") {
+      if (ticket_) return fail("more than one SessionIndex");
+      std::string value(trim(text_));
+      if (!valid_cas_ticket(value)) return fail("SessionIndex is not a service ticket");
+      ticket_ = value;
+    }
+    open_.pop_back();
+    text_.clear();
+    if (!open_.empty()) return Step::more;
+    skip_space();
+    return pos_ == xml_.size() ? Step::done : fail("content after the root element");
+  }
+
+  Step opening_tag(std::string_view tag) {
+    bool self_closing = !tag.empty() && tag.back() == '/';
+    if (self_closing) tag.remove_suffix(1);
+    std::size_t name_end = 0;
+    while (name_end < tag.size() && name_char(tag[name_end])) ++name_end;
+    std::string_view name = tag.substr(0, name_end);
+    if (name.empty() || (name_end < tag.size() && !xml_space(tag[name_end]))) return fail("malformed tag");
+    // Attributes: quotes must balance, and a '<' inside one is not XML.
+    std::string_view attributes = tag.substr(name_end);
+    std::size_t quotes = 0;
+    for (char c : attributes) quotes += (c == '"') ? 1 : 0;
+    if (quotes % 2 != 0 || attributes.find('<') != std::string_view::npos) return fail("malformed attributes");
+    if (open_.empty()) {
+      if (root_seen_) return fail("more than one root element");
+      if (local_name(name) != "LogoutRequest") return fail("the root element is not LogoutRequest");
+      root_seen_ = true;
+    }
+    if (!open_.empty() && open_.back() == "SessionIndex") return fail("SessionIndex has child elements");
+    if (open_.size() >= 8) return fail("nested too deeply");
+    text_.clear();
+    if (!self_closing) {
+      open_.push_back(local_name(name));
+      return Step::more;
+    }
+    if (local_name(name) == "SessionIndex") return fail("SessionIndex is empty");
+    return open_.empty() ? fail("the root element is empty") : Step::more;
+  }
+
+  std::string_view xml_;
+  std::size_t pos_ = 0;
+  std::vector<std::string_view> open_;  // local names of the elements we are inside
+  std::optional<std::string> ticket_;
+  bool root_seen_ = false;
+  std::string text_;  // character data of the innermost element
+  std::string error_;
+};
+}  // namespace
+
 std::optional<std::string> parse_cas_logout_request(std::string_view xml, std::string& error) {
   if (xml.size() > 16 * 1024) {
     error = "logoutRequest longer than 16 KiB";
@@ -58,138 +172,7 @@ std::optional<std::string> parse_cas_logout_request(std::string_view xml, std::s
     error = "entity or character references are not accepted";
     return std::nullopt;
   }
-  std::size_t pos = 0;
-  auto skip_space = [&] {
-    while (pos < xml.size() && (xml[pos] == ' ' || xml[pos] == '\t' || xml[pos] == '\r' || xml[pos] == '\n')) ++pos;
-  };
-  skip_space();
-  if (xml.compare(pos, 5, "<?xml") == 0) {
-    std::size_t end = xml.find("?>", pos);
-    if (end == std::string_view::npos) {
-      error = "unterminated XML declaration";
-      return std::nullopt;
-    }
-    pos = end + 2;
-  }
-  std::vector<std::string_view> open;  // local names of the elements we are inside
-  std::optional<std::string> ticket;
-  bool root_seen = false;
-  std::string text;  // character data of the innermost element
-  while (true) {
-    std::size_t lt = xml.find('<', pos);
-    std::string_view chars = xml.substr(pos, lt == std::string_view::npos ? std::string_view::npos : lt - pos);
-    if (open.empty() && !trim(chars).empty()) {
-      error = "text outside the root element";
-      return std::nullopt;
-    }
-    text.append(chars);
-    if (lt == std::string_view::npos) break;
-    if (lt + 1 >= xml.size()) {
-      error = "document ends inside a tag";
-      return std::nullopt;
-    }
-    char next = xml[lt + 1];
-    if (next == '!' || next == '?') {
-      error = next == '!' ? "DOCTYPE, comments and CDATA are not accepted" : "processing instructions are not accepted";
-      return std::nullopt;
-    }
-    std::size_t gt = xml.find('>', lt);
-    if (gt == std::string_view::npos) {
-      error = "unterminated tag";
-      return std::nullopt;
-    }
-    std::string_view tag = xml.substr(lt + 1, gt - lt - 1);
-    pos = gt + 1;
-    if (!tag.empty() && tag[0] == '/') {
-      std::string_view name = trim(tag.substr(1));
-      if (open.empty() || local_name(name) != open.back()) {
-        error = "closing tag does not match";
-        return std::nullopt;
-      }
-      if (open.back() == "SessionIndex") {
-        if (ticket) {
-          error = "more than one SessionIndex";
-          return std::nullopt;
-        }
-        std::string value(trim(text));
-        if (!valid_cas_ticket(value)) {
-          error = "SessionIndex is not a service ticket";
-          return std::nullopt;
-        }
-        ticket = value;
-      }
-      open.pop_back();
-      text.clear();
-      if (open.empty()) {
-        skip_space();
-        if (pos != xml.size()) {
-          error = "content after the root element";
-          return std::nullopt;
-        }
-        break;
-      }
-      continue;
-    }
-    bool self_closing = !tag.empty() && tag.back() == '/';
-    if (self_closing) tag.remove_suffix(1);
-    std::size_t name_end = 0;
-    while (name_end < tag.size() && name_char(tag[name_end])) ++name_end;
-    std::string_view name = tag.substr(0, name_end);
-    if (name.empty() || (name_end < tag.size() && tag[name_end] != ' ' && tag[name_end] != '\t' &&
-                         tag[name_end] != '\r' && tag[name_end] != '\n')) {
-      error = "malformed tag";
-      return std::nullopt;
-    }
-    // Attributes: quotes must balance, and a '<' inside one is not XML.
-    std::string_view attributes = tag.substr(name_end);
-    std::size_t quotes = 0;
-    for (char c : attributes) quotes += (c == '"') ? 1 : 0;
-    if (quotes % 2 != 0 || attributes.find('<') != std::string_view::npos) {
-      error = "malformed attributes";
-      return std::nullopt;
-    }
-    if (open.empty()) {
-      if (root_seen) {
-        error = "more than one root element";
-        return std::nullopt;
-      }
-      if (local_name(name) != "LogoutRequest") {
-        error = "the root element is not LogoutRequest";
-        return std::nullopt;
-      }
-      root_seen = true;
-    }
-    if (!open.empty() && open.back() == "SessionIndex") {
-      error = "SessionIndex has child elements";
-      return std::nullopt;
-    }
-    if (open.size() >= 8) {
-      error = "nested too deeply";
-      return std::nullopt;
-    }
-    text.clear();
-    if (self_closing) {
-      if (local_name(name) == "SessionIndex") {
-        error = "SessionIndex is empty";
-        return std::nullopt;
-      }
-      if (open.empty()) {
-        error = "the root element is empty";
-        return std::nullopt;
-      }
-      continue;
-    }
-    open.push_back(local_name(name));
-  }
-  if (!open.empty() || !root_seen) {
-    error = root_seen ? "the document ends before its root element is closed" : "no root element";
-    return std::nullopt;
-  }
-  if (!ticket) {
-    error = "no SessionIndex";
-    return std::nullopt;
-  }
-  return ticket;
+  return CasLogoutReader(xml).read(error);
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {

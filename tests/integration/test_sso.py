@@ -2,6 +2,7 @@
 provider on loopback (sso_idp.py): OpenID Connect back-channel logout and CAS single logout
 end the PHP demo's sessions on two Apache instances with reason sso_logout; forged, replayed
 or malformed requests are refused (400/403) or harmless, and end nothing."""
+import hashlib
 import http.client
 import json
 import os
@@ -131,6 +132,28 @@ def test_oidc_logout_by_sid_ends_only_that_session():
     h.expect(r.status == 200, r)
     signed_out(tied)
     alive(other, plain)
+
+
+def test_oidc_logout_by_sid_ends_a_session_journalled_in_an_outage():
+    # Issue 11: the journal did not keep the sid's digest, so a login kept there while the
+    # database was down was recorded at replay without it, and the logout by sid missed it.
+    sid = "sid-" + uuid.uuid4().hex
+    outages = S.web.error_log_text().count("database unreachable")
+    S.db.stop()
+    try:
+        h.eventually(lambda: S.web.error_log_text().count("database unreachable") > outages, what="outage noticed")
+        tied = login(S.web, "bob", headers={"X-Test-Oidc-Sid": sid})
+        h.expect("kept in the journal" in S.web.error_log_text(), "the login was not journalled")
+    finally:
+        S.db.start()
+    fingerprint = hashlib.sha256(f"PHPSESSID={tied.cookies['PHPSESSID']}".encode()).hexdigest()
+    h.eventually(lambda: S.db.scalar("SELECT sso_key IS NOT NULL FROM sessions WHERE fingerprint=%s AND "
+                                     "state='active'", fingerprint) == "1", timeout=20, what="replayed with its sid")
+    # The admin's own connection went with the database: its first answer may ask the
+    # identity provider to try again, as one does.
+    h.eventually(lambda: post(OIDC, {"logout_token": IDP.token(IDP.claims(sid=sid))}).status == 200,
+                 what="the logout by sid accepted")
+    signed_out(tied)
 
 
 def test_invalid_logout_tokens_are_refused_and_end_nothing():

@@ -14,31 +14,41 @@
 
 #include "sg/fingerprint.hpp"
 #include "sg/journal.hpp"
+#include "sg/sso.hpp"
 
 namespace {
 
 sg::JournalEntry login(const std::string& user, int n = 0) {
   sg::JournalEntry e;
   e.kind = sg::JournalEntry::Kind::login;
-  e.at = 1700000000123456 + n;
-  e.fingerprint = sg::session_fingerprint("PHPSESSID", user + std::to_string(n));
-  e.username = user;
-  e.cookie_name = "PHPSESSID";
-  e.client_ip = "127.0.0.1";
-  e.user_agent = "Mozilla/5.0 (X11; Linux x86_64)";
-  e.server_name = "www.example.com";
-  e.idle_timeout_seconds = 1800;
-  e.max_lifetime_seconds = -1;  // never written so, but any int32 must survive
-  e.max_sessions = 3;
-  e.refuse_new = true;
+  sg::LoginRecord& l = e.login;
+  l.at = 1700000000123456 + n;
+  l.fingerprint = sg::session_fingerprint("PHPSESSID", user + std::to_string(n));
+  l.username = user;
+  l.cookie_name = "PHPSESSID";
+  l.client_ip = "127.0.0.1";
+  l.user_agent = "Mozilla/5.0 (X11; Linux x86_64)";
+  l.server_name = "www.example.com";
+  l.idle_timeout_seconds = 1800;
+  l.max_lifetime_seconds = -1;  // never written so, but any int32 must survive
+  l.max_sessions = 3;
+  l.refuse_new = true;
+  return e;
+}
+
+// A login made through an identity provider: single sign-out must still reach it after replay.
+sg::JournalEntry sso_login(const std::string& user) {
+  sg::JournalEntry e = login(user);
+  e.login.sso_key = sg::sso_key_oidc_sid("sid-" + user);
+  e.login.sso_sub = "sub-" + user;
   return e;
 }
 
 sg::JournalEntry logout(int n) {
   sg::JournalEntry e;
   e.kind = sg::JournalEntry::Kind::logout;
-  e.at = 1700000000999999 + n;
-  e.fingerprint = sg::session_fingerprint("PHPSESSID", "x" + std::to_string(n));
+  e.login.at = 1700000000999999 + n;
+  e.login.fingerprint = sg::session_fingerprint("PHPSESSID", "x" + std::to_string(n));
   return e;
 }
 
@@ -71,9 +81,55 @@ SG_TEST(login_and_logout_round_trip) {
   assert_int_equal(read.skipped_bytes, 0);
 }
 
+SG_TEST(a_login_keeps_its_single_sign_out_key_and_subject) {
+  // Lost before: a login journalled in an outage could not be ended by a back-channel
+  // logout by sid, nor by a CAS logout, once replayed.
+  std::string bytes = sg::encode_journal_record(sso_login("alice")) + sg::encode_journal_record(login("bob"));
+  sg::JournalRead read = sg::read_journal(bytes);
+  assert_int_equal(read.records.size(), 2);
+  assert_str_eq(read.records[0].entry.login.sso_key, sg::sso_key_oidc_sid("sid-alice"));
+  assert_str_eq(read.records[0].entry.login.sso_sub, "sub-alice");
+  assert_true(read.records[0].entry == sso_login("alice"));
+  assert_true(read.records[1].entry == login("bob"));
+  assert_int_equal(read.skipped_bytes, 0);
+}
+
+SG_TEST(a_record_of_the_first_format_still_reads) {
+  // Written by the previous version (no single sign-out fields), left on disk by an upgrade
+  // during an outage: encode_journal_record of this login, byte for byte.
+  const char first_format[] =
+      "\x53\x47\x4a\x31\x6c\x00\x00\x00\x01\x40\x22\x20\x18\x24\x0a\x06\x00\xa8\xba\xb5\x6d\x5a\x69\x42"
+      "\x78\x99\x04\x5e\x1f\xe7\xc9\xad\x6d\xf1\xcd\x69\xb8\xf5\x4e\x33\x3c\xb3\x40\xbd\xc4\x59\xa5\xf0"
+      "\x5b\x05\x00\x61\x6c\x69\x63\x65\x09\x00\x50\x48\x50\x53\x45\x53\x53\x49\x44\x09\x00\x31\x32\x37"
+      "\x2e\x30\x2e\x30\x2e\x31\x06\x00\x63\x75\x72\x6c\x2f\x38\x0f\x00\x77\x77\x77\x2e\x65\x78\x61\x6d"
+      "\x70\x6c\x65\x2e\x63\x6f\x6d\x08\x07\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x01\xe2\x4f\xcd\x65"
+      "\x56\x67\x87\x27";
+  const std::string old(first_format, sizeof first_format - 1);
+  sg::JournalRead read = sg::read_journal(old + sg::encode_journal_record(sso_login("bob")));
+  assert_int_equal(read.records.size(), 2);
+  assert_int_equal(read.skipped_bytes, 0);
+  const sg::LoginRecord& l = read.records[0].entry.login;
+  assert_true(read.records[0].entry.kind == sg::JournalEntry::Kind::login);
+  assert_int_equal(l.at, 1700000000123456);
+  assert_str_eq(l.fingerprint.hex(), "a8bab56d5a69427899045e1fe7c9ad6df1cd69b8f54e333cb340bdc459a5f05b");
+  assert_str_eq(l.username, "alice");
+  assert_str_eq(l.cookie_name, "PHPSESSID");
+  assert_str_eq(l.client_ip, "127.0.0.1");
+  assert_str_eq(l.user_agent, "curl/8");
+  assert_str_eq(l.server_name, "www.example.com");
+  assert_int_equal(l.idle_timeout_seconds, 1800);
+  assert_int_equal(l.max_lifetime_seconds, 0);
+  assert_int_equal(l.max_sessions, 3);
+  assert_true(l.refuse_new);
+  assert_str_eq(l.sso_key, "");
+  assert_str_eq(l.sso_sub, "");
+  // A login without single sign-out is still written in the first format.
+  assert_true(sg::encode_journal_record(read.records[0].entry) == old);
+}
+
 SG_TEST(no_raw_session_value_is_written) {
   sg::JournalEntry e = login("alice");
-  e.fingerprint = sg::session_fingerprint("PHPSESSID", "secret-session-value-123");
+  e.login.fingerprint = sg::session_fingerprint("PHPSESSID", "secret-session-value-123");
   std::string bytes = sg::encode_journal_record(e);
   assert_not_contains(bytes, "secret-session-value-123");
 }
@@ -128,14 +184,14 @@ SG_TEST(garbage_and_huge_lengths_are_not_records) {
 
 SG_TEST(long_fields_are_cut_not_refused) {
   sg::JournalEntry e = login("alice");
-  e.user_agent = std::string(5000, 'u');
-  e.server_name = std::string(400, 's');
+  e.login.user_agent = std::string(5000, 'u');
+  e.login.server_name = std::string(400, 's');
   std::string bytes = sg::encode_journal_record(e);
   assert_true(bytes.size() <= sg::kJournalHeader + sg::kJournalMaxPayload + sg::kJournalChecksum);
   sg::JournalRead read = sg::read_journal(bytes);
   assert_int_equal(read.records.size(), 1);
-  assert_int_equal(read.records[0].entry.user_agent.size(), sg::kJournalMaxUserAgent);
-  assert_int_equal(read.records[0].entry.server_name.size(), sg::kJournalMaxField);
+  assert_int_equal(read.records[0].entry.login.user_agent.size(), sg::kJournalMaxUserAgent);
+  assert_int_equal(read.records[0].entry.login.server_name.size(), sg::kJournalMaxField);
 }
 
 SG_TEST(file_append_read_and_empty) {
@@ -209,7 +265,7 @@ SG_TEST(appends_from_many_processes_never_interleave) {
       for (int i = 0; i < kEach; ++i) {
         // Long records (a full User-Agent) so a write could tear if appends were not locked.
         sg::JournalEntry e = login("user" + std::to_string(p), i);
-        e.user_agent = std::string(1000, static_cast<char>('a' + p));
+        e.login.user_agent = std::string(1000, static_cast<char>('a' + p));
         if (sg::append_journal(dir.file(), 64 << 20, e).result != sg::JournalAppend::Result::written) ++bad;
       }
       _exit(bad == 0 ? 0 : 1);
@@ -226,8 +282,8 @@ SG_TEST(appends_from_many_processes_never_interleave) {
   // Each process's records in the order it wrote them.
   int next[kProcesses] = {};
   for (const auto& r : read.records) {
-    int p = r.entry.username.back() - '0';
-    assert_int_equal(r.entry.at, 1700000000123456 + next[p]);
+    int p = r.entry.login.username.back() - '0';
+    assert_int_equal(r.entry.login.at, 1700000000123456 + next[p]);
     ++next[p];
   }
 }
@@ -235,6 +291,8 @@ SG_TEST(appends_from_many_processes_never_interleave) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(login_and_logout_round_trip),
+      cmocka_unit_test(a_login_keeps_its_single_sign_out_key_and_subject),
+      cmocka_unit_test(a_record_of_the_first_format_still_reads),
       cmocka_unit_test(no_raw_session_value_is_written),
       cmocka_unit_test(a_torn_last_record_is_ignored_at_every_length),
       cmocka_unit_test(every_damaged_byte_is_caught_by_the_checksum),

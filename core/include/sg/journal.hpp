@@ -7,6 +7,9 @@
 // misread. The reader resynchronises on the next magic whose checksum holds: records appended
 // after a torn one (a crash, then a restart) are not lost. Fingerprints only, never a raw
 // session id. No Apache, no MariaDB: the glue is mod_session_guard/journal.cpp.
+//
+// A login's payload ends with its single sign-out key and subject, written only when it has
+// one: a record of the first format (which had neither) still reads, as a login without.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -14,32 +17,23 @@
 #include <string_view>
 #include <vector>
 
-#include "sg/types.hpp"
+#include "sg/login_record.hpp"
 
 namespace sg {
 
 struct JournalEntry {
   enum class Kind : std::uint8_t { login = 1, logout = 2 };
   Kind kind = Kind::login;
-  Micros at = 0;  // when the request path accepted it (µs since the epoch)
-  Fingerprint fingerprint;
-  // Logins only: what sg::db::LoginRecord needs (the device is classified again at replay).
-  std::string username;
-  std::string cookie_name;
-  std::string client_ip;
-  std::string user_agent;
-  std::string server_name;
-  std::int32_t idle_timeout_seconds = 0;
-  std::int32_t max_lifetime_seconds = 0;
-  std::int32_t max_sessions = 0;
-  bool refuse_new = false;
+  // Every field of a login; a logout has only the fingerprint and the time. `at` is when the
+  // request path accepted it (µs since the epoch), never 0.
+  LoginRecord login;
+  bool operator==(const JournalEntry& other) const { return kind == other.kind && login == other.login; }
 };
-
-bool operator==(const JournalEntry& a, const JournalEntry& b);
 
 // Text fields are cut to these (bytes) when written; the database stores less anyway.
 constexpr std::size_t kJournalMaxUser = 190;
 constexpr std::size_t kJournalMaxField = 255;
+constexpr std::size_t kJournalMaxSsoKey = 64;  // hex SHA-256
 constexpr std::size_t kJournalMaxUserAgent = 1024;
 constexpr std::size_t kJournalHeader = 8;    // magic + length
 constexpr std::size_t kJournalChecksum = 8;
