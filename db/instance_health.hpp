@@ -27,6 +27,8 @@ struct InstanceHealth {
   std::int64_t login_connections = 0;
   std::int64_t journal_bytes = 0;
   std::int64_t journal_records_pending = 0;
+  // SessionGuardRevocationRetention: session-guard-prune keeps revocations this long (sql/100).
+  std::int64_t revocation_retention_ms = 0;
 };
 
 // A row as read back: the figures and how old they are by the database's clock.

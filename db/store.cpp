@@ -183,8 +183,8 @@ void SqlDenyFeed::report_health(const InstanceHealth& h) {
       "INSERT INTO instance_health (instance, reported_at, report_interval_ms, revoked_sessions, blocked_users, "
       "deny_list_capacity, deny_list_age_ms, poll_lag_ms, last_db_error, last_db_error_at, activity_slots_used, "
       "activity_slots, activity_dropped, revocations_dropped, login_connections_in_use, login_connections, "
-      "journal_bytes, journal_records_pending) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
-      "FROM_UNIXTIME(0) + INTERVAL NULLIF(?, 0) MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "journal_bytes, journal_records_pending, revocation_retention_ms) VALUES (?, NOW(6), ?, ?, ?, ?, ?, ?, "
+      "NULLIF(?, ''), FROM_UNIXTIME(0) + INTERVAL NULLIF(?, 0) MICROSECOND, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
       "ON DUPLICATE KEY UPDATE reported_at = VALUES(reported_at), report_interval_ms = VALUES(report_interval_ms), "
       "revoked_sessions = VALUES(revoked_sessions), blocked_users = VALUES(blocked_users), "
       "deny_list_capacity = VALUES(deny_list_capacity), deny_list_age_ms = VALUES(deny_list_age_ms), "
@@ -193,11 +193,12 @@ void SqlDenyFeed::report_health(const InstanceHealth& h) {
       "activity_slots = VALUES(activity_slots), activity_dropped = VALUES(activity_dropped), "
       "revocations_dropped = VALUES(revocations_dropped), "
       "login_connections_in_use = VALUES(login_connections_in_use), login_connections = VALUES(login_connections), "
-      "journal_bytes = VALUES(journal_bytes), journal_records_pending = VALUES(journal_records_pending)",
+      "journal_bytes = VALUES(journal_bytes), journal_records_pending = VALUES(journal_records_pending), "
+      "revocation_retention_ms = VALUES(revocation_retention_ms)",
       {h.instance.substr(0, 255), h.report_interval_ms, h.revoked_sessions, h.blocked_users, h.deny_list_capacity,
        h.deny_list_age_ms, h.poll_lag_ms, h.last_db_error.substr(0, 255), std::int64_t{h.last_db_error_at}, h.activity_slots_used, h.activity_slots,
        h.activity_dropped, h.revocations_dropped, h.login_connections_in_use, h.login_connections, h.journal_bytes,
-       h.journal_records_pending});
+       h.journal_records_pending, h.revocation_retention_ms});
 }
 
 std::vector<std::pair<std::uint64_t, std::string>> SqlDenyFeed::audit_lines(std::uint64_t after, std::size_t limit) {

@@ -105,6 +105,7 @@ sg::db::InstanceHealth instance_health(sg::Micros now) {
   }
   h.journal_bytes = static_cast<std::int64_t>(journal_bytes());
   h.journal_records_pending = stats.journal_pending;
+  h.revocation_retention_ms = g_process.config.revocation_retention_or_default() / 1000;
   return h;
 }
 
