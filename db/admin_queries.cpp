@@ -3,22 +3,11 @@
 #include <algorithm>
 
 #include "sg/text.hpp"
+#include "sql_fragments.hpp"
 
 namespace sg::db {
 
 namespace {
-std::string micros_of(const char* column) {
-  return std::string("CAST(UNIX_TIMESTAMP(") + column + ") * 1000000 AS SIGNED)";
-}
-
-std::string like_pattern(const std::string& text) {
-  std::string like = "%";
-  for (char c : text) {
-    if (c == '%' || c == '_' || c == '\\') like.push_back('\\');
-    like.push_back(c);
-  }
-  return like + "%";
-}
 
 const std::string kUserColumns =
     "SELECT a.username, COALESCE(a.email, ''), a.is_admin, a.active, " + micros_of("a.blocked_at") +
@@ -81,7 +70,7 @@ std::vector<UserRow> AdminQueries::users(const UserQuery& query) {
   std::string sql = kUserColumns + " WHERE 1 = 1";
   if (!query.search.empty()) {
     sql += " AND a.username COLLATE utf8mb4_unicode_ci LIKE ?";  // a search for people: any case
-    params.emplace_back(like_pattern(query.search));
+    params.emplace_back(contains_pattern(query.search));
   }
   if (query.state == "active") sql += " AND a.active = 1";
   if (query.state == "blocked") sql += " AND a.active = 0";

@@ -36,7 +36,7 @@ struct App::Context {
 
   std::string get(const std::string& name) const;
   std::vector<std::string> all(const std::string& name) const;
-  db::Actor actor() const { return db::Actor{user, ip, api ? "api" : "web"}; }
+  Actor actor() const { return Actor{user, ip, api ? "api" : "web"}; }
 };
 
 std::string field(const Form& form, const std::string& name);

@@ -65,9 +65,9 @@ Response App::my_sessions(Context& ctx) {
 Response App::my_sessions_sign_out(Context& ctx) {
   Form form = read_form(ctx);
   require_csrf(ctx, form);
-  const db::Actor actor{ctx.self_user, ctx.ip, "self"};
+  const Actor actor{ctx.self_user, ctx.ip, "self"};
   const bool one = ctx.path == "/my-sessions/sign-out";
-  db::ActionResult result;
+  ActionResult result;
   if (one) {
     std::string id = sg::to_lower(field(form, "id"));
     // The action takes any prefix of a fingerprint (the 8-digit id people see), so the
@@ -102,7 +102,7 @@ Response App::wasnt_me(Context& ctx) {
   const std::string user = backend_.check_signout_link(token);
   if (post) {
     require_csrf(ctx, form);
-    db::Actor actor{user, ctx.ip, "link"};
+    Actor actor{user, ctx.ip, "link"};
     auto result = backend_.use_signout_link(token, actor);
     changed(ctx, result);
     std::string out = "<div class=\"confirm\"><h1>You have been signed out everywhere</h1>\n<div class=\"notice\" role=\"status\">" +
