@@ -5,6 +5,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "columns.hpp"
 #include "sql_fragments.hpp"
 
 namespace sg::db {
@@ -56,38 +57,36 @@ std::string where_clause(const SessionQuery& query, std::vector<Param>& params) 
   return where;
 }
 
-const std::string kSelectColumns =
-    "SELECT s.id, s.fingerprint, s.username, s.state, " + micros_of("s.login_at") + ", " + micros_of("s.last_access") +
-    ", s.client_ip, s.user_agent, s.device, s.browser, s.os, s.server_name, s.idle_timeout, "
-    "s.max_lifetime, COALESCE(a.is_admin, 0), " +
-    micros_of("s.ended_at") + ", COALESCE(s.ended_by, ''), " + micros_of("s.idle_deadline") + ", " +
-    micros_of("s.absolute_deadline") + " FROM sessions s";
+const std::vector<Column<SessionRow>>& session_columns() {
+  static const std::vector<Column<SessionRow>> columns = {
+      {"s.id", &SessionRow::id},
+      {"s.fingerprint", &SessionRow::fingerprint},
+      {"s.username", &SessionRow::username},
+      {"s.state", &SessionRow::state},
+      {micros_of("s.login_at"), &SessionRow::login_at},
+      {micros_of("s.last_access"), &SessionRow::last_access},
+      {"s.client_ip", &SessionRow::client_ip},
+      {"s.user_agent", &SessionRow::user_agent},
+      {"s.device", &SessionRow::device},
+      {"s.browser", &SessionRow::browser},
+      {"s.os", &SessionRow::os},
+      {"s.server_name", &SessionRow::server_name},
+      {"s.idle_timeout", &SessionRow::idle_timeout},
+      {"s.max_lifetime", &SessionRow::max_lifetime},
+      {"COALESCE(a.is_admin, 0)", &SessionRow::is_admin},
+      {micros_of("s.ended_at"), &SessionRow::ended_at},
+      {"COALESCE(s.ended_by, '')", &SessionRow::ended_by},
+      {micros_of("s.idle_deadline"), &SessionRow::idle_deadline},
+      {micros_of("s.absolute_deadline"), &SessionRow::absolute_deadline},
+  };
+  return columns;
+}
+
+const std::string kSelectColumns = "SELECT " + select_list(session_columns()) + " FROM sessions s";
 const std::string kJoinAccounts = " LEFT JOIN accounts a ON a.username = s.username";
 const std::string kSessionColumns = kSelectColumns + kJoinAccounts;
 
-SessionRow session_from(const Row& row) {
-  SessionRow s;
-  s.id = static_cast<std::uint64_t>(to_int(row[0]));
-  s.fingerprint = to_text(row[1]);
-  s.username = to_text(row[2]);
-  s.state = to_text(row[3]);
-  s.login_at = to_int(row[4]);
-  s.last_access = to_int(row[5]);
-  s.client_ip = to_text(row[6]);
-  s.user_agent = to_text(row[7]);
-  s.device = to_text(row[8]);
-  s.browser = to_text(row[9]);
-  s.os = to_text(row[10]);
-  s.server_name = to_text(row[11]);
-  s.idle_timeout = static_cast<int>(to_int(row[12]));
-  s.max_lifetime = static_cast<int>(to_int(row[13]));
-  s.is_admin = to_int(row[14]) != 0;
-  s.ended_at = to_int(row[15]);
-  s.ended_by = to_text(row[16]);
-  s.idle_deadline = to_int(row[17]);
-  s.absolute_deadline = to_int(row[18]);
-  return s;
-}
+SessionRow session_from(const Row& row) { return read_record(session_columns(), row); }
 
 }  // namespace
 

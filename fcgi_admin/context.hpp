@@ -68,6 +68,8 @@ struct ListParams {
 ListParams session_params(const App::Context& ctx);
 // The audit filters and paging cursor of the page and the API (limit left to each).
 db::AuditQuery audit_params(const App::Context& ctx);
+// The users filters and paging cursor of the page and the API (limit left to each).
+db::UserQuery user_params(const App::Context& ctx);
 // 0 (exact) for one user's sessions, else counting stops after this many rows.
 std::uint64_t count_cap(const db::SessionQuery& query);
 

@@ -2,20 +2,13 @@
 // actions and the mail outbox).
 #include "context.hpp"
 #include "html.hpp"
-#include "sg/text.hpp"
 
 namespace sg::admin {
 
 // --- users -------------------------------------------------------------------------------------
 
 Response App::users_page(Context& ctx) {
-  db::UserQuery q;
-  q.search = std::string(sg::trim(ctx.get("q")));
-  q.state = ctx.get("state");
-  q.after = ctx.get("after");
-  check_length(q.search, 190, "search text");
-  check_length(q.after, 190, "paging cursor");
-  if (!q.state.empty() && q.state != "active" && q.state != "blocked") throw BadRequest("The state must be active or blocked.");
+  db::UserQuery q = user_params(ctx);
   q.limit = 50;
   auto users = backend_.users(q);
   const std::string base = settings_.prefix + "/users";
