@@ -1,6 +1,6 @@
-// Everything the pages and the API need from the database, behind one interface: the real
-// one (SqlBackend) runs db::Operations and db::AdminQueries; unit tests use a fake. Every
-// method may throw StoreError (database down: 503) or OperationError (4xx).
+// Everything the pages, the API and the CLI ask of the admin side, behind one interface: the
+// real one is the admin service (admin_service.hpp, over the db/ repositories); unit tests
+// use a fake. Every method may throw StoreError (database down: 503) or OperationError (4xx).
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,5 @@
 // The admin's write actions, each defined once: its parameters (how each face spells them,
-// what is valid, the message when not), the Backend operation it runs and what it reports.
+// what is valid, the message when not), the service operation it runs and what it reports.
 // The forms, the JSON API and the CLI only gather parameters and render the Outcome, so an
 // action is added by adding one entry to the table in commands.cpp.
 #pragma once

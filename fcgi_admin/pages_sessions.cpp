@@ -234,7 +234,7 @@ Response App::sessions_page(Context& ctx) {
                     bulk_form(confirm);
   out += "<div class=\"table-wrap\"><table>\n<caption class=\"sr-only\">Active sessions</caption>\n" + table_head(base, p);
   out += "<tbody id=\"sessions-body\">\n";
-  if (page.rows.empty()) out += "<tr><td colspan=\"14\" class=\"muted\">No active sessions match.</td></tr>\n";
+  if (page.rows.empty()) out += empty_row(14, "No active sessions match.");
   for (const auto& s : page.rows) out += session_row(s, now, confirm, ctx.user);
   out += "</tbody></table></div>\n" + pager(base, p, page, total);
   return html(ctx, "Sessions", "sessions", out, 200, settings_.refresh_seconds);
