@@ -67,7 +67,8 @@ class AdminService : public Backend {
     db::AdminWrites writes;
   };
 
-  // Runs `action` (one whole transaction) and returns what it returns; see run().
+  // Runs `action` on the repositories and returns what it returns. Each action is a read or
+  // one whole transaction, so run() may run it again after a deadlock.
   template <typename F>
   auto with(F&& action) {
     std::optional<std::invoke_result_t<F, Repositories&>> result;
@@ -80,6 +81,7 @@ class AdminService : public Backend {
   static std::string session_id_prefix(std::string_view id);
   // The full fingerprint of the one active session an id (8+ hex digits) names.
   static std::string resolve_session(Repositories& r, std::string_view id);
+  // Ends one session in the caller's transaction: its audit row, its line and its notice.
   void kill_in_transaction(Repositories& r, const std::string& fingerprint_hex, const Actor& actor,
                            ActionResult& result);
   static std::uint64_t audit(Repositories& r, const Actor& actor, std::string action, std::string_view user,
