@@ -3,64 +3,89 @@
 #include <algorithm>
 
 #include "sg/text.hpp"
+#include "columns.hpp"
+#include "sql_fragments.hpp"
 
 namespace sg::db {
 
 namespace {
-std::string micros_of(const char* column) {
-  return std::string("CAST(UNIX_TIMESTAMP(") + column + ") * 1000000 AS SIGNED)";
+
+const std::vector<Column<UserRow>>& user_columns() {
+  static const std::vector<Column<UserRow>> columns = {
+      {"a.username", &UserRow::username},
+      {"COALESCE(a.email, '')", &UserRow::email},
+      {"a.is_admin", &UserRow::is_admin},
+      {"a.active", &UserRow::active},
+      {micros_of("a.blocked_at"), &UserRow::blocked_at},
+      {"COALESCE(a.blocked_by, '')", &UserRow::blocked_by},
+      {"COALESCE(a.block_reason, '')", &UserRow::block_reason},
+      {"(SELECT COUNT(*) FROM sessions s WHERE s.username = a.username AND s.state = 'active')", &UserRow::live_sessions},
+      {micros_of("a.last_login_at"), &UserRow::last_login_at},
+      {"a.max_sessions", &UserRow::max_sessions},
+  };
+  return columns;
+}
+const std::string kUserColumns = "SELECT " + select_list(user_columns()) + " FROM accounts a";
+
+const std::vector<Column<OutboxRow>>& outbox_columns() {
+  static const std::vector<Column<OutboxRow>> columns = {
+      {"id", &OutboxRow::id},
+      {"kind", &OutboxRow::kind},
+      {micros_of("created_at"), &OutboxRow::created_at},
+      {"recipient", &OutboxRow::recipient},
+      {"COALESCE(target_user, '')", &OutboxRow::target_user},
+      {"subject", &OutboxRow::subject},
+      {"body", &OutboxRow::body},
+      {"state", &OutboxRow::state},
+      {"attempts", &OutboxRow::attempts},
+      {micros_of("next_try_at"), &OutboxRow::next_try_at},
+      {"COALESCE(last_error, '')", &OutboxRow::last_error},
+      {micros_of("sent_at"), &OutboxRow::sent_at},
+  };
+  return columns;
+}
+const std::string kOutboxColumns = "SELECT " + select_list(outbox_columns()) + " FROM mail_outbox";
+
+const std::vector<Column<AuditRow>>& audit_columns() {
+  static const std::vector<Column<AuditRow>> columns = {
+      {"l.id", &AuditRow::id},
+      {micros_of("l.at"), &AuditRow::at},
+      {"l.actor", &AuditRow::actor},
+      {"l.actor_ip", &AuditRow::actor_ip},
+      {"l.source", &AuditRow::source},
+      {"l.action", &AuditRow::action},
+      {"COALESCE(l.target_user, '')", &AuditRow::target_user},
+      {"COALESCE(l.target_session, '')", &AuditRow::target_session},
+      {"COALESCE(l.reason, '')", &AuditRow::reason},
+      {"l.message", &AuditRow::message},
+      {"COALESCE((SELECT GROUP_CONCAT(DISTINCT m.state) FROM mail_outbox m WHERE m.audit_id = l.id), '')",
+       &AuditRow::mail_state},
+  };
+  return columns;
 }
 
-std::string like_pattern(const std::string& text) {
-  std::string like = "%";
-  for (char c : text) {
-    if (c == '%' || c == '_' || c == '\\') like.push_back('\\');
-    like.push_back(c);
-  }
-  return like + "%";
-}
-
-const std::string kUserColumns =
-    "SELECT a.username, COALESCE(a.email, ''), a.is_admin, a.active, " + micros_of("a.blocked_at") +
-    ", COALESCE(a.blocked_by, ''), COALESCE(a.block_reason, ''), "
-    "(SELECT COUNT(*) FROM sessions s WHERE s.username = a.username AND s.state = 'active'), " +
-    micros_of("a.last_login_at") + ", COALESCE(a.max_sessions, -1) FROM accounts a";
-
-UserRow user_from(const Row& r) {
-  UserRow u;
-  u.username = to_text(r[0]);
-  u.email = to_text(r[1]);
-  u.is_admin = to_int(r[2]) != 0;
-  u.active = to_int(r[3]) != 0;
-  u.blocked_at = to_int(r[4]);
-  u.blocked_by = to_text(r[5]);
-  u.block_reason = to_text(r[6]);
-  u.live_sessions = static_cast<std::uint64_t>(to_int(r[7]));
-  u.last_login_at = to_int(r[8]);
-  if (auto limit = to_int(r[9]); limit >= 0) u.max_sessions = static_cast<int>(limit);
-  return u;
-}
-
-const std::string kOutboxColumns = "SELECT id, kind, " + micros_of("created_at") +
-                                   ", recipient, COALESCE(target_user, ''), subject, body, state, attempts, " +
-                                   micros_of("next_try_at") + ", COALESCE(last_error, ''), " + micros_of("sent_at") +
-                                   " FROM mail_outbox";
-
-OutboxRow outbox_from(const Row& r) {
-  OutboxRow o;
-  o.id = static_cast<std::uint64_t>(to_int(r[0]));
-  o.kind = to_text(r[1]);
-  o.created_at = to_int(r[2]);
-  o.recipient = to_text(r[3]);
-  o.target_user = to_text(r[4]);
-  o.subject = to_text(r[5]);
-  o.body = to_text(r[6]);
-  o.state = to_text(r[7]);
-  o.attempts = static_cast<int>(to_int(r[8]));
-  o.next_try_at = to_int(r[9]);
-  o.last_error = to_text(r[10]);
-  o.sent_at = to_int(r[11]);
-  return o;
+// The figures as the poller wrote them, after the two columns of the report's age.
+const std::vector<Column<InstanceHealth>>& health_columns() {
+  static const std::vector<Column<InstanceHealth>> columns = {
+      {"instance", &InstanceHealth::instance},
+      {"report_interval_ms", &InstanceHealth::report_interval_ms},
+      {"revoked_sessions", &InstanceHealth::revoked_sessions},
+      {"blocked_users", &InstanceHealth::blocked_users},
+      {"deny_list_capacity", &InstanceHealth::deny_list_capacity},
+      {"deny_list_age_ms", &InstanceHealth::deny_list_age_ms},
+      {"poll_lag_ms", &InstanceHealth::poll_lag_ms},
+      {"COALESCE(last_db_error, '')", &InstanceHealth::last_db_error},
+      {"COALESCE(TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), last_db_error_at), 0)", &InstanceHealth::last_db_error_at},
+      {"activity_slots_used", &InstanceHealth::activity_slots_used},
+      {"activity_slots", &InstanceHealth::activity_slots},
+      {"activity_dropped", &InstanceHealth::activity_dropped},
+      {"revocations_dropped", &InstanceHealth::revocations_dropped},
+      {"login_connections_in_use", &InstanceHealth::login_connections_in_use},
+      {"login_connections", &InstanceHealth::login_connections},
+      {"journal_bytes", &InstanceHealth::journal_bytes},
+      {"journal_records_pending", &InstanceHealth::journal_records_pending},
+  };
+  return columns;
 }
 }  // namespace
 
@@ -81,7 +106,7 @@ std::vector<UserRow> AdminQueries::users(const UserQuery& query) {
   std::string sql = kUserColumns + " WHERE 1 = 1";
   if (!query.search.empty()) {
     sql += " AND a.username COLLATE utf8mb4_unicode_ci LIKE ?";  // a search for people: any case
-    params.emplace_back(like_pattern(query.search));
+    params.emplace_back(contains_pattern(query.search));
   }
   if (query.state == "active") sql += " AND a.active = 1";
   if (query.state == "blocked") sql += " AND a.active = 0";
@@ -92,23 +117,19 @@ std::vector<UserRow> AdminQueries::users(const UserQuery& query) {
   sql += " ORDER BY a.username LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(std::clamp<std::size_t>(query.limit, 1, 1000)));
   std::vector<UserRow> users;
-  for (const auto& r : db_.query(sql, params)) users.push_back(user_from(r));
+  for (const auto& r : db_.query(sql, params)) users.push_back(read_record(user_columns(), r));
   return users;
 }
 
 std::optional<UserRow> AdminQueries::user(const std::string& username) {
   auto rows = db_.query(kUserColumns + " WHERE a.username = ?", {username});
   if (rows.empty()) return std::nullopt;
-  return user_from(rows[0]);
+  return read_record(user_columns(), rows[0]);
 }
 
 std::vector<AuditRow> AdminQueries::audit(const AuditQuery& query) {
   std::vector<Param> params;
-  std::string sql = "SELECT l.id, " + micros_of("l.at") +
-                    ", l.actor, l.actor_ip, l.source, l.action, COALESCE(l.target_user, ''), "
-                    "COALESCE(l.target_session, ''), COALESCE(l.reason, ''), l.message, "
-                    "COALESCE((SELECT GROUP_CONCAT(DISTINCT m.state) FROM mail_outbox m WHERE m.audit_id = l.id), '') "
-                    "FROM audit_log l WHERE 1 = 1";
+  std::string sql = "SELECT " + select_list(audit_columns()) + " FROM audit_log l WHERE 1 = 1";
   if (!query.actor.empty()) {
     sql += " AND l.actor = ?";
     params.emplace_back(query.actor);
@@ -128,21 +149,7 @@ std::vector<AuditRow> AdminQueries::audit(const AuditQuery& query) {
   sql += " ORDER BY l.id DESC LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(std::clamp<std::size_t>(query.limit, 1, 1000)));
   std::vector<AuditRow> out;
-  for (const auto& r : db_.query(sql, params)) {
-    AuditRow a;
-    a.id = static_cast<std::uint64_t>(to_int(r[0]));
-    a.at = to_int(r[1]);
-    a.actor = to_text(r[2]);
-    a.actor_ip = to_text(r[3]);
-    a.source = to_text(r[4]);
-    a.action = to_text(r[5]);
-    a.target_user = to_text(r[6]);
-    a.target_session = to_text(r[7]);
-    a.reason = to_text(r[8]);
-    a.message = to_text(r[9]);
-    a.mail_state = to_text(r[10]);
-    out.push_back(std::move(a));
-  }
+  for (const auto& r : db_.query(sql, params)) out.push_back(read_record(audit_columns(), r));
   return out;
 }
 
@@ -154,34 +161,13 @@ std::vector<std::string> AdminQueries::audit_actions() {
 
 std::vector<InstanceHealthRow> AdminQueries::instance_health() {
   std::vector<InstanceHealthRow> out;
-  for (const auto& r : db_.query(
-           "SELECT instance, TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), reported_at), "
-           "TIMESTAMPDIFF(MICROSECOND, reported_at, NOW(6)) DIV 1000, report_interval_ms, revoked_sessions, "
-           "blocked_users, deny_list_capacity, deny_list_age_ms, poll_lag_ms, COALESCE(last_db_error, ''), "
-           "COALESCE(TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), last_db_error_at), 0), activity_slots_used, "
-           "activity_slots, activity_dropped, revocations_dropped, login_connections_in_use, login_connections, "
-           "journal_bytes, journal_records_pending FROM instance_health ORDER BY instance LIMIT 1000")) {
+  for (const auto& r : db_.query("SELECT TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), reported_at), "
+                                 "TIMESTAMPDIFF(MICROSECOND, reported_at, NOW(6)) DIV 1000, " +
+                                 select_list(health_columns()) + " FROM instance_health ORDER BY instance LIMIT 1000")) {
     InstanceHealthRow row;
-    InstanceHealth& h = row.figures;
-    h.instance = to_text(r[0]);
-    row.reported_at = to_int(r[1]);
-    row.report_age_ms = to_int(r[2]);
-    h.report_interval_ms = to_int(r[3]);
-    h.revoked_sessions = to_int(r[4]);
-    h.blocked_users = to_int(r[5]);
-    h.deny_list_capacity = to_int(r[6]);
-    h.deny_list_age_ms = to_int(r[7]);
-    h.poll_lag_ms = to_int(r[8]);
-    h.last_db_error = to_text(r[9]);
-    h.last_db_error_at = to_int(r[10]);
-    h.activity_slots_used = to_int(r[11]);
-    h.activity_slots = to_int(r[12]);
-    h.activity_dropped = to_int(r[13]);
-    h.revocations_dropped = to_int(r[14]);
-    h.login_connections_in_use = to_int(r[15]);
-    h.login_connections = to_int(r[16]);
-    h.journal_bytes = to_int(r[17]);
-    h.journal_records_pending = to_int(r[18]);
+    row.reported_at = to_int(r[0]);
+    row.report_age_ms = to_int(r[1]);
+    read_into(row.figures, health_columns(), r, 2);
     out.push_back(std::move(row));
   }
   return out;
@@ -197,7 +183,7 @@ std::vector<OutboxRow> AdminQueries::outbox(std::size_t limit, std::uint64_t bef
   sql += " ORDER BY id DESC LIMIT ?";
   params.emplace_back(static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, 1000)));
   std::vector<OutboxRow> out;
-  for (const auto& r : db_.query(sql, params)) out.push_back(outbox_from(r));
+  for (const auto& r : db_.query(sql, params)) out.push_back(read_record(outbox_columns(), r));
   return out;
 }
 
@@ -244,7 +230,7 @@ std::vector<OutboxRow> AdminQueries::claim_due_mail(std::size_t limit, Micros le
         {static_cast<std::int64_t>(lease), id});
     if (won != 1) continue;
     auto rows = db_.query(kOutboxColumns + " WHERE id = ?", {id});
-    if (!rows.empty()) claimed.push_back(outbox_from(rows[0]));
+    if (!rows.empty()) claimed.push_back(read_record(outbox_columns(), rows[0]));
   }
   return claimed;
 }

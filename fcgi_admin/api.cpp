@@ -32,13 +32,7 @@ Response App::api_sessions(Context& ctx) {
 }
 
 Response App::api_users(Context& ctx) {
-  db::UserQuery q;
-  q.search = ctx.get("q");
-  q.state = ctx.get("state");
-  q.after = ctx.get("after");
-  check_length(q.search, 190, "search text");
-  check_length(q.after, 190, "paging cursor");
-  if (!q.state.empty() && q.state != "active" && q.state != "blocked") throw BadRequest("The state must be active or blocked.");
+  db::UserQuery q = user_params(ctx);
   std::string limit = ctx.get("limit");
   q.limit = limit.empty() ? 100 : std::clamp<std::uint64_t>(parse_id(limit, "limit"), 1, 1000);
   json list = json::array();

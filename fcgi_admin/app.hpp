@@ -72,7 +72,7 @@ class App {
   std::vector<std::pair<std::string, std::string>> read_form(Context& ctx);
   std::string confirm_form(Context& ctx, const std::string& action, const std::string& fields,
                            const std::string& button, bool danger);
-  void changed(Context& ctx, const db::ActionResult& result);
+  void changed(Context& ctx, const ActionResult& result);
 
   Settings settings_;
   Backend& backend_;

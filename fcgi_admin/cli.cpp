@@ -171,7 +171,7 @@ int run_prepared(Backend& backend, const Command& command, const Inputs& inputs,
                  std::ostream& out, std::ostream& err, bool& mailed) {
   // A command line names its target explicitly, so ending the actor's own sessions needs
   // no second confirmation (and scripts that do it keep working).
-  Outcome outcome = run_command(backend, command, inputs, db::Actor{actor, "", "cli"}, true);
+  Outcome outcome = run_command(backend, command, inputs, Actor{actor, "", "cli"}, true);
   if (!outcome.ok()) {
     err << "fcgi_admin: " << outcome.message << "\n";
     return outcome.malformed ? 1 : 2;
@@ -253,7 +253,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
 
   try {
-    SqlBackend backend = sql_backend(settings);
+    AdminService backend = admin_service(settings);
     if (name == "sessions") return list_sessions(backend, options, out);
     bool mailed = false;
     int status = run_prepared(backend, *command, inputs, options.actor, out, err, mailed);

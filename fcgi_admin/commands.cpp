@@ -98,7 +98,7 @@ Value read_value(const Param& p, const Input& input) {
       break;
     case ParamKind::user:
       v.text = read_text(p, input);
-      db::validate_username(v.text);
+      validate_username(v.text);
       break;
     case ParamKind::session_id:
       v.text = read_session_id(p, one_text(p, input));
@@ -126,14 +126,14 @@ Value read_value(const Param& p, const Input& input) {
 
 // --- what the actor's own sessions are ---------------------------------------------------------
 
-std::string own_session(Backend& backend, const Values& values, const db::Actor& actor) {
+std::string own_session(Backend& backend, const Values& values, const Actor& actor) {
   auto s = backend.find_session(values.at("id").text);
   return s.username == actor.name
              ? "Session " + s.short_id() + " is one of your own (" + actor.name + "): ending it signs you out."
              : "";
 }
 
-std::string own_in_selection(Backend& backend, const Values& values, const db::Actor& actor) {
+std::string own_in_selection(Backend& backend, const Values& values, const Actor& actor) {
   for (const auto& id : values.at("ids").list) {
     auto s = backend.find_session(id);
     if (s.username == actor.name) {
@@ -144,7 +144,7 @@ std::string own_in_selection(Backend& backend, const Values& values, const db::A
   return "";
 }
 
-std::string own_user(Backend&, const Values& values, const db::Actor& actor) {
+std::string own_user(Backend&, const Values& values, const Actor& actor) {
   return values.at("user").text == actor.name
              ? "These are your own sessions (" + actor.name + "): ending them signs you out."
              : "";
@@ -156,32 +156,32 @@ std::vector<Command> make_commands() {
   return {
       {"kill", "end one session (8+ hex digits of its id)", {session_id_param()}, false, "killed",
        "The session has been killed.{mail}", nullptr, own_session,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          auto s = b.find_session(v.at("id").text);
          return Done{b.kill_session(s.fingerprint, actor), s.username};
        }},
       {"kill-many", "end several sessions, all or none", {session_ids_param()}, false, "killed_many",
        "{n} selected sessions have been killed.{mail}", nullptr, own_in_selection,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          return Done{b.kill_sessions(v.at("ids").list, actor), ""};
        }},
       {"kill-user", "end every session of USER", {user_param()}, false, "killed_user",
        "All sessions of {user} have been killed ({n}).{mail}", nullptr, own_user,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          const std::string& user = v.at("user").text;
          return Done{b.kill_user(user, actor), user};
        }},
       {"block", "block USER and end all their sessions",
        {user_param(), text_param("reason", "--reason", "TEXT", "the reason", 1000, true)}, false, "blocked",
        "{user} has been blocked; {n} sessions ended.{mail}", nullptr, nullptr,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          const std::string& user = v.at("user").text;
          if (user == actor.name) throw CommandError(409, "self_block", "You cannot block your own account.");
          return Done{b.block_user(user, v.at("reason").text, actor), user};
        }},
       {"unblock", "allow USER to sign in again", {user_param()}, false, "unblocked",
        "{user} has been unblocked and may sign in again.{mail}", nullptr, nullptr,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          const std::string& user = v.at("user").text;
          return Done{b.unblock_user(user, actor), user};
        }},
@@ -192,7 +192,7 @@ std::vector<Command> make_commands() {
          "(null in JSON, empty in the form)."}},
        false, "limit_set", "The session limit of {user} has been changed; it applies from their next sign-in.{mail}",
        "users", nullptr,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          const std::string& user = v.at("user").text;
          return Done{b.set_user_limit(user, v.at("max_sessions").number, actor), user};
        }},
@@ -200,20 +200,20 @@ std::vector<Command> make_commands() {
        {{"minutes", "minutes", nullptr, "MINUTES", "the idle time", ParamKind::number, true, 0, 1, 525600,
          "The idle time must be a whole number of minutes from 1 to 525600."}},
        true, "ended_idle", "{n} idle sessions have been ended.{mail}", nullptr, nullptr,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          return Done{b.end_idle(*v.at("minutes").number, actor), ""};
        }},
       {"sign-out-all", "end every session except the actor's own (--server: one virtual host only)",
        {text_param("server", "--server", "NAME", "the server name", 255, false)}, true, "signed_out_all",
        "{n} sessions have been signed out; yours were kept.{mail}", nullptr, nullptr,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          return Done{b.sign_out_everyone(v.at("server").text, actor), ""};
        }},
       {"logout-request", "email the user of a session asking them to sign out",
        {session_id_param(), text_param("subject", "--subject", "TEXT", "the subject", 255, true),
         text_param("message", "--message", "TEXT", "the message", 20000, true)},
        false, "logout_sent", "The logout request email to {user} has been queued.", nullptr, nullptr,
-       [](Backend& b, const Values& v, const db::Actor& actor) {
+       [](Backend& b, const Values& v, const Actor& actor) {
          auto s = b.find_session(v.at("id").text);
          return Done{b.logout_request(s.fingerprint, v.at("subject").text, v.at("message").text, actor), s.username};
        }},
@@ -249,7 +249,7 @@ Values read_params(const Command& command, const Inputs& inputs) {
   return values;
 }
 
-Outcome run_command(Backend& backend, const Command& command, const Inputs& inputs, const db::Actor& actor,
+Outcome run_command(Backend& backend, const Command& command, const Inputs& inputs, const Actor& actor,
                     bool confirm_self) {
   Outcome outcome;
   try {
@@ -265,7 +265,7 @@ Outcome run_command(Backend& backend, const Command& command, const Inputs& inpu
     outcome.code = e.code;
     outcome.message = e.what();
     outcome.malformed = e.malformed;
-  } catch (const db::OperationError& e) {
+  } catch (const OperationError& e) {
     outcome.status = status_of(e);
     outcome.code = code_of(e);
     outcome.message = e.what();

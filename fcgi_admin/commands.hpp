@@ -1,5 +1,5 @@
 // The admin's write actions, each defined once: its parameters (how each face spells them,
-// what is valid, the message when not), the Backend operation it runs and what it reports.
+// what is valid, the message when not), the service operation it runs and what it reports.
 // The forms, the JSON API and the CLI only gather parameters and render the Outcome, so an
 // action is added by adding one entry to the table in commands.cpp.
 #pragma once
@@ -19,7 +19,7 @@ namespace sg::admin {
 enum class ParamKind {
   session_id,   // 8 to 64 hex digits: the start of a fingerprint
   session_ids,  // 1 to 1000 session ids
-  user,         // an account name, exact (db::validate_username)
+  user,         // an account name, exact (validate_username)
   text,         // free text of at most max_length bytes
   number,       // a whole number from min to max
   limit,        // a whole number from min to max, or none (JSON null, "none" or "" as text)
@@ -55,7 +55,7 @@ struct Value {
 using Values = std::map<std::string, Value>;
 
 struct Done {
-  db::ActionResult result;
+  ActionResult result;
   std::string user;  // the account the action was about ("" for several), for the form's notice
 };
 
@@ -71,8 +71,8 @@ struct Command {
   const char* back;     // the page the form returns to; nullptr: the one it came from
   // Which of the actor's own sessions this would end, as a sentence ("" = none); such a
   // command runs only when confirm_self is given. nullptr: it never ends the actor's own.
-  std::string (*own)(Backend&, const Values&, const db::Actor&);
-  Done (*run)(Backend&, const Values&, const db::Actor&);  // may throw CommandError or OperationError
+  std::string (*own)(Backend&, const Values&, const Actor&);
+  Done (*run)(Backend&, const Values&, const Actor&);  // may throw CommandError or OperationError
 };
 
 // What a command did, or why it did nothing. The faces render it; nothing here is HTML or JSON.
@@ -104,7 +104,7 @@ Values read_params(const Command& command, const Inputs& inputs);
 // Reads the parameters, asks about the actor's own sessions, runs the operation. Refusals
 // (the command's and the Backend's OperationError) come back as an Outcome; a StoreError
 // (database down) is thrown, for each face to report in its way.
-Outcome run_command(Backend& backend, const Command& command, const Inputs& inputs, const db::Actor& actor,
+Outcome run_command(Backend& backend, const Command& command, const Inputs& inputs, const Actor& actor,
                     bool confirm_self);
 
 // The notice a form shows after `notice` (a Command::notice) worked; "" for an unknown code.

@@ -133,4 +133,15 @@ db::AuditQuery audit_params(const App::Context& ctx) {
   return q;
 }
 
+db::UserQuery user_params(const App::Context& ctx) {
+  db::UserQuery q;
+  q.search = std::string(sg::trim(ctx.get("q")));
+  q.state = ctx.get("state");
+  q.after = ctx.get("after");
+  check_length(q.search, 190, "search text");
+  check_length(q.after, 190, "paging cursor");
+  if (!q.state.empty() && q.state != "active" && q.state != "blocked") throw BadRequest("The state must be active or blocked.");
+  return q;
+}
+
 }  // namespace sg::admin

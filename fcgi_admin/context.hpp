@@ -36,7 +36,7 @@ struct App::Context {
 
   std::string get(const std::string& name) const;
   std::vector<std::string> all(const std::string& name) const;
-  db::Actor actor() const { return db::Actor{user, ip, api ? "api" : "web"}; }
+  Actor actor() const { return Actor{user, ip, api ? "api" : "web"}; }
 };
 
 std::string field(const Form& form, const std::string& name);
@@ -68,6 +68,8 @@ struct ListParams {
 ListParams session_params(const App::Context& ctx);
 // The audit filters and paging cursor of the page and the API (limit left to each).
 db::AuditQuery audit_params(const App::Context& ctx);
+// The users filters and paging cursor of the page and the API (limit left to each).
+db::UserQuery user_params(const App::Context& ctx);
 // 0 (exact) for one user's sessions, else counting stops after this many rows.
 std::uint64_t count_cap(const db::SessionQuery& query);
 

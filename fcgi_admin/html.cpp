@@ -206,4 +206,17 @@ const char* const kAdminJs = R"JS(
 })();
 )JS";
 
+std::string table_start(std::string_view caption, std::initializer_list<Heading> headings, std::string_view body_id) {
+  std::string out = "<div class=\"table-wrap\"><table><caption class=\"sr-only\">" + h(caption) + "</caption><thead><tr>";
+  for (const auto& heading : headings)
+    out += std::string("<th scope=\"col\"") + (heading.optional ? " class=\"opt\"" : "") + ">" + h(heading.label) + "</th>";
+  out += "</tr></thead><tbody";
+  if (!body_id.empty()) out += " id=\"" + h(body_id) + "\"";
+  return out + ">\n";
+}
+
+std::string empty_row(int columns, std::string_view text) {
+  return "<tr><td colspan=\"" + std::to_string(columns) + "\" class=\"muted\">" + h(text) + "</td></tr>\n";
+}
+
 }  // namespace sg::admin

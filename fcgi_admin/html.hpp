@@ -1,6 +1,7 @@
 // HTML writing for the admin pages. Every dynamic value goes through h(); pages contain no
 // inline script or style (the CSP forbids both), only /static/admin.{css,js}.
 #pragma once
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,17 @@ std::string format_time(Micros micros);  // "2026-11-23 16:04:05" (UTC), "-" for
 std::string format_iso(Micros micros);   // "2026-11-23T16:04:05Z", "" for 0
 std::string format_duration(Micros micros);  // "2h 05m", "3m 07s", "12s"
 std::string format_count(std::uint64_t n);   // "1,000,000"
+
+// A column heading of a list; `optional` columns are the first to go on a narrow screen.
+struct Heading {
+  const char* label;
+  bool optional = false;
+};
+// A list's table up to its body: "<div class=table-wrap><table>", the caption (for screen
+// readers), the headings, and "<tbody>" (with `body_id` for the refreshing script).
+std::string table_start(std::string_view caption, std::initializer_list<Heading> headings, std::string_view body_id = "");
+// The one row a list shows when nothing matches.
+std::string empty_row(int columns, std::string_view text);
 
 struct PageFrame {
   std::string title;

@@ -6,7 +6,7 @@
 
 #include "sg/clock.hpp"
 #include "instance_health.hpp"
-#include "operations.hpp"
+#include "session_queries.hpp"
 
 namespace sg::admin {
 

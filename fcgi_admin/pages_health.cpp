@@ -24,7 +24,7 @@ Response App::health_page(Context& ctx) {
          "<th scope=\"col\">Deny-list age</th><th scope=\"col\">Poll lag</th><th scope=\"col\">Last database error</th>"
          "<th scope=\"col\">Activity slots</th><th scope=\"col\">Login connections</th><th scope=\"col\">Journal</th>"
          "</tr></thead><tbody>\n";
-  if (rows.empty()) out += "<tr><td colspan=\"9\" class=\"muted\">No instance has reported yet.</td></tr>\n";
+  if (rows.empty()) out += empty_row(9, "No instance has reported yet.");
   for (const auto& row : rows) {
     const db::InstanceHealth& f = row.figures;
     const bool stale = health_stale(row);

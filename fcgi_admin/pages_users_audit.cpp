@@ -2,20 +2,13 @@
 // actions and the mail outbox).
 #include "context.hpp"
 #include "html.hpp"
-#include "sg/text.hpp"
 
 namespace sg::admin {
 
 // --- users -------------------------------------------------------------------------------------
 
 Response App::users_page(Context& ctx) {
-  db::UserQuery q;
-  q.search = std::string(sg::trim(ctx.get("q")));
-  q.state = ctx.get("state");
-  q.after = ctx.get("after");
-  check_length(q.search, 190, "search text");
-  check_length(q.after, 190, "paging cursor");
-  if (!q.state.empty() && q.state != "active" && q.state != "blocked") throw BadRequest("The state must be active or blocked.");
+  db::UserQuery q = user_params(ctx);
   q.limit = 50;
   auto users = backend_.users(q);
   const std::string base = settings_.prefix + "/users";
@@ -27,11 +20,9 @@ Response App::users_page(Context& ctx) {
     out += std::string("<option") + (q.state == s ? " selected" : "") + ">" + s + "</option>";
   }
   out += "</select></label><button type=\"submit\">Show</button></form>\n";
-  out += "<div class=\"table-wrap\"><table><caption class=\"sr-only\">Accounts</caption><thead><tr><th scope=\"col\">User</th>"
-         "<th scope=\"col\" class=\"opt\">Email</th><th scope=\"col\">State</th><th scope=\"col\">Blocked by</th>"
-         "<th scope=\"col\" class=\"opt\">Blocked at (UTC)</th><th scope=\"col\">Reason</th><th scope=\"col\">Live sessions</th><th scope=\"col\">Session limit</th>"
-         "<th scope=\"col\" class=\"opt\">Last login (UTC)</th><th scope=\"col\">Actions</th></tr></thead><tbody>\n";
-  if (users.empty()) out += "<tr><td colspan=\"10\" class=\"muted\">No accounts match.</td></tr>\n";
+  out += table_start("Accounts", {{"User"}, {"Email", true}, {"State"}, {"Blocked by"}, {"Blocked at (UTC)", true},
+                                  {"Reason"}, {"Live sessions"}, {"Session limit"}, {"Last login (UTC)", true}, {"Actions"}});
+  if (users.empty()) out += empty_row(10, "No accounts match.");
   for (const auto& u : users) {
     out += "<tr data-user=\"" + h(u.username) + "\"><td>" + h(u.username) +
            (u.is_admin ? " <span class=\"badge admin\">admin</span>" : "") + "</td><td class=\"opt\">" + h(u.email) + "</td>";
@@ -80,11 +71,10 @@ Response App::audit_page(Context& ctx) {
     out += "<option" + std::string(a == q.action ? " selected" : "") + " value=\"" + h(a) + "\">" + h(a) + "</option>";
   }
   out += "</select></label><button type=\"submit\">Show</button></form>\n";
-  out += "<div class=\"table-wrap\"><table><caption class=\"sr-only\">Admin actions</caption><thead><tr><th scope=\"col\">When (UTC)</th>"
-         "<th scope=\"col\">Admin</th><th scope=\"col\" class=\"opt\">From</th><th scope=\"col\">Action</th><th scope=\"col\">User</th>"
-         "<th scope=\"col\">Session</th><th scope=\"col\">Reason / subject</th><th scope=\"col\">What happened</th>"
-         "<th scope=\"col\">Email</th></tr></thead><tbody id=\"audit-body\">\n";
-  if (entries.empty()) out += "<tr><td colspan=\"9\" class=\"muted\">No entries match.</td></tr>\n";
+  out += table_start("Admin actions", {{"When (UTC)"}, {"Admin"}, {"From", true}, {"Action"}, {"User"}, {"Session"},
+                                       {"Reason / subject"}, {"What happened"}, {"Email"}},
+                     "audit-body");
+  if (entries.empty()) out += empty_row(9, "No entries match.");
   for (const auto& a : entries) {
     out += "<tr><td>" + h(format_time(a.at)) + "</td><td>" + h(a.actor) + "</td><td class=\"opt\">" + h(a.actor_ip) +
            (a.actor_ip.empty() ? "" : " ") + "<span class=\"badge\">" + h(a.source) + "</span></td><td>" + h(a.action) +
@@ -98,11 +88,11 @@ Response App::audit_page(Context& ctx) {
                              {"before", std::to_string(entries.back().id)}})) +
            "\">Older entries ›</a></nav>\n";
   }
-  out += "<h2 id=\"outbox\">Mail outbox</h2>\n<div class=\"table-wrap\"><table><caption class=\"sr-only\">Latest mails</caption><thead><tr>"
-         "<th scope=\"col\">Queued (UTC)</th><th scope=\"col\">Kind</th><th scope=\"col\">To</th><th scope=\"col\">Subject</th>"
-         "<th scope=\"col\">State</th><th scope=\"col\">Attempts</th><th scope=\"col\" class=\"opt\">Sent / next try (UTC)</th>"
-         "<th scope=\"col\">Last error</th></tr></thead><tbody id=\"outbox-body\">\n";
-  if (mails.empty()) out += "<tr><td colspan=\"8\" class=\"muted\">No mail yet.</td></tr>\n";
+  out += "<h2 id=\"outbox\">Mail outbox</h2>\n" +
+         table_start("Latest mails", {{"Queued (UTC)"}, {"Kind"}, {"To"}, {"Subject"}, {"State"}, {"Attempts"},
+                                      {"Sent / next try (UTC)", true}, {"Last error"}},
+                     "outbox-body");
+  if (mails.empty()) out += empty_row(8, "No mail yet.");
   for (const auto& m : mails) {
     out += "<tr><td>" + h(format_time(m.created_at)) + "</td><td>" + h(m.kind) + "</td><td>" + h(m.recipient) + "</td><td>" +
            h(m.subject) + "</td><td><span class=\"badge" + std::string(m.state == "sent" ? " active" : m.state == "failed" ? " blocked" : "") +

@@ -158,7 +158,7 @@ Response App::respond(Request& request) noexcept {
       ctx.path = path.substr(prefix.size());
       ctx.api = ctx.path.compare(0, 5, "/api/") == 0;
       response = route(ctx);
-    } catch (const db::OperationError& e) {
+    } catch (const OperationError& e) {
       throw HttpError(status_of(e), code_of(e), e.what());
     } catch (const StoreError& e) {
       request.log("database unavailable: " + std::string(e.what()));
@@ -276,7 +276,7 @@ void App::require_csrf(Context& ctx, const Form& form) {
   ctx.nonce = nonce;
 }
 
-void App::changed(Context& ctx, const db::ActionResult& result) {
+void App::changed(Context& ctx, const ActionResult& result) {
   for (const auto& line : result.log_lines) ctx.request.log(line);
   if (on_change) on_change();
 }

@@ -30,10 +30,9 @@ Response App::my_sessions(Context& ctx) {
            "</div>\n";
   out += "<p>Signed in as <strong>" + h(ctx.self_user) + "</strong>. These are the sessions of your account that are open now, on "
          "every server. If you do not recognise one, sign it out and change your password.</p>\n";
-  out += "<div class=\"table-wrap\"><table><caption class=\"sr-only\">Your active sessions</caption><thead><tr>"
-         "<th scope=\"col\">Session</th><th scope=\"col\">Device</th><th scope=\"col\">IP address</th>"
-         "<th scope=\"col\">Signed in (UTC)</th><th scope=\"col\">Last access (UTC)</th><th scope=\"col\"></th></tr></thead>"
-         "<tbody id=\"my-sessions-body\">\n";
+  out += table_start("Your active sessions",
+                     {{"Session"}, {"Device"}, {"IP address"}, {"Signed in (UTC)"}, {"Last access (UTC)"}, {""}},
+                     "my-sessions-body");
   std::size_t others = 0;
   const std::string field_html = csrf_field(ctx);
   for (const auto& s : ctx.own_sessions) {
@@ -52,7 +51,7 @@ Response App::my_sessions(Context& ctx) {
     }
     out += "</td></tr>\n";
   }
-  if (ctx.own_sessions.empty()) out += "<tr><td colspan=\"6\" class=\"muted\">No active sessions.</td></tr>\n";
+  if (ctx.own_sessions.empty()) out += empty_row(6, "No active sessions.");
   out += "</tbody></table></div>\n";
   if (others > 0) {
     out += "<form method=\"post\" action=\"" + h(base + "/sign-out-others") + "\" class=\"bulk\">" + field_html +
@@ -65,9 +64,9 @@ Response App::my_sessions(Context& ctx) {
 Response App::my_sessions_sign_out(Context& ctx) {
   Form form = read_form(ctx);
   require_csrf(ctx, form);
-  const db::Actor actor{ctx.self_user, ctx.ip, "self"};
+  const Actor actor{ctx.self_user, ctx.ip, "self"};
   const bool one = ctx.path == "/my-sessions/sign-out";
-  db::ActionResult result;
+  ActionResult result;
   if (one) {
     std::string id = sg::to_lower(field(form, "id"));
     // The action takes any prefix of a fingerprint (the 8-digit id people see), so the
@@ -102,7 +101,7 @@ Response App::wasnt_me(Context& ctx) {
   const std::string user = backend_.check_signout_link(token);
   if (post) {
     require_csrf(ctx, form);
-    db::Actor actor{user, ctx.ip, "link"};
+    Actor actor{user, ctx.ip, "link"};
     auto result = backend_.use_signout_link(token, actor);
     changed(ctx, result);
     std::string out = "<div class=\"confirm\"><h1>You have been signed out everywhere</h1>\n<div class=\"notice\" role=\"status\">" +

@@ -37,8 +37,8 @@ db::ConnectOptions connect_options(const Settings& settings) {
   return options;
 }
 
-SqlBackend sql_backend(const Settings& settings) {
-  return SqlBackend(connect_options(settings), settings.policy, 3 * settings.sample_interval);
+AdminService admin_service(const Settings& settings) {
+  return AdminService(connect_options(settings), settings.policy, 3 * settings.sample_interval);
 }
 
 void install_stop_handlers() {
@@ -127,7 +127,7 @@ int serve(const Settings& settings) {
   FCGX_InitRequest(&request, 0, 0);
   Worker worker(settings);
   worker.start();
-  SqlBackend backend = sql_backend(settings);
+  AdminService backend = admin_service(settings);
   App app(settings, backend);
   app.on_change = [&worker] { worker.wake(); };
   log_line("FastCGI responder started (pid " + std::to_string(getpid()) + ", options " + settings.db_options_file + ")");

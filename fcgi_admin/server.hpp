@@ -4,7 +4,7 @@
 #include <mutex>
 #include <thread>
 
-#include "backend.hpp"
+#include "admin_service.hpp"
 #include "settings.hpp"
 
 namespace sg::admin {
@@ -34,7 +34,7 @@ class Worker {
 
 // The database account and option group fcgi_admin uses, and a Backend on it.
 db::ConnectOptions connect_options(const Settings& settings);
-SqlBackend sql_backend(const Settings& settings);
+AdminService admin_service(const Settings& settings);
 
 // Serves FastCGI requests on the socket the web server (mod_fcgid) or spawn-fcgi handed us
 // as file descriptor 0, until SIGTERM/SIGINT/SIGUSR1. Returns the exit status.

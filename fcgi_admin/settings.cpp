@@ -1,7 +1,9 @@
 #include "settings.hpp"
 #include "sso.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -79,94 +81,78 @@ std::vector<std::string> split_list(const std::string& value) {
   return out;
 }
 
+namespace {
+// How one [fcgi_admin] key is read into the settings; false: the value is not valid.
+using SettingReader = std::function<bool(const std::string& value, Settings& s)>;
+
+bool set_if(bool ok, std::string& target, const std::string& value) {
+  if (ok) target = value;
+  return ok;
+}
+bool absolute_path(const std::string& value) { return !value.empty() && value.front() == '/'; }
+bool http_url(const std::string& value) { return value.rfind("https://", 0) == 0 || value.rfind("http://", 0) == 0; }
+// Safe to put in a page's attributes and links as it is.
+bool link_safe(const std::string& value) { return value.find_first_of("\"'<> ?#") == std::string::npos; }
+bool set_number(const std::string& value, int& target, int min, int max) {
+  target = std::atoi(value.c_str());
+  return target >= min && target <= max;
+}
+bool set_list(const std::string& value, std::vector<std::string>& target) {
+  target = split_list(value);
+  return !target.empty();
+}
+
+const std::map<std::string, SettingReader>& setting_readers() {
+  using V = const std::string&;
+  static const std::map<std::string, SettingReader> readers = {
+      {"prefix", [](V v, Settings& s) { return set_if(absolute_path(v) && v.back() != '/' && link_safe(v), s.prefix, v); }},
+      {"sendmail", [](V v, Settings& s) { return set_if(absolute_path(v), s.sendmail, v); }},
+      {"public_url", [](V v, Settings& s) {
+         return set_if(v.empty() || (http_url(v) && v.back() != '/' && link_safe(v)), s.public_url, v);
+       }},
+      {"credentials_file", [](V v, Settings& s) { return set_if(absolute_path(v), s.credentials_file, v); }},
+      {"link_secret", [](V v, Settings& s) { return set_if(v.size() >= 16, s.policy.link_key, v); }},
+      {"link_lifetime", [](V v, Settings& s) { return parse_seconds(v, s.policy.link_lifetime, 60 * kMicrosPerSecond); }},
+      {"mail_from", [](V v, Settings& s) { return set_if(true, s.mail_from, v); }},
+      {"mail_interval", [](V v, Settings& s) { return parse_seconds(v, s.mail_interval, 100000); }},
+      {"mail_retry", [](V v, Settings& s) { return parse_seconds(v, s.mail_retry_base, 100000); }},
+      {"mail_retry_max", [](V v, Settings& s) { return parse_seconds(v, s.mail_retry_max, 100000); }},
+      {"mail_timeout", [](V v, Settings& s) { return parse_seconds(v, s.mail_timeout, 100000); }},
+      {"mail_max_attempts", [](V v, Settings& s) { return set_number(v, s.mail_max_attempts, 1, 1000); }},
+      {"sample_interval", [](V v, Settings& s) { return parse_seconds(v, s.sample_interval, 1000000); }},
+      {"refresh", [](V v, Settings& s) { return set_number(v, s.refresh_seconds, 0, 3600); }},
+      {"notify_kill", [](V v, Settings& s) { return parse_bool(v, s.policy.notify_kill); }},
+      {"notify_block", [](V v, Settings& s) { return parse_bool(v, s.policy.notify_block); }},
+      {"kill_subject", [](V v, Settings& s) { return set_if(true, s.policy.kill.subject, v); }},
+      {"kill_body", [](V v, Settings& s) { return set_if(true, s.policy.kill.body, v); }},
+      {"kill_user_subject", [](V v, Settings& s) { return set_if(true, s.policy.kill_user.subject, v); }},
+      {"kill_user_body", [](V v, Settings& s) { return set_if(true, s.policy.kill_user.body, v); }},
+      {"block_subject", [](V v, Settings& s) { return set_if(true, s.policy.block.subject, v); }},
+      {"block_body", [](V v, Settings& s) { return set_if(true, s.policy.block.body, v); }},
+      {"logout_subject", [](V v, Settings& s) { return set_if(true, s.policy.logout_request.subject, v); }},
+      {"logout_body", [](V v, Settings& s) { return set_if(true, s.policy.logout_request.body, v); }},
+      {"oidc_issuer", [](V v, Settings& s) { return set_if(http_url(v), s.sso.oidc_issuer, v); }},
+      {"oidc_audience", [](V v, Settings& s) { return set_if(!v.empty(), s.sso.oidc_audience, v); }},
+      {"oidc_jwks_file", [](V v, Settings& s) { return set_if(absolute_path(v), s.sso.oidc_jwks_file, v); }},
+      {"oidc_jwks_url", [](V v, Settings& s) { return set_if(http_url(v), s.sso.oidc_jwks_url, v); }},
+      {"oidc_jwks_refresh", [](V v, Settings& s) { return parse_seconds(v, s.sso.oidc_jwks_refresh, 10 * kMicrosPerSecond); }},
+      {"oidc_max_age", [](V v, Settings& s) { return parse_seconds(v, s.sso.oidc_max_age, kMicrosPerSecond); }},
+      {"oidc_max_skew", [](V v, Settings& s) { return parse_seconds(v, s.sso.oidc_max_skew, 0); }},
+      {"oidc_algorithms", [](V v, Settings& s) {
+         return set_list(v, s.sso.oidc_algorithms) &&
+                std::all_of(s.sso.oidc_algorithms.begin(), s.sso.oidc_algorithms.end(), sso_algorithm_allowed);
+       }},
+      {"cas_servers", [](V v, Settings& s) { return set_list(v, s.sso.cas_servers); }},
+  };
+  return readers;
+}
+}  // namespace
+
 std::string apply_settings(const std::map<std::string, std::string>& group, Settings& s) {
   for (const auto& [key, value] : group) {
-    bool ok = true;
-    if (key == "prefix") {
-      ok = !value.empty() && value.front() == '/' && value.back() != '/' && value.find_first_of("\"'<> ?#") == std::string::npos;
-      if (ok) s.prefix = value;
-    } else if (key == "sendmail") {
-      ok = !value.empty() && value.front() == '/';
-      if (ok) s.sendmail = value;
-    } else if (key == "public_url") {
-      ok = value.empty() || ((value.rfind("http://", 0) == 0 || value.rfind("https://", 0) == 0) && value.back() != '/' &&
-                             value.find_first_of("\"'<> ?#") == std::string::npos);
-      if (ok) s.public_url = value;
-    } else if (key == "credentials_file") {
-      ok = !value.empty() && value.front() == '/';
-      if (ok) s.credentials_file = value;
-    } else if (key == "link_secret") {
-      ok = value.size() >= 16;
-      if (ok) s.policy.link_key = value;
-    } else if (key == "link_lifetime") {
-      ok = parse_seconds(value, s.policy.link_lifetime, 60 * kMicrosPerSecond);
-    } else if (key == "mail_from") {
-      s.mail_from = value;
-    } else if (key == "mail_interval") {
-      ok = parse_seconds(value, s.mail_interval, 100000);
-    } else if (key == "mail_retry") {
-      ok = parse_seconds(value, s.mail_retry_base, 100000);
-    } else if (key == "mail_retry_max") {
-      ok = parse_seconds(value, s.mail_retry_max, 100000);
-    } else if (key == "mail_timeout") {
-      ok = parse_seconds(value, s.mail_timeout, 100000);
-    } else if (key == "mail_max_attempts") {
-      s.mail_max_attempts = std::atoi(value.c_str());
-      ok = s.mail_max_attempts >= 1 && s.mail_max_attempts <= 1000;
-    } else if (key == "sample_interval") {
-      ok = parse_seconds(value, s.sample_interval, 1000000);
-    } else if (key == "refresh") {
-      s.refresh_seconds = std::atoi(value.c_str());
-      ok = s.refresh_seconds >= 0 && s.refresh_seconds <= 3600;
-    } else if (key == "notify_kill") {
-      ok = parse_bool(value, s.policy.notify_kill);
-    } else if (key == "notify_block") {
-      ok = parse_bool(value, s.policy.notify_block);
-    } else if (key == "kill_subject") {
-      s.policy.kill.subject = value;
-    } else if (key == "kill_body") {
-      s.policy.kill.body = value;
-    } else if (key == "kill_user_subject") {
-      s.policy.kill_user.subject = value;
-    } else if (key == "kill_user_body") {
-      s.policy.kill_user.body = value;
-    } else if (key == "block_subject") {
-      s.policy.block.subject = value;
-    } else if (key == "block_body") {
-      s.policy.block.body = value;
-    } else if (key == "logout_subject") {
-      s.policy.logout_request.subject = value;
-    } else if (key == "logout_body") {
-      s.policy.logout_request.body = value;
-    } else if (key == "oidc_issuer") {
-      ok = value.rfind("https://", 0) == 0 || value.rfind("http://", 0) == 0;
-      if (ok) s.sso.oidc_issuer = value;
-    } else if (key == "oidc_audience") {
-      ok = !value.empty();
-      s.sso.oidc_audience = value;
-    } else if (key == "oidc_jwks_file") {
-      ok = !value.empty() && value.front() == '/';
-      if (ok) s.sso.oidc_jwks_file = value;
-    } else if (key == "oidc_jwks_url") {
-      ok = value.rfind("https://", 0) == 0 || value.rfind("http://", 0) == 0;
-      if (ok) s.sso.oidc_jwks_url = value;
-    } else if (key == "oidc_jwks_refresh") {
-      ok = parse_seconds(value, s.sso.oidc_jwks_refresh, 10 * kMicrosPerSecond);
-    } else if (key == "oidc_max_age") {
-      ok = parse_seconds(value, s.sso.oidc_max_age, kMicrosPerSecond);
-    } else if (key == "oidc_max_skew") {
-      ok = parse_seconds(value, s.sso.oidc_max_skew, 0);
-    } else if (key == "oidc_algorithms") {
-      s.sso.oidc_algorithms = split_list(value);
-      for (const auto& alg : s.sso.oidc_algorithms) ok = ok && sso_algorithm_allowed(alg);
-      ok = ok && !s.sso.oidc_algorithms.empty();
-    } else if (key == "cas_servers") {
-      s.sso.cas_servers = split_list(value);
-      ok = !s.sso.cas_servers.empty();
-    } else {
-      return key + ": unknown setting";
-    }
-    if (!ok) return key + ": invalid value '" + value + "'";
+    auto reader = setting_readers().find(key);
+    if (reader == setting_readers().end()) return key + ": unknown setting";
+    if (!reader->second(value, s)) return key + ": invalid value '" + value + "'";
   }
   if (s.sso.oidc_enabled() && s.sso.oidc_audience.empty()) return "oidc_issuer: needs oidc_audience (our client_id)";
   if (s.sso.oidc_enabled() && s.sso.oidc_jwks_file.empty() == s.sso.oidc_jwks_url.empty())

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "operations.hpp"
+#include "notices.hpp"
 #include "sg/types.hpp"
 
 namespace sg::admin {
@@ -51,7 +51,7 @@ struct Settings {
   // The option file with fcgi_admin's own database account ([session_guard_admin]), named in
   // the module's file, which the web server may read, so the admin's password is not in it.
   std::string credentials_file;
-  db::MailPolicy policy;
+  MailPolicy policy;
   SsoSettings sso;
 };
 

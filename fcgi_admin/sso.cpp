@@ -310,8 +310,8 @@ Response App::oidc_logout(Context& ctx) {
   }
   if (!why.empty()) return refuse(why);
 
-  db::SsoLogout logout;
-  logout.protocol = db::SsoLogout::Protocol::oidc;
+  SsoLogout logout;
+  logout.protocol = SsoLogout::Protocol::oidc;
   logout.sub = claims.sub;
   logout.sid = claims.sid;
   // The jti is remembered as long as the token could still be accepted: until its exp, and
@@ -319,11 +319,11 @@ Response App::oidc_logout(Context& ctx) {
   logout.token_hash = session_fingerprint("sso-jti", claims.iss + "\n" + claims.jti).hex();
   std::int64_t window_end = claims.iat + sso.oidc_max_age / kMicrosPerSecond + sso.oidc_max_skew / kMicrosPerSecond;
   logout.token_expires = std::max(claims.exp, window_end);
-  db::Actor actor{sg::utf8_sanitize(claims.iss, 190), ctx.ip, "sso"};
-  db::ActionResult result;
+  Actor actor{sg::utf8_sanitize(claims.iss, 190), ctx.ip, "sso"};
+  ActionResult result;
   try {
     result = backend_.sso_logout(logout, actor);
-  } catch (const db::OperationError& e) {
+  } catch (const OperationError& e) {
     return refuse(e.what());
   } catch (const StoreError& e) {
     // The spec's answer to a logout that failed; the provider may send it again, and the
@@ -357,10 +357,10 @@ Response App::cas_logout(Context& ctx) {
     ctx.request.log("sso: CAS logout request from " + ctx.ip + " refused: " + error);
     throw BadRequest("The logoutRequest is not a CAS SAML logout request: " + error, "invalid_request");
   }
-  db::SsoLogout logout;
-  logout.protocol = db::SsoLogout::Protocol::cas;
+  SsoLogout logout;
+  logout.protocol = SsoLogout::Protocol::cas;
   logout.ticket = *ticket;
-  db::ActionResult result = backend_.sso_logout(logout, db::Actor{"CAS " + server, ctx.ip, "sso"});
+  ActionResult result = backend_.sso_logout(logout, Actor{"CAS " + server, ctx.ip, "sso"});
   changed(ctx, result);
   // An unknown ticket (a session already ended, or an app Session Guard does not guard)
   // is answered like a known one: the CAS server has nothing to do differently.

@@ -97,7 +97,7 @@ class Backend : public sg::admin::Backend {
   }
   sg::db::SessionPage sessions(const sg::db::SessionQuery& query) override {
     check();
-    if (!sg::db::valid_session_sort(query.sort)) throw sg::db::OperationError(sg::db::OperationError::Kind::bad_input, "sort");
+    if (!sg::db::valid_session_sort(query.sort)) throw sg::admin::OperationError(sg::admin::OperationError::Kind::bad_input, "sort");
     last_query = query;
     sg::db::SessionPage page;
     for (const auto& r : rows)
@@ -118,10 +118,10 @@ class Backend : public sg::admin::Backend {
     check();
     bool hex = id.size() >= 8 && id.size() <= 64 &&
                std::all_of(id.begin(), id.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-    if (!hex) throw sg::db::OperationError(sg::db::OperationError::Kind::bad_input, "a session id is 8 to 64 hexadecimal digits");
+    if (!hex) throw sg::admin::OperationError(sg::admin::OperationError::Kind::bad_input, "a session id is 8 to 64 hexadecimal digits");
     for (const auto& r : rows)
       if (r.state == "active" && r.fingerprint.compare(0, id.size(), id) == 0) return r;
-    throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "no active session has id " + id);
+    throw sg::admin::OperationError(sg::admin::OperationError::Kind::not_found, "no active session has id " + id);
   }
   sg::db::ActivityStats activity() override {
     check();
@@ -156,23 +156,23 @@ class Backend : public sg::admin::Backend {
     check();
     return health;
   }
-  sg::db::ActionResult act(const std::string& call, const std::string& line) {
+  sg::admin::ActionResult act(const std::string& call, const std::string& line) {
     check();
     calls.push_back(call);
-    sg::db::ActionResult r;
+    sg::admin::ActionResult r;
     r.message = line;
     r.log_lines.push_back(line);
     r.sessions_ended = 1;
     return r;
   }
-  sg::db::ActionResult kill_session(const std::string& id, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult kill_session(const std::string& id, const sg::admin::Actor& actor) override {
     auto s = find_session(id);
     for (auto& r : rows)
       if (r.fingerprint == s.fingerprint) r.state = "killed";
     return act("kill:" + s.fingerprint + ":" + actor.source,
                "Session " + s.short_id() + " terminated by administrator " + actor.name);
   }
-  sg::db::ActionResult kill_sessions(const std::vector<std::string>& ids, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult kill_sessions(const std::vector<std::string>& ids, const sg::admin::Actor& actor) override {
     std::string all;
     for (const auto& id : ids) all += find_session(id).fingerprint.substr(0, 8) + ",";
     return act("kill_many:" + all, std::to_string(ids.size()) + " sessions terminated by administrator " + actor.name);
@@ -180,40 +180,40 @@ class Backend : public sg::admin::Backend {
   // As the database does: names are exact, and only a known account is acted on.
   void known(const std::string& user) {
     check();
-    if (!accounts.count(user)) throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "no user named " + user);
+    if (!accounts.count(user)) throw sg::admin::OperationError(sg::admin::OperationError::Kind::not_found, "no user named " + user);
   }
-  sg::db::ActionResult kill_user(const std::string& user, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult kill_user(const std::string& user, const sg::admin::Actor& actor) override {
     known(user);
     return act("kill_user:" + user, "sessions of user " + user + " terminated by administrator " + actor.name);
   }
-  sg::db::ActionResult block_user(const std::string& user, const std::string& reason, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult block_user(const std::string& user, const std::string& reason, const sg::admin::Actor& actor) override {
     if (reason.find_first_not_of(" \t") == std::string::npos)
-      throw sg::db::OperationError(sg::db::OperationError::Kind::bad_input, "a reason is required to block a user");
-    if (user == actor.name) throw sg::db::OperationError(sg::db::OperationError::Kind::conflict, "you cannot block your own account");
+      throw sg::admin::OperationError(sg::admin::OperationError::Kind::bad_input, "a reason is required to block a user");
+    if (user == actor.name) throw sg::admin::OperationError(sg::admin::OperationError::Kind::conflict, "you cannot block your own account");
     known(user);
     return act("block:" + user + ":" + reason, "User " + user + " blocked by administrator " + actor.name);
   }
-  sg::db::ActionResult unblock_user(const std::string& user, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult unblock_user(const std::string& user, const sg::admin::Actor& actor) override {
     known(user);
     return act("unblock:" + user, "User " + user + " unblocked by administrator " + actor.name);
   }
-  sg::db::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
-                                      const sg::db::Actor&) override {
+  sg::admin::ActionResult logout_request(const std::string& id, const std::string& subject, const std::string& body,
+                                      const sg::admin::Actor&) override {
     auto s = find_session(id);
     return act("logout:" + s.fingerprint.substr(0, 8) + ":" + subject + ":" + body, "Logout request");
   }
 
   std::string valid_token = "good-token";  // check_signout_link accepts only this one
   bool token_used = false;
-  sg::db::ActionResult set_user_limit(const std::string& user, std::optional<int> limit, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult set_user_limit(const std::string& user, std::optional<int> limit, const sg::admin::Actor& actor) override {
     known(user);
     accounts[user].max_sessions = limit;
     return act("limit:" + user + ":" + (limit ? std::to_string(*limit) : "none") + ":" + actor.source, "limit set");
   }
-  sg::db::ActionResult end_idle(int minutes, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult end_idle(int minutes, const sg::admin::Actor& actor) override {
     return act("end_idle:" + std::to_string(minutes) + ":" + actor.source, "idle ended");
   }
-  sg::db::ActionResult sign_out_everyone(const std::string& server, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult sign_out_everyone(const std::string& server, const sg::admin::Actor& actor) override {
     return act("sign_out_all:" + server + ":" + actor.name + ":" + actor.source, "signed out");
   }
   std::vector<std::string> active_servers() override {
@@ -227,38 +227,38 @@ class Backend : public sg::admin::Backend {
       if (r.state == "active" && r.username == user) out.push_back(r);
     return out;
   }
-  sg::db::ActionResult self_end_session(const std::string& user, const std::string& id, const std::string& this_device,
-                                        const sg::db::Actor& actor) override {
+  sg::admin::ActionResult self_end_session(const std::string& user, const std::string& id, const std::string& this_device,
+                                        const sg::admin::Actor& actor) override {
     for (auto& r : rows) {
       if (r.state == "active" && r.username == user && id.size() >= 8 && r.fingerprint.compare(0, id.size(), id) == 0) {
         if (r.fingerprint == this_device)
-          throw sg::db::OperationError(sg::db::OperationError::Kind::conflict, "This is the session you are using now.");
+          throw sg::admin::OperationError(sg::admin::OperationError::Kind::conflict, "This is the session you are using now.");
         r.state = "killed";
         return act("self_kill:" + r.fingerprint.substr(0, 8) + ":" + actor.name + ":" + actor.source, "signed out");
       }
     }
-    throw sg::db::OperationError(sg::db::OperationError::Kind::not_found, "You have no active session with this id.");
+    throw sg::admin::OperationError(sg::admin::OperationError::Kind::not_found, "You have no active session with this id.");
   }
-  sg::db::ActionResult self_end_others(const std::string& user, const std::string& keep, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult self_end_others(const std::string& user, const std::string& keep, const sg::admin::Actor& actor) override {
     return act("self_others:" + user + ":" + keep.substr(0, 8) + ":" + actor.source, "others signed out");
   }
   std::string check_signout_link(const std::string& token) override {
     check();
-    if (token != valid_token) throw sg::db::OperationError(sg::db::OperationError::Kind::bad_input, "This link is not valid.");
-    if (token_used) throw sg::db::OperationError(sg::db::OperationError::Kind::gone, "This link has already been used.");
+    if (token != valid_token) throw sg::admin::OperationError(sg::admin::OperationError::Kind::bad_input, "This link is not valid.");
+    if (token_used) throw sg::admin::OperationError(sg::admin::OperationError::Kind::gone, "This link has already been used.");
     return "alice";
   }
-  sg::db::ActionResult use_signout_link(const std::string& token, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult use_signout_link(const std::string& token, const sg::admin::Actor& actor) override {
     check_signout_link(token);
     token_used = true;
     return act("wasnt_me:" + actor.name + ":" + actor.source, "all signed out");
   }
   std::set<std::string> sso_tokens;  // jti digests seen, as sso_logout_tokens
-  sg::db::ActionResult sso_logout(const sg::db::SsoLogout& logout, const sg::db::Actor& actor) override {
+  sg::admin::ActionResult sso_logout(const sg::admin::SsoLogout& logout, const sg::admin::Actor& actor) override {
     check();
     if (!logout.token_hash.empty() && !sso_tokens.insert(logout.token_hash).second)
-      throw sg::db::OperationError(sg::db::OperationError::Kind::gone, "this logout token (jti) was already used");
-    bool cas = logout.protocol == sg::db::SsoLogout::Protocol::cas;
+      throw sg::admin::OperationError(sg::admin::OperationError::Kind::gone, "this logout token (jti) was already used");
+    bool cas = logout.protocol == sg::admin::SsoLogout::Protocol::cas;
     return act("sso:" + std::string(cas ? "cas" : "oidc") + ":" + logout.sub + ":" + logout.sid + ":" + logout.ticket +
                    ":" + actor.name + ":" + actor.source,
                "ended by single sign-out");

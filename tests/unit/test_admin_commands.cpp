@@ -19,7 +19,7 @@ using sg::admin::Outcome;
 using sg::admin::Response;
 using Words = std::vector<std::string>;
 
-const sg::db::Actor kAdmin{"admin", "198.51.100.7", "api"};
+const sg::admin::Actor kAdmin{"admin", "198.51.100.7", "api"};
 const std::string kNonce = "0123456789abcdef0123456789abcdef";
 
 fake::Backend with_sessions() {

@@ -1,4 +1,4 @@
-// The outbox's pure parts and its delivery through a sendmail-compatible program (a real
+// The notices' wording (templates, "This wasn't me" links, log lines), the outbox's pure parts and its delivery through a sendmail-compatible program (a real
 // /bin/sh script), plus fcgi_admin's settings from the [fcgi_admin] option-file group.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "mailer.hpp"
+#include "notices.hpp"
 #include "settings.hpp"
 #include "sg/mail.hpp"
 #include "unit.hpp"
@@ -163,6 +164,34 @@ SG_TEST(settings_from_the_option_file) {
   assert_str_eq(t.prefix, "/sg");
 }
 
+SG_TEST(notices_carry_the_signout_link_where_the_template_says_or_after_the_text) {
+  sg::admin::MailPolicy policy;
+  auto notice = sg::admin::fill(policy.kill_user, {{"user", "alice"}, {"admin", "root"}, {"count", "3"}});
+  assert_str_eq(notice.subject, "Your sessions were ended");
+  assert_contains(notice.body, "Hello alice,");
+  assert_contains(notice.body, "an administrator (root) ended all your sessions (3)");
+  const sg::Micros day = 24 * 3600 * sg::kMicrosPerSecond;
+  std::string appended = sg::admin::with_signout_link("Hello", "https://x.test/wasnt-me?t=T", day);
+  assert_str_eq(appended, "Hello\n\nThis wasn't me: sign me out everywhere\nhttps://x.test/wasnt-me?t=T\n"
+                          "(The link works once, within 24 hours.)\n");
+  assert_str_eq(sg::admin::with_signout_link("Go to {link} now.\n", "L", day), "Go to L now.\n");
+  assert_contains(sg::admin::with_signout_link("x\n", "L", 3600 * sg::kMicrosPerSecond), "within 1 hour.)");
+  // Without a configured public_url there is no link, and the text is left as it is.
+  assert_str_eq(sg::admin::with_signout_link("Hello {link}\n", "", day), "Hello {link}\n");
+}
+
+SG_TEST(bulk_actions_log_the_first_200_sessions_then_a_summary) {
+  std::vector<sg::db::EndedSession> ended;
+  for (int i = 0; i < 250; ++i) ended.push_back({"ID" + std::to_string(i), "alice"});
+  sg::admin::ActionResult result;
+  sg::admin::log_sessions(result, ended, " terminated by administrator admin");
+  assert_int_equal(result.log_lines.size(), 201);
+  assert_str_eq(result.log_lines.front(), "Session ID0 terminated by administrator admin");
+  assert_str_eq(result.log_lines.back(), "... and 50 more sessions terminated by administrator admin");
+  assert_str_eq(sg::admin::plural(1, "session", "sessions"), "1 session");
+  assert_str_eq(sg::admin::plural(0, "session", "sessions"), "0 sessions");
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(templates_expand_known_placeholders_only),
@@ -174,6 +203,8 @@ int main() {
       cmocka_unit_test(sendmail_gets_the_recipient_as_an_argument_and_the_message_on_stdin),
       cmocka_unit_test(sendmail_failures_are_reported),
       cmocka_unit_test(settings_from_the_option_file),
+      cmocka_unit_test(notices_carry_the_signout_link_where_the_template_says_or_after_the_text),
+      cmocka_unit_test(bulk_actions_log_the_first_200_sessions_then_a_summary),
   };
   return cmocka_run_group_tests_name("admin_mail", tests, nullptr, nullptr);
 }
