@@ -65,9 +65,9 @@ $(OBJ)/fcgi_admin/%.o: CXXFLAGS += -Idb $(MARIADB_INC)
 $(OBJ)/prune/%.o: CXXFLAGS += -Idb $(MARIADB_INC)
 
 $(BUILD)/libsgcore.a: $(CORE_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libsgdb.a: $(DB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 # Only the module symbol leaves the shared object (version script), so nothing of ours
 # can collide with PHP's or another module's C++ symbols inside httpd.
@@ -130,9 +130,9 @@ $(ASAN_DIR)/obj/db/%.o: ASAN_CXXFLAGS += $(MARIADB_INC) -I$(BUILD)/gen
 $(ASAN_DIR)/obj/mod_session_guard/%.o: ASAN_CXXFLAGS += -Idb $(HTTPD_INC) $(APR_CFLAGS) $(MARIADB_INC) -Wno-cast-function-type
 $(ASAN_DIR)/obj/fcgi_admin/%.o: ASAN_CXXFLAGS += -Idb $(MARIADB_INC)
 $(ASAN_DIR)/libsgcore.a: $(CORE_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(ASAN_DIR)/libsgdb.a: $(DB_SRC:%.cpp=$(ASAN_DIR)/obj/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(ADMIN_UNIT_SRC:tests/unit/%.cpp=$(ASAN_DIR)/tests/%): $(ASAN_DIR)/tests/%: tests/unit/%.cpp $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a $(ASAN_DIR)/libsgcore.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(ASAN_CXXFLAGS) -Idb -Ifcgi_admin $(MARIADB_INC) -o $@ $< $(ASAN_ADMIN_OBJ) $(ASAN_DIR)/libsgdb.a \
@@ -160,7 +160,7 @@ $(FUZZ_DIR)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 $(FUZZ_DIR)/libsgcore.a: $(CORE_SRC:%.cpp=$(FUZZ_DIR)/obj/%.o)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_DIR)/libsgcore.a
 	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -lcrypto
 

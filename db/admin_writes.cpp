@@ -13,11 +13,6 @@ Param optional_text(const std::string& text) {
   if (text.empty()) return Null{};
   return text;
 }
-
-// The blocked-user list every poller re-reads when a user row of deny_events appears.
-void insert_user_event(Connection& db, const std::string& username, const char* event) {
-  db.execute("INSERT INTO deny_events (kind, username, reason) VALUES ('user', ?, ?)", {username, std::string(event)});
-}
 }  // namespace
 
 std::optional<LockedSession> AdminWrites::lock_active_session(const std::string& fingerprint_hex) {
@@ -90,13 +85,13 @@ std::optional<bool> AdminWrites::lock_account_active(const std::string& username
 void AdminWrites::block_account(const std::string& username, const std::string& blocked_by, const std::string& reason) {
   db_.execute("UPDATE accounts SET active = 0, blocked_at = NOW(6), blocked_by = ?, block_reason = ? WHERE username = ?",
               {sg::utf8_sanitize(blocked_by, 190), sg::utf8_sanitize(reason, 1000), username});
-  insert_user_event(db_, username, "blocked");
+  insert_user_event(db_, username, true);
 }
 
 void AdminWrites::unblock_account(const std::string& username) {
   db_.execute("UPDATE accounts SET active = 1, blocked_at = NULL, blocked_by = NULL, block_reason = NULL WHERE username = ?",
               {username});
-  insert_user_event(db_, username, "unblocked");
+  insert_user_event(db_, username, false);
 }
 
 void AdminWrites::set_max_sessions(const std::string& username, std::optional<int> limit) {

@@ -346,6 +346,11 @@ void insert_deny_event(Connection& db, const Fingerprint& fingerprint, std::stri
              {fingerprint.hex(), std::string(username), std::string(to_string(reason))});
 }
 
+void insert_user_event(Connection& db, std::string_view username, bool blocked) {
+  db.execute("INSERT INTO deny_events (kind, username, reason) VALUES ('user', ?, ?)",
+             {std::string(username), std::string(blocked ? "blocked" : "unblocked")});
+}
+
 bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
                     std::string_view ended_by) {
   std::uint64_t ended = db.execute(

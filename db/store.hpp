@@ -59,7 +59,10 @@ bool login_recorded(Connection& db, const Fingerprint& fingerprint, Micros at);
 // also revokes a fingerprint with no active row (a login the app made for a blocked user).
 bool revoke_session(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason,
                     std::string_view ended_by);
+// deny_events is written here alone: a session's revocation, or a user's blocked state
+// changed (every poller then re-reads the blocked list from accounts).
 void insert_deny_event(Connection& db, const Fingerprint& fingerprint, std::string_view username, Reason reason);
+void insert_user_event(Connection& db, std::string_view username, bool blocked);
 // A bound session's response set `value` for one of its cookies: it is the same session. A
 // new value of the cookie the session was bound with becomes the row's (activity and the
 // pages follow it; the old one is kept as an earlier value); a value of another cookie

@@ -13,6 +13,7 @@
 #include "admin_writes.hpp"
 #include "backend.hpp"
 #include "notices.hpp"
+#include "reconnecting.hpp"
 #include "sg/signout_link.hpp"
 
 namespace sg::admin {
@@ -22,7 +23,7 @@ namespace sg::admin {
 class AdminService : public Backend {
  public:
   AdminService(db::ConnectOptions options, MailPolicy policy, Micros sample_stale_after)
-      : options_(std::move(options)), policy_(std::move(policy)), sample_stale_after_(sample_stale_after) {}
+      : policy_(std::move(policy)), sample_stale_after_(sample_stale_after), connection_(std::move(options)) {}
 
   bool is_admin(const std::string& user) override;
   std::string csrf_key() override;
@@ -98,10 +99,9 @@ class AdminService : public Backend {
   // Verifies a token: malformed/tampered -> bad_input, expired or used -> gone.
   SignoutClaim checked_signout_claim(Repositories& r, std::string_view token);
 
-  db::ConnectOptions options_;
   MailPolicy policy_;
   Micros sample_stale_after_;
-  std::unique_ptr<db::Connection> connection_;
+  db::ReconnectingConnection connection_;
   std::string csrf_key_;
 };
 

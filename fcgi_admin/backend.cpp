@@ -9,18 +9,13 @@ void AdminService::run(const std::function<void(Repositories&)>& action) {
   // another node) was rolled back whole and changed nothing: it runs again.
   for (int attempt = 1;; ++attempt) {
     try {
-      if (!connection_) connection_ = std::make_unique<db::Connection>(options_);
-      Repositories repositories(*connection_);
-      action(repositories);
+      connection_.with([&](db::Connection& connection) {
+        Repositories repositories(connection);
+        action(repositories);
+      });
       return;
     } catch (const db::DeadlockError&) {
-      if (attempt == 3) {
-        connection_.reset();
-        throw;
-      }
-    } catch (const StoreError&) {
-      connection_.reset();
-      throw;
+      if (attempt == 3) throw;
     }
   }
 }
