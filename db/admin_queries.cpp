@@ -4,6 +4,7 @@
 
 #include "sg/text.hpp"
 #include "columns.hpp"
+#include "outbox.hpp"
 #include "sql_fragments.hpp"
 
 namespace sg::db {
@@ -223,28 +224,17 @@ std::vector<OutboxRow> AdminQueries::claim_due_mail(std::size_t limit, Micros le
   std::vector<OutboxRow> claimed;
   for (const auto& r : due) {
     std::int64_t id = to_int(r[0]);
-    // Only one process wins the row: the lease moves next_try_at, so the condition fails for others.
-    auto won = db_.execute(
-        "UPDATE mail_outbox SET attempts = attempts + 1, next_try_at = NOW(6) + INTERVAL ? MICROSECOND "
-        "WHERE id = ? AND state = 'pending' AND next_try_at <= NOW(6)",
-        {static_cast<std::int64_t>(lease), id});
-    if (won != 1) continue;
+    if (!lease_due_mail(db_, static_cast<std::uint64_t>(id), lease)) continue;
     auto rows = db_.query(kOutboxColumns + " WHERE id = ?", {id});
     if (!rows.empty()) claimed.push_back(read_record(outbox_columns(), rows[0]));
   }
   return claimed;
 }
 
-void AdminQueries::mark_sent(std::uint64_t id) {
-  db_.execute("UPDATE mail_outbox SET state = 'sent', sent_at = NOW(6), last_error = NULL WHERE id = ?",
-              {static_cast<std::int64_t>(id)});
-}
+void AdminQueries::mark_sent(std::uint64_t id) { mark_mail_sent(db_, id); }
 
 void AdminQueries::mark_failed(std::uint64_t id, const std::string& error, Micros retry_in, bool give_up) {
-  db_.execute(
-      "UPDATE mail_outbox SET state = ?, last_error = ?, next_try_at = NOW(6) + INTERVAL ? MICROSECOND WHERE id = ?",
-      {std::string(give_up ? "failed" : "pending"), sg::utf8_sanitize(error, 1000), static_cast<std::int64_t>(retry_in),
-       static_cast<std::int64_t>(id)});
+  mark_mail_failed(db_, id, error, retry_in, give_up);
 }
 
 }  // namespace sg::db

@@ -1,5 +1,6 @@
 // Read-side queries of the admin pages (users, audit, outbox, activity samples), the
-// outbox delivery bookkeeping and fcgi_admin's shared settings. SQL lives only in db/.
+// outbox delivery bookkeeping (its writes are outbox.cpp's) and fcgi_admin's shared
+// settings. SQL lives only in db/.
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,7 @@
 #include "admin_writes.hpp"
 
+#include "accounts.hpp"
+
 #include "sg/text.hpp"
 #include "store.hpp"
 
@@ -7,7 +9,6 @@ namespace sg::db {
 
 namespace {
 // mail_outbox.body is a TEXT column.
-constexpr std::size_t kMaxMailBody = 65535;
 
 Param optional_text(const std::string& text) {
   if (text.empty()) return Null{};
@@ -83,25 +84,20 @@ std::optional<bool> AdminWrites::lock_account_active(const std::string& username
 }
 
 void AdminWrites::block_account(const std::string& username, const std::string& blocked_by, const std::string& reason) {
-  db_.execute("UPDATE accounts SET active = 0, blocked_at = NOW(6), blocked_by = ?, block_reason = ? WHERE username = ?",
-              {sg::utf8_sanitize(blocked_by, 190), sg::utf8_sanitize(reason, 1000), username});
+  set_account_blocked(db_, username, blocked_by, reason);
   insert_user_event(db_, username, true);
 }
 
 void AdminWrites::unblock_account(const std::string& username) {
-  db_.execute("UPDATE accounts SET active = 1, blocked_at = NULL, blocked_by = NULL, block_reason = NULL WHERE username = ?",
-              {username});
+  set_account_unblocked(db_, username);
   insert_user_event(db_, username, false);
 }
 
 void AdminWrites::set_max_sessions(const std::string& username, std::optional<int> limit) {
-  Param value = limit ? Param(static_cast<std::int64_t>(*limit)) : Param(Null{});
-  db_.execute("UPDATE accounts SET max_sessions = ? WHERE username = ?", {value, username});
+  set_account_max_sessions(db_, username, limit);
 }
 
-void AdminWrites::set_not_valid_before_now(const std::string& username) {
-  db_.execute("UPDATE accounts SET not_valid_before = NOW(6) WHERE username = ?", {username});
-}
+void AdminWrites::set_not_valid_before_now(const std::string& username) { set_account_not_valid_before_now(db_, username); }
 
 std::string AdminWrites::email_of(const std::string& username) {
   auto rows = db_.query("SELECT email FROM accounts WHERE username = ?", {username});
@@ -118,12 +114,7 @@ std::uint64_t AdminWrites::insert_audit(const AuditEntry& entry) {
   return db_.last_insert_id();
 }
 
-void AdminWrites::queue_mail(const MailEntry& mail) {
-  db_.execute(
-      "INSERT INTO mail_outbox (kind, recipient, target_user, subject, body, audit_id) VALUES (?, ?, ?, ?, ?, ?)",
-      {mail.kind, mail.recipient, mail.target_user, sg::utf8_sanitize(mail.subject, 255),
-       sg::utf8_sanitize(mail.body, kMaxMailBody), static_cast<std::int64_t>(mail.audit_id)});
-}
+void AdminWrites::queue_mail(const MailEntry& mail) { db::queue_mail(db_, mail); }
 
 bool AdminWrites::signout_nonce_used(const std::string& nonce) {
   return !db_.query("SELECT 1 FROM signout_links_used WHERE nonce = ?", {nonce}).empty();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mariadb.hpp"
+#include "outbox.hpp"
 #include "sg/types.hpp"
 
 namespace sg::db {
@@ -32,15 +33,6 @@ struct AuditEntry {
   std::string target_session;  // full fingerprint, "" = none
   std::string reason;          // "" = none
   std::string message;
-};
-
-struct MailEntry {
-  std::string kind;
-  std::string recipient;
-  std::string target_user;
-  std::string subject;
-  std::string body;
-  std::uint64_t audit_id = 0;
 };
 
 class AdminWrites {

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "accounts.hpp"
 #include "sg/device.hpp"
 #include "sg/text.hpp"
 
@@ -265,13 +266,9 @@ LoginOutcome record_login_once(Connection& db, const LoginRecord& login) {
   LoginOutcome outcome;
   const std::string fingerprint = login.fingerprint.hex();
   Transaction tx(db);
-  // Not an upsert: ON DUPLICATE KEY UPDATE needs UPDATE on the key column, and an account
-  // that may rename accounts could rename a blocked one out of its block; the module may
-  // only add a name and stamp its last login (scripts/db-setup's grants). The UPDATE comes
-  // first so it takes the row's exclusive lock at once: an INSERT IGNORE first would take
-  // a shared lock that two racing logins then both try to upgrade (a deadlock each time).
-  if (db.execute("UPDATE accounts SET last_login_at = NOW(6) WHERE username = ?", {login.username}) == 0)
-    db.execute("INSERT IGNORE INTO accounts (username, last_login_at) VALUES (?, NOW(6))", {login.username});
+  // The module may only add a name and stamp its last login (scripts/db-setup's grants): an
+  // account that may rename accounts could rename a blocked one out of its block.
+  stamp_account_login(db, login.username);
   auto account = db.query("SELECT active, max_sessions FROM accounts WHERE username = ? FOR UPDATE", {login.username});
   bool active = account.empty() || to_int(account[0][0]) != 0;
   int limit = account.empty() || !account[0][1] ? login.max_sessions : static_cast<int>(to_int(account[0][1]));
