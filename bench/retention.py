@@ -7,7 +7,7 @@ there is moved an hour into the past (the server's clock cannot be moved), then 
 logins are added: one session each, ended within the hour (a tenth superseded by a newer
 login, with its revocation, a hundredth killed by an administrator, with its revocation and
 audit line), then session-guard-prune runs with short retentions so the day reaches its
-steady state: ended sessions 3h, audit 6h, revocations the instance's 1h (+1h margin).
+steady state: ended sessions 3h, audit 6h, revocations 1h (+1h margin), the instance's too.
 Prints rows and on-disk megabytes per table each hour, and the ratio of the last hour's
 rows to those of the first hour of steady state (flat: 1.00).
 
@@ -95,7 +95,7 @@ def main():
             add_hour_of_logins(db, per_hour, hour)
             t0 = time.monotonic()
             h.sh(PRUNE, "--db-options", os.path.join(db.dir, "prune.cnf"), "--ended-sessions", "3h",
-                 "--audit", "6h", "--batch", "2000", timeout=1800)
+                 "--audit", "6h", "--revocations", "1h", "--batch", "2000", timeout=1800)
             took = time.monotonic() - t0
             rows, mb = sizes(db)
             history.append(rows)

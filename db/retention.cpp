@@ -1,5 +1,6 @@
 #include "retention.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace sg::db {
@@ -15,12 +16,17 @@ PruneCounts& PruneCounts::operator+=(const PruneCounts& more) {
   return *this;
 }
 
-std::optional<Micros> RetentionStore::longest_revocation_retention(const RetentionPolicy& policy) {
-  auto rows = db_.query("SELECT COUNT(*), MIN(revocation_retention_ms), MAX(revocation_retention_ms) FROM instance_health "
-                        "WHERE reported_at >= NOW(6) - INTERVAL ? MICROSECOND",
-                        {static_cast<std::int64_t>(policy.silent_instances)});
-  if (rows.empty() || to_int(rows[0][0]) == 0 || to_int(rows[0][1]) <= 0) return std::nullopt;
-  return to_int(rows[0][2]) * 1000;
+ReportedRetentions RetentionStore::reported_retentions() {
+  // Compared in milliseconds as stored: a value too large to be a module's never overflows.
+  auto rows = db_.query("SELECT COUNT(*), COALESCE(MIN(revocation_retention_ms), 0), "
+                        "COALESCE(MAX(revocation_retention_ms), 0) FROM instance_health");
+  ReportedRetentions reported;
+  if (rows.empty()) return reported;
+  reported.instances = static_cast<std::uint64_t>(to_int(rows[0][0]));
+  const std::int64_t limit_ms = ServerConfig::kMaxRevocationRetention / 1000;
+  reported.shortest = std::min(to_int(rows[0][1]), limit_ms + 1) * 1000;
+  reported.longest = std::min(to_int(rows[0][2]), limit_ms + 1) * 1000;
+  return reported;
 }
 
 PruneCounts RetentionStore::prune_batch(const RetentionPolicy& policy, std::size_t batch) {
@@ -31,10 +37,9 @@ PruneCounts RetentionStore::prune_batch(const RetentionPolicy& policy, std::size
   PruneCounts done;
   // session_values rows go with their session (ON DELETE CASCADE).
   done.ended_sessions = older_than(
-      "DELETE FROM sessions WHERE state IN ('killed','blocked','superseded','expired','logged_out') "
-      "AND ended_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?",
+      "DELETE FROM sessions WHERE state <> 'active' AND ended_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?",
       policy.ended_sessions);
-  if (auto age = revocation_prune_age(longest_revocation_retention(policy))) {
+  if (auto age = revocation_prune_age(policy, reported_retentions())) {
     done.revocations = older_than(
         "DELETE FROM deny_events WHERE kind = 'session' AND created_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?", *age);
   }

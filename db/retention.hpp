@@ -27,10 +27,9 @@ struct PruneCounts {
 class RetentionStore {
  public:
   explicit RetentionStore(Connection& db) : db_(db) {}
-  // The longest SessionGuardRevocationRetention of the instances that reported within
-  // `policy.silent_instances`; none when none did or one reported no retention (a module
-  // older than sql/100), since then what is still enforced is unknown.
-  std::optional<Micros> longest_revocation_retention(const RetentionPolicy& policy);
+  // Every instance's reported SessionGuardRevocationRetention, however long ago it reported
+  // (an instance that is down still enforces its revocations when it comes back).
+  ReportedRetentions reported_retentions();
   // At most `batch` rows of each kind, each kind its own statement (autocommit).
   PruneCounts prune_batch(const RetentionPolicy& policy, std::size_t batch);
   // Batches until nothing is older than the policy or `max_batches` ran.

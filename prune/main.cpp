@@ -22,14 +22,17 @@ constexpr const char* kUsage =
     "  --activity-samples AGE the sessions page's activity graph (default 30d)\n"
     "  --user-events AGE      block and unblock events (default 90d)\n"
     "  --silent-instances AGE instances' health rows not reported since (default 30d)\n"
+    "  --revocations AGE      the longest SessionGuardRevocationRetention of the farm (default\n"
+    "                         7d); instances' reports can only make it longer\n"
     "  --batch N              rows per statement (default 1000, 1-100000)\n"
     "AGE: a number with a unit d, h, m or s (\"90d\", \"2160h\"), 1h to 3660d.\n"
-    "Revocations are deleted an hour after the longest SessionGuardRevocationRetention that a\n"
-    "live instance reports, never while an instance reports none.\n";
+    "Revocations are deleted an hour after --revocations or the longest retention an instance\n"
+    "reports, whichever is longer; none while an instance reports none or a report is not a\n"
+    "module's.\n";
 
 // "90d" is not a unit the directives know; days are how retention is spoken of.
 sg::ConfigError parse_age(std::string value, sg::Micros& out) {
-  if (!value.empty() && value.back() == 'd' && value.size() <= 6 &&
+  if (value.size() >= 2 && value.size() <= 6 && value.back() == 'd' &&
       value.find_first_not_of("0123456789") == value.size() - 1) {
     value = std::to_string(std::stoll(value.substr(0, value.size() - 1)) * 24) + "h";
   }
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
       {"--ended-sessions", &policy.ended_sessions}, {"--audit", &policy.audit},
       {"--finished-mail", &policy.finished_mail},   {"--activity-samples", &policy.activity_samples},
       {"--user-events", &policy.user_events},       {"--silent-instances", &policy.silent_instances},
+      {"--revocations", &policy.revocations},
   };
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& flag = args[i];
@@ -99,12 +103,16 @@ int main(int argc, char** argv) {
               << " revocations, " << done.user_events << " user events, " << done.audit << " audit lines, "
               << done.finished_mail << " finished mails, " << done.activity_samples << " activity samples, "
               << done.silent_instances << " silent instances\n";
-    if (!store.longest_revocation_retention(policy)) {
-      std::cout << "session-guard-prune: no revocation deleted: no live instance reports its revocation retention\n";
+    if (!sg::revocation_prune_age(policy, store.reported_retentions())) {
+      std::cout << "session-guard-prune: no revocation deleted: an instance reports no revocation retention, "
+                   "or one that is not a module's, or none has reported yet (instance_health)\n";
     }
     return 0;
   } catch (const sg::StoreError& e) {
     std::cerr << "session-guard-prune: database: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "session-guard-prune: " << e.what() << "\n";
     return 1;
   }
 }

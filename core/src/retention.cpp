@@ -1,10 +1,14 @@
 #include "sg/retention.hpp"
 
+#include <algorithm>
+
 namespace sg {
 
-std::optional<Micros> revocation_prune_age(std::optional<Micros> longest_reported_retention) {
-  if (!longest_reported_retention || *longest_reported_retention <= 0) return std::nullopt;
-  return *longest_reported_retention + 3600 * kMicrosPerSecond;
+std::optional<Micros> revocation_prune_age(const RetentionPolicy& policy, const ReportedRetentions& reported) {
+  if (reported.instances == 0 || reported.shortest <= 0 || reported.longest > ServerConfig::kMaxRevocationRetention) {
+    return std::nullopt;
+  }
+  return std::max(policy.revocations, reported.longest) + 3600 * kMicrosPerSecond;
 }
 
 }  // namespace sg

@@ -71,6 +71,8 @@ def revocation_ages():
 def test_old_history_goes_current_history_and_pending_work_stay():
     clear()
     add_session("ended-100", "killed", 100)
+    add_session("refused-100", "refused", 100)
+    add_session("sso-100", "sso_logout", 100)
     add_session("ended-10", "logged_out", 10)
     add_session("active-old", "active", None)  # logged in 400 days ago and never ended: kept
     DB.root_query(f"INSERT INTO audit_log (at, actor, source, action, message) VALUES "
@@ -85,7 +87,7 @@ def test_old_history_goes_current_history_and_pending_work_stay():
     add_instance("live:80", WEEK_MS)
     add_instance("gone:80", WEEK_MS, reported_days_ago=40)
     out = prune().stdout
-    h.expect("deleted 1 ended sessions" in out and "1 audit lines" in out and "2 finished mails" in out
+    h.expect("deleted 3 ended sessions" in out and "1 audit lines" in out and "2 finished mails" in out
              and "1 activity samples" in out and "1 user events" in out and "1 silent instances" in out,
              "prune reported:", out)
     h.expect(names("SELECT state FROM sessions") == ["active", "logged_out"], names("SELECT state FROM sessions"))
@@ -127,17 +129,38 @@ def test_revocations_are_kept_while_an_instance_may_enforce_them():
     add_instance("long:80", 20 * 24 * 3600 * 1000)
     prune()
     h.expect(revocation_ages() == every[2:], "with 20 days reported, kept:", revocation_ages())
-    # Once the long instance has been silent for the silent-instance age, a week (plus an hour) decides.
+    # An instance silent for long is forgotten: the week (--revocations' default) decides.
     DB.root_query(f"UPDATE instance_health SET reported_at = {days_ago(31)} WHERE instance = 'long:80'")
     prune()
     h.expect(revocation_ages() == every[4:], "with a week reported, kept:", revocation_ages())
 
 
+def test_reports_cannot_make_revocations_go_early():
+    """instance_health is writable by the module's account, whose password PHP code can read:
+    a forged report may keep revocations longer, never shorter."""
+    clear()
+    for age in (9, 2):
+        add_revocation(f"r{age}", age)
+    # A report of an hour cannot go below --revocations (here 10 days).
+    add_instance("forged:80", 3600 * 1000)
+    prune("--revocations", "10d")
+    h.expect(revocation_ages() == [216, 48], "a 1-hour report deleted revocations:", revocation_ages())
+    # A value that is no module's (it would overflow in microseconds to a few hundred): none deleted.
+    DB.root_query("UPDATE instance_health SET revocation_retention_ms = 18446744073709552")
+    out = prune("--revocations", "1d").stdout
+    h.expect(revocation_ages() == [216, 48], "an out-of-range report deleted revocations:", revocation_ages())
+    h.expect("no revocation deleted" in out, out)
+    # A report in the future is read like any other: with a sane value, the floor still holds.
+    DB.root_query("UPDATE instance_health SET revocation_retention_ms = 3600000, reported_at = NOW() + INTERVAL 10 YEAR")
+    prune("--revocations", "3d")
+    h.expect(revocation_ages() == [48], "with 3 days, kept:", revocation_ages())
+
+
 def test_bad_options_change_nothing_and_a_database_down_is_an_error():
     clear()
     add_session("ended-100", "killed", 100)
-    for args in (["--audit", "0"], ["--audit", "10x"], ["--audit", "5000d"], ["--batch", "0"], ["--nope", "1"],
-                 ["--audit"]):
+    for args in (["--audit", "0"], ["--audit", "10x"], ["--audit", "5000d"], ["--audit", "d"], ["--batch", "0"],
+                 ["--nope", "1"], ["--audit"], ["--revocations", "-1d"]):
         p = prune(*args, check=False)
         h.expect(p.returncode == 2 and "session-guard-prune:" in p.stderr, args, "should exit 2 with a message:", p)
     h.expect(DB.root_query("SELECT COUNT(*) FROM sessions")[0][0] == "1", "a refused run deleted rows")

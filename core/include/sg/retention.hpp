@@ -1,8 +1,10 @@
 // How long history is kept (issue 10, item 8). Pure policy: the database side deletes what
 // retention_cutoffs says is old enough, in small batches.
 #pragma once
+#include <cstdint>
 #include <optional>
 
+#include "sg/config.hpp"
 #include "sg/types.hpp"
 
 namespace sg {
@@ -19,12 +21,26 @@ struct RetentionPolicy {
   Micros user_events = 90 * 24 * 3600 * kMicrosPerSecond;
   // Instances whose health row is this old are gone; their row goes too.
   Micros silent_instances = 30 * 24 * 3600 * kMicrosPerSecond;
+  // The administrator's word for the longest SessionGuardRevocationRetention in the farm
+  // (the directive's default here). What instances report can only raise it: the module's
+  // account, which any PHP code can read, may write instance_health, so a report must never
+  // be able to make a revocation go sooner.
+  Micros revocations = ServerConfig::kDefaultRevocationRetention;
 };
 
-// The age before which a session revocation may be deleted: the longest retention any
-// instance reports (SessionGuardRevocationRetention) plus an hour of margin for clock skew
-// and an instance that reports late (they report every few seconds). None when no instance has reported one: then no
-// revocation is deleted, since the pruner cannot know what is still enforced.
-std::optional<Micros> revocation_prune_age(std::optional<Micros> longest_reported_retention);
+// What instance_health says of the instances' retentions.
+struct ReportedRetentions {
+  std::uint64_t instances = 0;  // rows
+  Micros shortest = 0;          // 0 or less: an instance reports none (a module older than sql/100)
+  Micros longest = 0;
+};
+
+
+// The age before which a session revocation may be deleted: the policy's floor or the
+// longest retention an instance reports, whichever is longer, plus an hour of margin for
+// clock skew and a late report. None, so no revocation is deleted, when no instance has
+// reported, when one reports none, or when a report is outside the directive's range
+// (ServerConfig::kMaxRevocationRetention): that is no module's report.
+std::optional<Micros> revocation_prune_age(const RetentionPolicy& policy, const ReportedRetentions& reported);
 
 }  // namespace sg
