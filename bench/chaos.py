@@ -115,30 +115,28 @@ def scenario_graceful_restarts(ledger, kills):
         ledger.timed_kill("carol")
 
 
-def scenario_node_stopped(ledger, kills):
+def without_node1(ledger, kills, take_down):
+    """Node 1 taken down (stopped, or SIGKILLed and evicted after Galera's inactivity
+    timeout): logins and logouts everywhere, kills through node 3; node 1 back after."""
     node1, node3 = farm.GALERA.nodes[0], farm.GALERA.nodes[2]
-    node1.stop()
-    ledger.faults += 1
-    try:
-        for _ in range(kills):
-            ledger.login_and_logout_everywhere("bob")
-            ledger.timed_kill("carol", farm.GALERA.admin_cnf(node3, notify_kill="on"))
-    finally:
-        node1.start()
-
-
-def scenario_node_killed(ledger, kills):
-    node1, node3 = farm.GALERA.nodes[0], farm.GALERA.nodes[2]
-    node1.kill()
+    take_down(node1)
     ledger.faults += 1
     try:
         h.eventually(lambda: node3.status("wsrep_cluster_size") == "2", timeout=20, interval=0.2,
-                     what="nodes 2 and 3 evict node 1")
+                     what="nodes 2 and 3 without node 1")
         for _ in range(kills):
             ledger.login_and_logout_everywhere("bob")
             ledger.timed_kill("carol", farm.GALERA.admin_cnf(node3, notify_kill="on"))
     finally:
         node1.start()
+
+
+def scenario_node_stopped(ledger, kills):
+    without_node1(ledger, kills, lambda node: node.stop())
+
+
+def scenario_node_killed(ledger, kills):
+    without_node1(ledger, kills, lambda node: node.kill())
 
 
 def scenario_cluster_down(ledger, kills):
