@@ -66,7 +66,29 @@ std::vector<EndedSession> AdminWrites::end_other_sessions_of_user(const std::str
 }
 
 std::vector<EndedSession> AdminWrites::end_sessions_by_sso_key(const std::string& sso_key, const std::string& ended_by) {
-  return end_active_where("sso_key = ?", {sso_key}, Reason::sso_logout, ended_by);
+  // Bound on the ticket's own request, or later (mod_auth_cas binds on the request after its
+  // redirect) with a value the ticket's response set, which may since have been re-keyed.
+  return end_active_where(
+      "(sso_key = ? OR fingerprint IN (SELECT fingerprint FROM sso_ticket_values WHERE sso_key = ?) "
+      "OR id IN (SELECT v.session_id FROM session_values v JOIN sso_ticket_values t ON t.fingerprint = v.fingerprint "
+      "WHERE t.sso_key = ?))",
+      {sso_key, sso_key, sso_key}, Reason::sso_logout, ended_by);
+}
+
+std::size_t AdminWrites::revoke_unbound_ticket_values(const std::string& sso_key, const std::string& owner) {
+  auto rows = db_.query(
+      "SELECT t.fingerprint FROM sso_ticket_values t WHERE t.sso_key = ? "
+      "AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.fingerprint = t.fingerprint) "
+      "AND NOT EXISTS (SELECT 1 FROM session_values v WHERE v.fingerprint = t.fingerprint)",
+      {sso_key});
+  std::size_t revoked = 0;
+  for (const auto& row : rows) {
+    if (auto value = Fingerprint::from_hex(to_text(row[0]))) {
+      insert_deny_event(db_, *value, owner, Reason::sso_logout);
+      ++revoked;
+    }
+  }
+  return revoked;
 }
 
 std::vector<EndedSession> AdminWrites::end_sessions_by_sso_subject(const std::string& sub, const std::string& ended_by) {

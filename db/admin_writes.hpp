@@ -51,6 +51,9 @@ class AdminWrites {
   std::vector<EndedSession> end_other_sessions_of_user(const std::string& username, const std::string& keep_fingerprint,
                                                        const std::string& ended_by);
   std::vector<EndedSession> end_sessions_by_sso_key(const std::string& sso_key, const std::string& ended_by);
+  // Values a CAS ticket's response set that no session has (an app with its own CAS client,
+  // which never told the web server its user): each revoked by itself, under `owner`.
+  std::size_t revoke_unbound_ticket_values(const std::string& sso_key, const std::string& owner);
   // A token naming only a subject: its recorded sub, or a user of that name.
   std::vector<EndedSession> end_sessions_by_sso_subject(const std::string& sub, const std::string& ended_by);
 

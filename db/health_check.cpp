@@ -25,7 +25,7 @@ const std::vector<Privilege>& required_privileges(Account account) {
       {"session_values", "SELECT", ""},   {"session_values", "INSERT", ""},
       {"schema_migrations", "SELECT", ""},
       {"instance_health", "SELECT", ""},  {"instance_health", "INSERT", ""},
-      {"instance_health", "UPDATE", ""},
+      {"instance_health", "UPDATE", ""},  {"sso_ticket_values", "INSERT", ""},
   };
   static const std::vector<Privilege> admin = {
       {"sessions", "SELECT", ""},           {"sessions", "UPDATE", "state"},
@@ -44,6 +44,7 @@ const std::vector<Privilege>& required_privileges(Account account) {
       {"sso_logout_tokens", "SELECT", ""},  {"sso_logout_tokens", "INSERT", ""},
       {"sso_logout_tokens", "DELETE", ""},
       {"schema_migrations", "SELECT", ""},  {"instance_health", "SELECT", ""},
+      {"sso_ticket_values", "SELECT", ""},
   };
   return account == Account::module ? module : admin;
 }

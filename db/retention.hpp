@@ -18,8 +18,10 @@ struct PruneCounts {
   std::uint64_t finished_mail = 0;
   std::uint64_t activity_samples = 0;
   std::uint64_t silent_instances = 0;
+  std::uint64_t ticket_ties = 0;
   std::uint64_t total() const {
-    return ended_sessions + revocations + user_events + audit + finished_mail + activity_samples + silent_instances;
+    return ended_sessions + revocations + user_events + audit + finished_mail + activity_samples + silent_instances +
+           ticket_ties;
   }
   PruneCounts& operator+=(const PruneCounts& more);
 };

@@ -333,6 +333,14 @@ void record_logout(Connection& db, const Fingerprint& fingerprint, Micros at) {
       {fingerprint.hex()});
 }
 
+void tie_ticket_value(Connection& db, const std::string& sso_key, const Fingerprint& value,
+                      std::string_view cookie_name, Micros at) {
+  set_time(db, at);
+  // IGNORE: a journal replay cut off by a crash may write the same tie again.
+  db.execute("INSERT IGNORE INTO sso_ticket_values (sso_key, fingerprint, cookie_name, created_at) VALUES (?, ?, ?, @sg_at)",
+             {sso_key, value.hex(), sg::utf8_sanitize(cookie_name, 64)});
+}
+
 bool login_recorded(Connection& db, const Fingerprint& fingerprint, Micros at) {
   set_time(db, at);
   return !db.query("SELECT 1 FROM sessions WHERE fingerprint = ? AND login_at = @sg_at", {fingerprint.hex()}).empty();

@@ -52,6 +52,11 @@ struct LoginOutcome {
 LoginOutcome record_login(Connection& db, const LoginRecord& login);
 // `at` (0: now) is when the logout happened (one replayed from the journal).
 void record_logout(Connection& db, const Fingerprint& fingerprint, Micros at = 0);
+// A CAS service ticket (its digest, `sso_key`) was on the request whose response set `value`
+// for cookie `cookie_name`: a CAS logoutRequest for the ticket ends the session that value
+// belongs to, or revokes the value when no session has it. `at` as for record_logout.
+void tie_ticket_value(Connection& db, const std::string& sso_key, const Fingerprint& value,
+                      std::string_view cookie_name, Micros at = 0);
 // True when this fingerprint's row already holds the login made at `at`: a replay that a
 // crash cut off before the journal was emptied must not record it (and apply limits) twice.
 bool login_recorded(Connection& db, const Fingerprint& fingerprint, Micros at);

@@ -134,15 +134,22 @@ ActionResult AdminService::sso_logout(const SsoLogout& logout, const Actor& acto
       throw OperationError(Kind::gone, "this logout token (jti) was already used");
     auto ended = target.by == SsoTarget::By::key ? r.writes.end_sessions_by_sso_key(target.value, actor.name)
                                                  : r.writes.end_sessions_by_sso_subject(target.value, actor.name);
+    // An app with its own CAS client never named its user to the web server: the values its
+    // ticket's response set are revoked by themselves.
+    const std::size_t unbound = logout.protocol == SsoLogout::Protocol::cas
+                                    ? r.writes.revoke_unbound_ticket_values(target.value, "(CAS single logout)")
+                                    : 0;
     std::set<std::string> users;
     for (const auto& session : ended) users.insert(session.username);
     std::string whose = users.size() == 1 ? " of user " + *users.begin()
                         : users.empty()   ? ""
                                           : " of " + plural(users.size(), "user", "users");
     ActionResult result;
-    result.sessions_ended = ended.size();
+    result.sessions_ended = ended.size() + unbound;
     log_sessions(result, ended, " ended by single sign-out from " + actor.name);
-    result.message = plural(ended.size(), "session", "sessions") + whose + " ended by " + target.what + " from " + actor.name;
+    result.message = plural(ended.size(), "session", "sessions") + whose +
+                     (unbound > 0 ? " and " + plural(unbound, "session", "sessions") + " of no known user" : "") +
+                     " ended by " + target.what + " from " + actor.name;
     result.log_lines.push_back(result.message);
     audit(r, actor, "sso_logout", users.size() == 1 ? *users.begin() : logout.sub, "", target.what, result.message);
     tx.commit();

@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(record.offset >= previous_end);
     FUZZ_CHECK(record.end > record.offset && record.end <= bytes.size());
     FUZZ_CHECK(sg::encode_journal_record(record.entry) == bytes.substr(record.offset, record.end - record.offset));
-    FUZZ_CHECK(record.entry.kind == sg::JournalEntry::Kind::login || record.entry.kind == sg::JournalEntry::Kind::logout);
+    FUZZ_CHECK(record.entry.kind == sg::JournalEntry::Kind::login || record.entry.kind == sg::JournalEntry::Kind::logout ||
+               record.entry.kind == sg::JournalEntry::Kind::ticket_tie);
     covered += record.end - record.offset;
     previous_end = record.end;
   }

@@ -194,6 +194,8 @@ bool admit_when_unreachable(request_rec* r);
 // True when the login (or logout) is on disk and will be replayed; logs why not otherwise.
 bool journal_login(request_rec* r, const sg::LoginRecord& login, const char* why);
 bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const char* why);
+bool journal_ticket_tie(request_rec* r, const std::string& sso_key, const sg::Fingerprint& value,
+                        const std::string& cookie_name, const char* why);
 // In the poller, before each tick: replays what waits in the journal once the database answers.
 void replay_journal(server_rec* s, sg::db::ReconnectingConnection& database) noexcept;
 

@@ -79,6 +79,10 @@ std::size_t replay_records(const sg::JournalRead& read, sg::db::Connection& db, 
       sg::db::record_logout(db, login.fingerprint, login.at);
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session %s logged out (from the journal)",
                    login.fingerprint.short_id().c_str());
+    } else if (record.entry.kind == sg::JournalEntry::Kind::ticket_tie) {
+      sg::db::tie_ticket_value(db, login.sso_key, login.fingerprint, login.cookie_name, login.at);
+      ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "session guard: session value %s tied to its CAS ticket (from the journal)",
+                   login.fingerprint.short_id().c_str());
     } else if (!sg::bindable_user_name(login.username)) {
       // Never written so (bind_session refuses such names); a record must not stop the rest.
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard: journal: skipped a login with an unusable user name");
@@ -173,6 +177,15 @@ bool journal_logout(request_rec* r, const sg::Fingerprint& fingerprint, const ch
   sg::LoginRecord logout;
   logout.fingerprint = fingerprint;
   return append_entry(r, sg::JournalEntry::Kind::logout, logout, "logout of session " + fingerprint.short_id(), why);
+}
+
+bool journal_ticket_tie(request_rec* r, const std::string& sso_key, const sg::Fingerprint& value,
+                        const std::string& cookie_name, const char* why) {
+  sg::LoginRecord tie;
+  tie.fingerprint = value;
+  tie.cookie_name = cookie_name;
+  tie.sso_key = sso_key;
+  return append_entry(r, sg::JournalEntry::Kind::ticket_tie, tie, "CAS ticket of session value " + value.short_id(), why);
 }
 
 std::uint64_t journal_bytes() noexcept {

@@ -2,9 +2,12 @@
 // and a bound session's new cookie values are followed (lineage).
 #include "internal.hpp"
 
+#include <cstring>
+
 #include "sg/app_reader.hpp"
 #include "sg/cookie.hpp"
 #include "sg/fingerprint.hpp"
+#include "sg/sso.hpp"
 #include "sg/text.hpp"
 
 namespace sg::apache {
@@ -279,11 +282,70 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
   return ap_pass_brigade(f->next, bb);
 }
 
+namespace {
+// CAS single logout for sessions whose login the module did not see with its ticket:
+// mod_auth_cas validates ?ticket=ST-... and answers with a redirect before any handler runs
+// (having cut the ticket out of r->args), and an app with its own CAS client never tells the
+// web server its user. The values the response to the ticket's request set for configured
+// cookies (or, when it set none, the request's own session: an app that keeps its id across
+// the login) are tied to the ticket, so a logoutRequest for it ends them on every server.
+void tie_cas_tickets(request_rec* first, request_rec* r, const RequestState* state) {
+  const sg::DirConfig& config = dir_config(first);
+  if (!config.enabled.value_or(false) || !config.cookies || !g_process.region) return;
+  if (state != nullptr && state->denial != sg::Reason::none) return;
+  const char* query = first->unparsed_uri != nullptr ? std::strchr(first->unparsed_uri, '?') : nullptr;
+  if (query == nullptr) return;
+  const std::vector<std::string> tickets = sg::cas_tickets_in_query(query + 1);
+  if (tickets.empty()) return;
+  const RequestState none;
+  std::vector<std::pair<sg::Fingerprint, std::string>> values;
+  for (const auto& issued : sg::cookies_issued(app_response(r, state != nullptr ? *state : none), *config.cookies)) {
+    values.emplace_back(sg::session_fingerprint(issued.spec->name, issued.value), issued.spec->name);
+  }
+  if (values.empty() && state != nullptr && state->fingerprint && state->cookie != nullptr) {
+    values.emplace_back(*state->fingerprint, state->cookie->name);
+  }
+  if (values.empty()) return;
+  std::vector<std::string> keys;
+  for (const auto& ticket : tickets) keys.push_back(sg::sso_key_cas_ticket(ticket));
+  try {
+    with_login_connection(r, [&](sg::db::Connection& db) {
+      for (const auto& key : keys) {
+        for (const auto& [value, cookie] : values) sg::db::tie_ticket_value(db, key, value, cookie);
+      }
+    });
+  } catch (const sg::StoreError& e) {
+    for (const auto& key : keys) {
+      for (const auto& [value, cookie] : values) {
+        // A value no CAS logout could end does not work here (as an untied re-keyed value).
+        if (!journal_ticket_tie(r, key, value, cookie, e.what())) {
+          revoke_on_this_instance(value, sg::Reason::expired, sg::wall_clock_micros());
+        }
+      }
+    }
+    return;
+  }
+  for (const auto& [value, cookie] : values) {
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "session guard: session value %s (cookie %s) tied to its CAS ticket",
+                  value.short_id().c_str(), cookie.c_str());
+  }
+}
+}  // namespace
+
 // After the response: a confirmed logout is recorded; a bound session whose response set new
-// values for its cookies (a re-keyed id, a "remember me" cookie) is followed to them.
+// values for its cookies (a re-keyed id, a "remember me" cookie) is followed to them; the
+// values a CAS ticket's response set are tied to it.
 int log_transaction(request_rec* r) noexcept {
+  request_rec* first = r;
   while (r->next != nullptr) r = r->next;  // an internal redirect's last request answered
   RequestState* state = request_state(r);
+  try {
+    tie_cas_tickets(first, r, state);
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot tie a CAS ticket: %s", e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "session guard: cannot tie a CAS ticket");
+  }
   if (state == nullptr || !state->fingerprint || state->denial != sg::Reason::none || state->response_done) {
     return DECLINED;
   }

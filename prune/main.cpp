@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     std::cout << "session-guard-prune: deleted " << done.ended_sessions << " ended sessions, " << done.revocations
               << " revocations, " << done.user_events << " user events, " << done.audit << " audit lines, "
               << done.finished_mail << " finished mails, " << done.activity_samples << " activity samples, "
-              << done.silent_instances << " silent instances\n";
+              << done.silent_instances << " silent instances, " << done.ticket_ties << " CAS ticket ties\n";
     if (!sg::revocation_prune_age(policy, store.reported_retentions())) {
       std::cout << "session-guard-prune: no revocation deleted: an instance reports no revocation retention, "
                    "or one that is not a module's, or none has reported yet (instance_health)\n";

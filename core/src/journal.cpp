@@ -89,8 +89,8 @@ bool decode_payload(std::string_view payload, JournalEntry& entry) {
   Cursor in(payload);
   std::uint64_t kind = 0, at = 0;
   if (!in.number(kind, 1) || !in.number(at, 8)) return false;
-  if (kind != static_cast<std::uint64_t>(JournalEntry::Kind::login) &&
-      kind != static_cast<std::uint64_t>(JournalEntry::Kind::logout))
+  if (kind < static_cast<std::uint64_t>(JournalEntry::Kind::login) ||
+      kind > static_cast<std::uint64_t>(JournalEntry::Kind::ticket_tie))
     return false;
   entry.kind = static_cast<JournalEntry::Kind>(kind);
   entry.login.at = static_cast<Micros>(at);
@@ -100,6 +100,10 @@ bool decode_payload(std::string_view payload, JournalEntry& entry) {
     byte = static_cast<std::uint8_t>(b);
   }
   if (entry.kind == JournalEntry::Kind::logout) return in.done();
+  if (entry.kind == JournalEntry::Kind::ticket_tie) {
+    return in.text(entry.login.cookie_name, kJournalMaxField) && in.text(entry.login.sso_key, kJournalMaxSsoKey) &&
+           in.done() && !entry.login.sso_key.empty();
+  }
   return decode_login(in, entry.login);
 }
 
@@ -157,6 +161,9 @@ std::string encode_journal_record(const JournalEntry& entry) {
       put_text(payload, login.sso_key, kJournalMaxSsoKey);
       put_text(payload, login.sso_sub, kJournalMaxField);
     }
+  } else if (entry.kind == JournalEntry::Kind::ticket_tie) {
+    put_text(payload, login.cookie_name, kJournalMaxField);
+    put_text(payload, login.sso_key, kJournalMaxSsoKey);
   }
   std::string record(kMagic, sizeof kMagic);
   put_u64(record, payload.size(), 4);

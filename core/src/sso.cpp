@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "sg/app_reader.hpp"
 #include "sg/fingerprint.hpp"
 #include "sg/text.hpp"
 
@@ -47,6 +48,14 @@ std::string cas_ticket_from_query(std::string_view query) {
     if (name == "ticket") return valid_cas_ticket(value) ? value : std::string();
   }
   return {};
+}
+
+std::vector<std::string> cas_tickets_in_query(std::string_view query) {
+  std::vector<std::string> tickets;
+  for (auto& value : form_readings(query, "ticket")) {
+    if (valid_cas_ticket(value) && tickets.size() < kMaxTicketsPerQuery) tickets.push_back(std::move(value));
+  }
+  return tickets;
 }
 
 namespace {

@@ -52,6 +52,16 @@ sg::JournalEntry logout(int n) {
   return e;
 }
 
+sg::JournalEntry ticket_tie(int n) {
+  sg::JournalEntry e;
+  e.kind = sg::JournalEntry::Kind::ticket_tie;
+  e.login.at = 1700000001000000 + n;
+  e.login.fingerprint = sg::session_fingerprint("MOD_AUTH_CAS", "c" + std::to_string(n));
+  e.login.cookie_name = "MOD_AUTH_CAS";
+  e.login.sso_key = sg::sso_key_cas_ticket("ST-" + std::to_string(n) + "-abc");
+  return e;
+}
+
 struct TempDir {
   std::string path;
   TempDir() {
@@ -92,6 +102,21 @@ SG_TEST(a_login_keeps_its_single_sign_out_key_and_subject) {
   assert_true(read.records[0].entry == sso_login("alice"));
   assert_true(read.records[1].entry == login("bob"));
   assert_int_equal(read.skipped_bytes, 0);
+}
+
+SG_TEST(a_ticket_tie_round_trips_and_one_without_its_ticket_is_refused) {
+  std::string bytes = sg::encode_journal_record(ticket_tie(1)) + sg::encode_journal_record(logout(2));
+  sg::JournalRead read = sg::read_journal(bytes);
+  assert_int_equal(read.records.size(), 2);
+  assert_true(read.records[0].entry == ticket_tie(1));
+  assert_str_eq(read.records[0].entry.login.cookie_name, "MOD_AUTH_CAS");
+  assert_str_eq(read.records[0].entry.login.sso_key, sg::sso_key_cas_ticket("ST-1-abc"));
+  // A tie with no ticket would end nothing at a CAS logout: never read as one.
+  sg::JournalEntry empty = ticket_tie(3);
+  empty.login.sso_key.clear();
+  sg::JournalRead refused = sg::read_journal(sg::encode_journal_record(empty));
+  assert_int_equal(refused.records.size(), 0);
+  assert_true(refused.skipped_bytes > 0);
 }
 
 SG_TEST(a_record_of_the_first_format_still_reads) {
@@ -291,6 +316,7 @@ SG_TEST(appends_from_many_processes_never_interleave) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(login_and_logout_round_trip),
+      cmocka_unit_test(a_ticket_tie_round_trips_and_one_without_its_ticket_is_refused),
       cmocka_unit_test(a_login_keeps_its_single_sign_out_key_and_subject),
       cmocka_unit_test(a_record_of_the_first_format_still_reads),
       cmocka_unit_test(no_raw_session_value_is_written),

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <vector>
 // The server-independent parts of single sign-out: the CAS logoutRequest reader (strict, no
 // entities), tickets from a query string, the digests stored for them, base64url, and the
 // sso_logout reason with its message.
@@ -90,6 +92,21 @@ SG_TEST(tickets_from_queries) {
   assert_true(!sg::valid_cas_ticket("ST-" + std::string(300, 'a')));
 }
 
+SG_TEST(every_ticket_any_app_could_read_is_tied) {
+  using V = std::vector<std::string>;
+  assert_true(sg::cas_tickets_in_query("ticket=ST-1-abc") == V{"ST-1-abc"});
+  // PHP takes the last, CGI.pm and mod_auth_cas the first: both are tied.
+  V both = sg::cas_tickets_in_query("ticket=ST-1&ticket=ST-2");
+  assert_int_equal(both.size(), 2);
+  assert_true(std::find(both.begin(), both.end(), "ST-1") != both.end());
+  assert_true(std::find(both.begin(), both.end(), "ST-2") != both.end());
+  // CGI.pm also splits on ';'; a PHP-mangled name ("ticket " reads as "ticket_") is no ticket.
+  assert_true(sg::cas_tickets_in_query("x=1;ticket=ST-3") == V{"ST-3"});
+  assert_true(sg::cas_tickets_in_query("ticket=TGT-1&ticket=&ticket[]=ST-4").empty());
+  assert_int_equal(sg::cas_tickets_in_query("ticket=ST-a&ticket=ST-b&ticket=ST-c&ticket=ST-d&ticket=ST-e").size(),
+                   sg::kMaxTicketsPerQuery);
+}
+
 SG_TEST(digests_keep_sid_and_ticket_apart_and_never_hold_the_value) {
   std::string sid = sg::sso_key_oidc_sid("ST-1");
   std::string ticket = sg::sso_key_cas_ticket("ST-1");
@@ -124,6 +141,7 @@ int main() {
       cmocka_unit_test(cas_request_refuses_entities_doctype_and_instructions),
       cmocka_unit_test(cas_request_refuses_malformed_shapes),
       cmocka_unit_test(tickets_from_queries),
+      cmocka_unit_test(every_ticket_any_app_could_read_is_tied),
       cmocka_unit_test(digests_keep_sid_and_ticket_apart_and_never_hold_the_value),
       cmocka_unit_test(base64url),
       cmocka_unit_test(reason_sso_logout),

@@ -1,4 +1,4 @@
-// The per-instance journal: logins and logouts the request path accepted while the database
+// The per-instance journal: logins, logouts and ticket ties the request path accepted while the database
 // could not take them, kept on disk until the poller has replayed them in order.
 //
 // One append-only file of records, each
@@ -10,6 +10,8 @@
 //
 // A login's payload ends with its single sign-out key and subject, written only when it has
 // one: a record of the first format (which had neither) still reads, as a login without.
+// A ticket tie (a CAS service ticket seen on the request whose response set a session
+// cookie) keeps the fingerprint, the cookie's name and the ticket's digest.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,10 +24,11 @@
 namespace sg {
 
 struct JournalEntry {
-  enum class Kind : std::uint8_t { login = 1, logout = 2 };
+  enum class Kind : std::uint8_t { login = 1, logout = 2, ticket_tie = 3 };
   Kind kind = Kind::login;
-  // Every field of a login; a logout has only the fingerprint and the time. `at` is when the
-  // request path accepted it (µs since the epoch), never 0.
+  // Every field of a login; a logout has only the fingerprint and the time; a ticket tie the
+  // fingerprint, the time, cookie_name and sso_key. `at` is when the request path accepted
+  // it (µs since the epoch), never 0.
   LoginRecord login;
   bool operator==(const JournalEntry& other) const { return kind == other.kind && login == other.login; }
 };

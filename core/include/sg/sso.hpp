@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sg {
 
@@ -19,6 +20,11 @@ std::string sso_key_cas_ticket(std::string_view ticket);
 bool valid_cas_ticket(std::string_view ticket);
 // The `ticket` parameter of a query string when it is a valid ticket, else "".
 std::string cas_ticket_from_query(std::string_view query);
+// Every valid ticket any app family could read as the `ticket` parameter (the first, the
+// last, split on ';' too: see sg/app_reader.hpp), at most kMaxTicketsPerQuery of them: a
+// CAS client validates one of them, and the module cannot know which.
+constexpr std::size_t kMaxTicketsPerQuery = 4;
+std::vector<std::string> cas_tickets_in_query(std::string_view query);
 
 // The service ticket named by a CAS SAML logoutRequest, or nullopt with `error` saying why.
 // A strict reader of the one fixed shape CAS sends:
