@@ -21,7 +21,7 @@ void prepare_denial(request_rec* r, RequestState& state, sg::Reason reason, std:
   const sg::DirConfig& config = dir_config(r);
   sg::DenyAction action = config.deny_action.value_or(sg::DenyAction{});
   bool json = sg::wants_json(header_in(r, "Accept"), header_in(r, "X-Requested-With"));
-  bool server_auth = r->user != nullptr && r->ap_auth_type != nullptr;
+  bool server_auth = r->user != nullptr && r->ap_auth_type != nullptr && sg::credentials_resent_by_browser(r->ap_auth_type);
   int status = sg::denial_status(action, reason, json, server_auth);
   std::string message = sg::denial_message(config, reason, state.limit);
 

@@ -80,6 +80,13 @@ int denial_status(const DenyAction& action, Reason reason, bool json, bool authe
   return 403;
 }
 
+bool credentials_resent_by_browser(std::string_view auth_type) {
+  for (std::string_view cookie_session : {"openid-connect", "oauth20", "auth-openidc", "CAS", "Mellon", "shibboleth"}) {
+    if (iequals(auth_type, cookie_session)) return false;
+  }
+  return true;
+}
+
 bool wants_json(std::string_view accept, std::string_view requested_with) {
   if (iequals(requested_with, "XMLHttpRequest")) return true;
   std::string lower = to_lower(accept);

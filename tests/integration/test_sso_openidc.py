@@ -150,9 +150,7 @@ def sid_key(sid):
 
 
 def reason_of(resp):
-    """Session Guard's reason for a denial. Under server authentication (mod_auth_openidc
-    sets the request's AuthType, as Basic does) a denial is the built-in 403 page, not a
-    redirect: its header names the reason."""
+    """Session Guard's reason for a denial, named by its header (on the redirect too)."""
     return resp.header("X-Session-Guard-Reason")
 
 
@@ -167,7 +165,11 @@ def signed_out(agent):
         d = h.eventually(check, timeout=5, what="denied as sso_logout")
     finally:
         agent.app.cookies.update(kept)
-    h.expect(d.status == 403 and "You signed out of single sign-on" in d.body, d)
+    # mod_auth_openidc keeps its session in a cookie, which the denial clears: unlike Basic
+    # auth (whose credentials the browser resends, so a redirect would loop) the user follows
+    # the location's redirect, to a login that starts a new sign-in at the provider.
+    h.expect(d.status == 302 and "reason=sso_logout" in (d.location or "") and
+             "You signed out of single sign-on" in d.body, d)
     # The denial clears mod_auth_openidc's cookie: the browser's next visit starts a new sign-in.
     h.expect(any(v.startswith(f"{COOKIE}=deleted;") and "Max-Age=0" in v for v in d.header_all("Set-Cookie")),
              "the session cookie was not cleared:", d.headers)

@@ -189,6 +189,15 @@ SG_TEST(denial_status_server_auth_is_403) {
   assert_int_equal(sg::denial_status(action(sg::DenyAction::Kind::status, 410), sg::Reason::killed, false, true), 403);
 }
 
+SG_TEST(only_cookie_session_single_sign_on_follows_a_redirect) {
+  for (const char* resent : {"Basic", "basic", "Digest", "Negotiate", "Kerberos", "SSL", "", "openid"}) {
+    assert_true(sg::credentials_resent_by_browser(resent));
+  }
+  for (const char* cookie : {"openid-connect", "OpenID-Connect", "oauth20", "CAS", "Mellon", "shibboleth"}) {
+    assert_false(sg::credentials_resent_by_browser(cookie));
+  }
+}
+
 SG_TEST(denial_status_follows_action) {
   assert_int_equal(sg::denial_status(action(sg::DenyAction::Kind::redirect, 403, "/login"), sg::Reason::killed,
                                      false, false),
@@ -342,6 +351,7 @@ int main() {
       cmocka_unit_test(denial_status_json_is_401),
       cmocka_unit_test(denial_status_unavailable_is_503),
       cmocka_unit_test(denial_status_server_auth_is_403),
+      cmocka_unit_test(only_cookie_session_single_sign_on_follows_a_redirect),
       cmocka_unit_test(denial_status_follows_action),
       cmocka_unit_test(wants_json_accept_variants),
       cmocka_unit_test(wants_json_xhr),

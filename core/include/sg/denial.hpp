@@ -29,6 +29,12 @@ std::string denial_json(Reason reason, std::string_view message);
 // Status code for a denial: 401 for API clients, 503 when the list is unusable,
 // otherwise what the configured action says.
 int denial_status(const DenyAction& action, Reason reason, bool wants_json, bool authenticated_by_server);
+// Whether the browser sends this AuthType's credentials again by itself (Basic, Digest,
+// Negotiate, client certificates, anything unknown), so a redirect to a login page would
+// loop: a denial is then the 403 page. Single sign-on modules that keep their own session
+// cookie (mod_auth_openidc, mod_auth_cas, mod_auth_mellon, Shibboleth) start a new sign-in
+// once the denial has cleared that cookie: their users follow the location's redirect.
+bool credentials_resent_by_browser(std::string_view auth_type);
 
 // Whether the client wants JSON rather than a page (XHR or an Accept header preferring JSON).
 bool wants_json(std::string_view accept, std::string_view requested_with);
