@@ -79,8 +79,8 @@ std::size_t AdminWrites::revoke_unbound_ticket_values(const std::string& sso_key
   auto rows = db_.query(
       "SELECT t.fingerprint FROM sso_ticket_values t WHERE t.sso_key = ? "
       "AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.fingerprint = t.fingerprint) "
-      "AND NOT EXISTS (SELECT 1 FROM session_values v WHERE v.fingerprint = t.fingerprint)",
-      {sso_key});
+      "AND NOT EXISTS (SELECT 1 FROM session_values v WHERE v.fingerprint = t.fingerprint) LIMIT ?",
+      {sso_key, static_cast<std::int64_t>(kMaxUnboundTicketValues)});
   std::size_t revoked = 0;
   for (const auto& row : rows) {
     if (auto value = Fingerprint::from_hex(to_text(row[0]))) {

@@ -52,7 +52,9 @@ class AdminWrites {
                                                        const std::string& ended_by);
   std::vector<EndedSession> end_sessions_by_sso_key(const std::string& sso_key, const std::string& ended_by);
   // Values a CAS ticket's response set that no session has (an app with its own CAS client,
-  // which never told the web server its user): each revoked by itself, under `owner`.
+  // which never told the web server its user): each revoked by itself, under `owner`. A real
+  // ticket is validated once, so it has one or two; more are not a sign-in's.
+  static constexpr std::size_t kMaxUnboundTicketValues = 16;
   std::size_t revoke_unbound_ticket_values(const std::string& sso_key, const std::string& owner);
   // A token naming only a subject: its recorded sub, or a user of that name.
   std::vector<EndedSession> end_sessions_by_sso_subject(const std::string& sub, const std::string& ended_by);

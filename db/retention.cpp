@@ -53,11 +53,14 @@ PruneCounts RetentionStore::prune_batch(const RetentionPolicy& policy, std::size
       policy.finished_mail);
   done.activity_samples = older_than("DELETE FROM activity_samples WHERE at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?",
                                      policy.activity_samples);
-  // Kept as long as ended sessions, and while the value's session is active: a CAS logout
-  // may come as late as the single sign-on session lives.
+  // Kept as long as ended sessions, and while the value's session is active (the value may
+  // be the session's or one of its later ones): a CAS logout may come as late as the single
+  // sign-on session lives.
   done.ticket_ties = older_than(
       "DELETE FROM sso_ticket_values WHERE created_at < NOW(6) - INTERVAL ? MICROSECOND "
-      "AND fingerprint NOT IN (SELECT fingerprint FROM sessions WHERE state = 'active') LIMIT ?",
+      "AND fingerprint NOT IN (SELECT fingerprint FROM sessions WHERE state = 'active') "
+      "AND fingerprint NOT IN (SELECT v.fingerprint FROM session_values v JOIN sessions s ON s.id = v.session_id "
+      "WHERE s.state = 'active') LIMIT ?",
       policy.ended_sessions);
   done.silent_instances = older_than(
       "DELETE FROM instance_health WHERE reported_at < NOW(6) - INTERVAL ? MICROSECOND LIMIT ?", policy.silent_instances);

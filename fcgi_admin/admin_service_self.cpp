@@ -137,7 +137,7 @@ ActionResult AdminService::sso_logout(const SsoLogout& logout, const Actor& acto
     // An app with its own CAS client never named its user to the web server: the values its
     // ticket's response set are revoked by themselves.
     const std::size_t unbound = logout.protocol == SsoLogout::Protocol::cas
-                                    ? r.writes.revoke_unbound_ticket_values(target.value, "(CAS single logout)")
+                                    ? r.writes.revoke_unbound_ticket_values(target.value, "(CAS logout " + target.value.substr(0, 8) + ")")
                                     : 0;
     std::set<std::string> users;
     for (const auto& session : ended) users.insert(session.username);

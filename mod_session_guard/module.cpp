@@ -122,6 +122,10 @@ const char* cmd_app_env(cmd_parms* cmd, void* conf, const char* arg) {
   return directive(cmd, [&] { return sg::parse_on_off(arg, dir_of(conf).app_env); });
 }
 
+const char* cmd_cas_tickets(cmd_parms* cmd, void* conf, const char* arg) {
+  return directive(cmd, [&] { return sg::parse_on_off(arg, dir_of(conf).cas_tickets); });
+}
+
 const char* cmd_cookie(cmd_parms* cmd, void* conf, int argc, char* const argv[]) {
   return directive(cmd, [&] { return sg::parse_cookie(std::vector<std::string>(argv, argv + argc), dir_of(conf)); });
 }
@@ -244,6 +248,9 @@ const command_rec kCommands[] = {
                   "On to guard this location, Off to exempt it"),
     AP_INIT_TAKE1("SessionGuardAppEnv", reinterpret_cast<cmd_func>(cmd_app_env), nullptr, ACCESS_CONF,
                   "On to name the user and session to the app in SESSION_GUARD_USER and SESSION_GUARD_SESSION (default Off)"),
+    AP_INIT_TAKE1("SessionGuardCasTickets", reinterpret_cast<cmd_func>(cmd_cas_tickets), nullptr, ACCESS_CONF,
+                  "On to tie a CAS service ticket to the session its response sets, for CAS single logout "
+                  "(mod_auth_cas, apps with their own CAS client; default Off)"),
     AP_INIT_TAKE_ARGV("SessionGuardCookie", reinterpret_cast<cmd_func>(cmd_cookie), nullptr, ACCESS_CONF,
                       "NAME [PATH] [signed-in-only]: an app cookie, the path it is set with (default /), and "
                       "whether only signed-in users have it (remember me)"),
@@ -295,6 +302,8 @@ void register_hooks(apr_pool_t*) {
   ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_handler(denial_handler, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   ap_hook_log_transaction(log_transaction, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // After the location walk, before any authentication module reads or changes the request.
+  ap_hook_header_parser(keep_cookies_sent_with_ticket, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   // Optional: shown only where mod_status is loaded.
   register_status_hook();
   ap_register_input_filter(kReplayFilter, replay_filter, nullptr, AP_FTYPE_RESOURCE);

@@ -2,11 +2,15 @@
 // (cookies, the query, a POSTed form read ahead), looked up in the shared deny-list.
 #include "internal.hpp"
 
+#include <cstring>
+
+
 #include "sg/app_reader.hpp"
 #include "sg/cookie.hpp"
 #include "sg/decision.hpp"
 #include "sg/fingerprint.hpp"
 #include "sg/signout_link.hpp"
+#include "sg/sso.hpp"
 #include "sg/text.hpp"
 
 namespace sg::apache {
@@ -325,6 +329,21 @@ bool shares_main_verdict(request_rec* r, const sg::DirConfig& config) {
   return true;
 }
 
+// A query carrying several CAS tickets: PHP reads the last, CGI.pm and mod_auth_cas the
+// first, so the module cannot tell which one signs the session in and the ticket's logout
+// could miss it. Refused before the app runs, where tickets are tied.
+int refuse_ambiguous_ticket(request_rec* r, const sg::DirConfig& config, RequestState& state) {
+  // The query as sent: mod_auth_cas has already cut the ticket it read out of r->args.
+  const char* query = r->unparsed_uri != nullptr ? std::strchr(r->unparsed_uri, '?') : nullptr;
+  if (!config.cas_tickets.value_or(false) || query == nullptr || std::strstr(query, "ticket") == nullptr) {
+    return DECLINED;
+  }
+  if (sg::cas_tickets_in_query(query + 1).size() <= 1) return DECLINED;
+  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "session guard: refused a request carrying several CAS tickets");
+  deny_now(r, state, sg::Reason::refused);
+  return OK;
+}
+
 // Internal redirects (ErrorDocument, mod_rewrite in a <Directory>, mod_dir) are judged as
 // requests of their own: the original may have been outside every guarded location.
 int fixups(request_rec* r) noexcept {
@@ -343,6 +362,7 @@ int fixups(request_rec* r) noexcept {
     if (int status = take_body(r, *state); status != OK) return status;
     judge_body_ids(r, config, *state);
 
+    if (int status = refuse_ambiguous_ticket(r, config, *state); status != DECLINED) return status;
     if (state->aliases.size() + 1 > kMaxSessionValues) {
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "session guard: refused a request carrying %" APR_SIZE_T_FMT
                     " values an app could read as its session", state->aliases.size() + 1);

@@ -2,6 +2,7 @@
 // and a bound session's new cookie values are followed (lineage).
 #include "internal.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "sg/app_reader.hpp"
@@ -283,27 +284,50 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
 }
 
 namespace {
+constexpr const char* kCookiesSentNote = "session-guard-cookies-sent";
+
+bool has_ticket_parameter(const request_rec* r) {
+  const char* query = r->unparsed_uri != nullptr ? std::strchr(r->unparsed_uri, '?') : nullptr;
+  return query != nullptr && std::strstr(query, "ticket") != nullptr;
+}
+
+// The configuration that asks for CAS ticket ties: the request's, or an internal redirect's.
+const sg::DirConfig* cas_ticket_config(request_rec* first, request_rec* last) {
+  for (request_rec* r : {last, first}) {
+    const sg::DirConfig& config = dir_config(r);
+    if (config.enabled.value_or(false) && config.cas_tickets.value_or(false) && config.cookies) return &config;
+  }
+  return nullptr;
+}
+
 // CAS single logout for sessions whose login the module did not see with its ticket:
 // mod_auth_cas validates ?ticket=ST-... and answers with a redirect before any handler runs
 // (having cut the ticket out of r->args), and an app with its own CAS client never tells the
 // web server its user. The values the response to the ticket's request set for configured
-// cookies (or, when it set none, the request's own session: an app that keeps its id across
-// the login) are tied to the ticket, so a logoutRequest for it ends them on every server.
+// cookies are tied to the ticket, so a logoutRequest for it ends them on every server.
+// Only new values of a response that is no error: a browser lured to a link with somebody
+// else's ticket sends its own session, which the app keeps (or the ticket is refused), and
+// that session must not become the ticket's.
 void tie_cas_tickets(request_rec* first, request_rec* r, const RequestState* state) {
-  const sg::DirConfig& config = dir_config(first);
-  if (!config.enabled.value_or(false) || !config.cookies || !g_process.region) return;
+  const sg::DirConfig* config = cas_ticket_config(first, r);
+  if (config == nullptr || !g_process.region || r->status >= 400) return;
   if (state != nullptr && state->denial != sg::Reason::none) return;
-  const char* query = first->unparsed_uri != nullptr ? std::strchr(first->unparsed_uri, '?') : nullptr;
-  if (query == nullptr) return;
-  const std::vector<std::string> tickets = sg::cas_tickets_in_query(query + 1);
+  if (!has_ticket_parameter(first)) return;
+  const std::vector<std::string> tickets = sg::cas_tickets_in_query(std::strchr(first->unparsed_uri, '?') + 1);
   if (tickets.empty()) return;
+  std::vector<sg::Fingerprint> sent;
+  const char* kept = apr_table_get(first->notes, kCookiesSentNote);
+  std::string_view cookie_header = kept != nullptr ? std::string_view(kept) : header_in(first, "Cookie");
+  for (const auto& spec : *config->cookies) {
+    for (const auto& value : sg::cookie_readings(cookie_header, spec.name)) {
+      sent.push_back(sg::session_fingerprint(spec.name, value));
+    }
+  }
   const RequestState none;
   std::vector<std::pair<sg::Fingerprint, std::string>> values;
-  for (const auto& issued : sg::cookies_issued(app_response(r, state != nullptr ? *state : none), *config.cookies)) {
-    values.emplace_back(sg::session_fingerprint(issued.spec->name, issued.value), issued.spec->name);
-  }
-  if (values.empty() && state != nullptr && state->fingerprint && state->cookie != nullptr) {
-    values.emplace_back(*state->fingerprint, state->cookie->name);
+  for (const auto& issued : sg::cookies_issued(app_response(r, state != nullptr ? *state : none), *config->cookies)) {
+    sg::Fingerprint value = sg::session_fingerprint(issued.spec->name, issued.value);
+    if (std::find(sent.begin(), sent.end(), value) == sent.end()) values.emplace_back(value, issued.spec->name);
   }
   if (values.empty()) return;
   std::vector<std::string> keys;
@@ -331,6 +355,15 @@ void tie_cas_tickets(request_rec* first, request_rec* r, const RequestState* sta
   }
 }
 }  // namespace
+
+int keep_cookies_sent_with_ticket(request_rec* r) noexcept {
+  if (r->main != nullptr || r->prev != nullptr || !has_ticket_parameter(r)) return DECLINED;
+  const sg::DirConfig& config = dir_config(r);
+  if (!config.enabled.value_or(false) || !config.cas_tickets.value_or(false)) return DECLINED;
+  const char* cookies = apr_table_get(r->headers_in, "Cookie");
+  apr_table_setn(r->notes, kCookiesSentNote, cookies != nullptr ? cookies : "");
+  return DECLINED;
+}
 
 // After the response: a confirmed logout is recorded; a bound session whose response set new
 // values for its cookies (a re-keyed id, a "remember me" cookie) is followed to them; the

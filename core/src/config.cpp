@@ -31,6 +31,7 @@ DirConfig merge(const DirConfig& parent, const DirConfig& child) {
   out.idle_timeout = pick(parent.idle_timeout, child.idle_timeout);
   out.max_lifetime = pick(parent.max_lifetime, child.max_lifetime);
   out.app_env = pick(parent.app_env, child.app_env);
+  out.cas_tickets = pick(parent.cas_tickets, child.cas_tickets);
   out.messages = parent.messages;
   for (const auto& [reason, text] : child.messages) out.messages[reason] = text;
   return out;

@@ -14,6 +14,7 @@ MODDIR = "/usr/lib/apache2/modules"
 BAD = [
     ("SessionGuard maybe", "On or Off"),
     ("SessionGuardAppEnv yes", "On or Off"),
+    ("SessionGuardCasTickets 1", "On or Off"),
     ('SessionGuardCookie "bad name"', "cookie"),
     ("SessionGuardCookie PHPSESSID / remember", "signed-in-only"),
     ("SessionGuardLoginForm /login.php", "PATH FIELD"),

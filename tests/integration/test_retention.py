@@ -26,7 +26,7 @@ def prune(*args, check=True):
 
 def clear():
     for table in ("session_values", "sessions", "deny_events", "audit_log", "mail_outbox", "activity_samples",
-                  "instance_health"):
+                  "instance_health", "sso_ticket_values"):
         DB.root_query(f"DELETE FROM {table}")
 
 
@@ -66,6 +66,29 @@ def revocation_ages():
     """Hours since each session revocation, oldest first."""
     return sorted((int(r[0]) for r in DB.root_query(
         "SELECT TIMESTAMPDIFF(MINUTE, created_at, NOW(6)) DIV 60 FROM deny_events WHERE kind = 'session'")), reverse=True)
+
+
+def add_tie(name, fingerprint, age_days):
+    DB.root_query(f"INSERT INTO sso_ticket_values (sso_key, fingerprint, cookie_name, created_at) "
+                  f"VALUES (%s, %s, 'MOD_AUTH_CAS', {days_ago(age_days)})", (name.encode().hex() * 64)[:64], fingerprint)
+
+
+def test_cas_ticket_ties_go_with_ended_sessions_never_while_their_session_is_active():
+    clear()
+    active = add_session("active", "active", None)
+    ended = add_session("ended", "logged_out", 1)
+    later = ("later".encode().hex() * 64)[:64]   # a value the active session's response set later
+    DB.root_query("INSERT INTO session_values (fingerprint, session_id, cookie_name, created_at) "
+                  "SELECT %s, id, 'PHPSESSID', NOW(6) FROM sessions WHERE fingerprint = %s", later, active)
+    add_tie("t-active", active, 200)
+    add_tie("t-later", later, 200)
+    add_tie("t-ended", ended, 200)
+    add_tie("t-unbound-old", ("unbound-old".encode().hex() * 64)[:64], 200)
+    add_tie("t-unbound-new", ("unbound-new".encode().hex() * 64)[:64], 10)
+    out = prune().stdout
+    h.expect("2 CAS ticket ties" in out, out)
+    left = names("SELECT fingerprint FROM sso_ticket_values")
+    h.expect(left == sorted([active, later, ("unbound-new".encode().hex() * 64)[:64]]), left)
 
 
 def test_old_history_goes_current_history_and_pending_work_stay():

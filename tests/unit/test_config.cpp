@@ -421,6 +421,7 @@ sg::DirConfig full_dir(const char* tag) {
   c.idle_timeout = (child ? 10 : 20) * 60 * kS;
   c.max_lifetime = (child ? 8 : 12) * 3600 * kS;
   c.app_env = !child;
+  c.cas_tickets = child;
   c.messages[sg::Reason::killed] = std::string("killed-") + tag;
   return c;
 }
@@ -501,6 +502,14 @@ SG_TEST(dir_merge_max_lifetime) {
   assert_int_equal(*sg::merge(parent, child).max_lifetime, 8 * 3600 * kS);
   child.max_lifetime.reset();
   assert_int_equal(*sg::merge(parent, child).max_lifetime, 12 * 3600 * kS);
+}
+
+SG_TEST(dir_merge_cas_tickets) {
+  auto parent = full_dir("parent"), child = full_dir("child");
+  assert_true(sg::merge(parent, child).cas_tickets == std::optional<bool>(true));
+  child.cas_tickets.reset();
+  assert_true(sg::merge(parent, child).cas_tickets == std::optional<bool>(false));
+  assert_false(sg::merge(sg::DirConfig{}, sg::DirConfig{}).cas_tickets.has_value());
 }
 
 SG_TEST(dir_merge_app_env) {
@@ -760,6 +769,7 @@ int main() {
       cmocka_unit_test(dir_merge_idle_timeout),
       cmocka_unit_test(dir_merge_max_lifetime),
       cmocka_unit_test(dir_merge_app_env),
+      cmocka_unit_test(dir_merge_cas_tickets),
       cmocka_unit_test(dir_merge_messages_per_reason),
       cmocka_unit_test(dir_merge_empty_child_inherits_everything),
       cmocka_unit_test(server_merge_db_options_file),

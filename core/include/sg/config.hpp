@@ -79,6 +79,7 @@ struct DirConfig {
   std::optional<Micros> idle_timeout;         // 0 = none
   std::optional<Micros> max_lifetime;         // 0 = none; counted from login, never extended
   std::optional<bool> app_env;                // SESSION_GUARD_USER/_SESSION for the app (default off)
+  std::optional<bool> cas_tickets;            // tie CAS tickets to the values their responses set (default off)
   std::map<Reason, std::string> messages;     // merged per reason
 
 };
