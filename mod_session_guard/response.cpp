@@ -309,10 +309,10 @@ const sg::DirConfig* cas_ticket_config(request_rec* first, request_rec* last) {
 // else's ticket sends its own session, which the app keeps (or the ticket is refused), and
 // that session must not become the ticket's.
 void tie_cas_tickets(request_rec* first, request_rec* r, const RequestState* state) {
+  if (!has_ticket_parameter(first)) return;  // nearly every request: nothing more to look at
   const sg::DirConfig* config = cas_ticket_config(first, r);
   if (config == nullptr || !g_process.region || r->status >= 400) return;
   if (state != nullptr && state->denial != sg::Reason::none) return;
-  if (!has_ticket_parameter(first)) return;
   const std::vector<std::string> tickets = sg::cas_tickets_in_query(std::strchr(first->unparsed_uri, '?') + 1);
   if (tickets.empty()) return;
   std::vector<sg::Fingerprint> sent;
