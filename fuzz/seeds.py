@@ -57,7 +57,8 @@ SEEDS = {
         "damaged": LOGIN[:40] + b"X" + LOGIN[41:] + LOGOUT,
         "huge_length": b"SGJ1\xff\xff\xff\xff" + LOGOUT,
         "empty_fields": journal_record(1, 0, FP2, (b"", b"", b"", b"", b"", -1, -1, -1, 1)),
-        "bad_kind": journal_record(3, 1, FP) + LOGOUT,
+        "ticket_tie": journal_record(3, 1700000000123456, FP, sso=(b"MOD_AUTH_CAS", FP2.encode())) + LOGOUT,
+        "bad_kind": journal_record(9, 1, FP) + LOGOUT,
         "magic_only": b"SGJ1SGJ1SGJ",
     },
     "cookie": {
