@@ -181,6 +181,9 @@ def test_mod_auth_cas_logout_ends_the_session_on_both_servers():
     h.expect(S.db.scalar("SELECT state FROM sessions WHERE fingerprint=%s", alice_fp) == "sso_logout")
     row = S.db.query("SELECT target_user, message FROM audit_log WHERE action='sso_logout' ORDER BY id DESC LIMIT 1")[0]
     h.expect(row[0] == "alice" and "CAS single logout" in row[1], row)
+    # The admin's audit page shows the ending like any other (escaped, with its source).
+    page = S.admin().get("/session-guard/audit?action=sso_logout")
+    h.expect(page.status == 200 and "1 session of user alice ended by CAS single logout" in page.body, page)
     for web in (S.web, WEB2):
         h.expect(alice_ticket not in web.error_log_text(), "a raw ticket was logged")
     h.expect(S.db.scalar("SELECT COUNT(*) FROM sso_ticket_values WHERE sso_key LIKE %s",
