@@ -205,14 +205,19 @@ chaos: deps
 	@python3 bench/chaos.py
 
 # --- make install: Debian's layout (README, "Install"). DESTDIR for packaging; PREFIX for
-# the programs and shared files (Apache's own paths come from apxs and stay where Apache
-# looks for them).
+# the programs, shared files, manual pages and systemd units (Apache's own paths come from
+# apxs and stay where Apache looks for them, as does Debian's /usr/lib/cgi-bin).
 PREFIX     ?= /usr
 DESTDIR    ?=
 APACHE_MODDIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
 APACHE_ETC    := $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
 CGI_DIR    := /usr/lib/cgi-bin/session-guard
 SHARE_DIR  := $(PREFIX)/share/session-guard
+SBIN_DIR   := $(PREFIX)/sbin
+# Debian 12 keeps the packages' units in /lib; a local install, in systemd's PREFIX/lib.
+UNIT_DIR   ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+# Installed files name the paths they were installed to, whatever PREFIX is.
+INSTALL_SED := sed -e 's|/usr/share/session-guard/|$(SHARE_DIR)/|g' -e 's|/usr/sbin/session-guard-|$(SBIN_DIR)/session-guard-|g'
 MAN_PAGES  := $(BUILD)/man/mod_session_guard.8 $(BUILD)/man/fcgi_admin.8 $(BUILD)/man/session-guard-db-setup.8 \
               $(BUILD)/man/session-guard-prune.8
 
@@ -229,19 +234,21 @@ install: $(BUILD)/mod_session_guard.so $(BUILD)/fcgi_admin $(BUILD)/session-guar
 	install -D -m 0644 conf/session_guard.conf $(DESTDIR)$(APACHE_ETC)/mods-available/session_guard.conf
 	install -D -m 0644 conf/session-guard-admin.conf $(DESTDIR)$(APACHE_ETC)/conf-available/session-guard-admin.conf
 	install -D -m 0755 $(BUILD)/fcgi_admin $(DESTDIR)$(CGI_DIR)/fcgi_admin
-	install -d $(DESTDIR)$(PREFIX)/sbin
-	ln -sf $(CGI_DIR)/fcgi_admin $(DESTDIR)$(PREFIX)/sbin/fcgi_admin
-	install -D -m 0644 conf/session-guard-admin.service $(DESTDIR)/lib/systemd/system/session-guard-admin.service
-	install -D -m 0755 $(BUILD)/session-guard-prune $(DESTDIR)$(PREFIX)/sbin/session-guard-prune
-	install -D -m 0644 conf/session-guard-prune.service $(DESTDIR)/lib/systemd/system/session-guard-prune.service
-	install -D -m 0644 conf/session-guard-prune.timer $(DESTDIR)/lib/systemd/system/session-guard-prune.timer
-	install -d $(DESTDIR)$(SHARE_DIR)/sql
+	install -d $(DESTDIR)$(SBIN_DIR) $(DESTDIR)$(UNIT_DIR) $(DESTDIR)$(SHARE_DIR)/sql $(DESTDIR)$(PREFIX)/share/man/man8
+	ln -sf $(CGI_DIR)/fcgi_admin $(DESTDIR)$(SBIN_DIR)/fcgi_admin
+	install -m 0755 $(BUILD)/session-guard-prune $(DESTDIR)$(SBIN_DIR)/session-guard-prune
+	$(INSTALL_SED) scripts/session-guard-db-setup >$(DESTDIR)$(SBIN_DIR)/session-guard-db-setup
+	chmod 0755 $(DESTDIR)$(SBIN_DIR)/session-guard-db-setup
+	# Beside the migrations it applies as well (relative: the link holds under any PREFIX).
+	ln -sf ../../sbin/session-guard-db-setup $(DESTDIR)$(SHARE_DIR)/session-guard-db-setup
 	install -m 0644 sql/*.sql $(DESTDIR)$(SHARE_DIR)/sql/
-	install -D -m 0644 $(BUILD)/man/mod_session_guard.8 $(DESTDIR)$(PREFIX)/share/man/man8/mod_session_guard.8
-	install -D -m 0644 $(BUILD)/man/fcgi_admin.8 $(DESTDIR)$(PREFIX)/share/man/man8/fcgi_admin.8
-	install -D -m 0644 $(BUILD)/man/session-guard-db-setup.8 $(DESTDIR)$(PREFIX)/share/man/man8/session-guard-db-setup.8
-	install -D -m 0644 $(BUILD)/man/session-guard-prune.8 $(DESTDIR)$(PREFIX)/share/man/man8/session-guard-prune.8
-	install -D -m 0755 scripts/session-guard-db-setup $(DESTDIR)$(PREFIX)/sbin/session-guard-db-setup
+	for unit in session-guard-admin.service session-guard-prune.service session-guard-prune.timer; do \
+	  $(INSTALL_SED) conf/$$unit >$(DESTDIR)$(UNIT_DIR)/$$unit && chmod 0644 $(DESTDIR)$(UNIT_DIR)/$$unit || exit 1; \
+	done
+	for page in $(MAN_PAGES); do \
+	  $(INSTALL_SED) $$page >$(DESTDIR)$(PREFIX)/share/man/man8/$$(basename $$page) && \
+	    chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man8/$$(basename $$page) || exit 1; \
+	done
 
 # Debian packages (debian/, debhelper and dh_apache2) in build/deb/, checked by lintian.
 deb: deps

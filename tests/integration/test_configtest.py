@@ -1,6 +1,9 @@
 """`apachectl configtest` (apache2 -t) with the module: every directive's bad value fails it
 with one line naming the directive and what is allowed, and a good configuration passes. A
-missing option file fails it too. No server is started."""
+missing option file fails it too, and so does each server-wide directive in a <VirtualHost>.
+SessionGuardStateFile's bad values are its syntax: the file is only a head start for a cold
+start, so a directory that cannot be made is one warning line at start (test_doctor.py), not
+an Apache that refuses to start. No server is started."""
 import os
 import re
 import sys
@@ -40,15 +43,23 @@ BAD = [
     ("SessionGuardJournal /var/lib/sg/journal 1K", "64K to 1G"),
     ("SessionGuardJournal /var/lib/sg/journal lots", "64K to 1G"),
     ("SessionGuardLoginWhenUnreachable maybe", "admit or refuse"),
+    ("SessionGuardStateFile /var/lib/sg/deny-list.state /var/lib/sg/other", "takes one argument"),
+    ("SessionGuardStateFile", "takes one argument"),
 ]
+# One instance, one deny-list: these may not differ between virtual hosts.
+GLOBAL_ONLY = ["SessionGuardDBOptions /etc/hostname", "SessionGuardPollInterval 250ms",
+               "SessionGuardDenyListSize 5000", "SessionGuardRevocationRetention 24h",
+               "SessionGuardStateFile /var/lib/sg/deny-list.state", "SessionGuardJournal /var/lib/sg/journal"]
 SERVER_ONLY = {"SessionGuardDBOptions", "SessionGuardPollInterval", "SessionGuardFailMode", "SessionGuardMaxStale",
                "SessionGuardDenyListSize", "SessionGuardRevocationRetention", "SessionGuardStateFile",
                "SessionGuardJournal", "SessionGuardLoginWhenUnreachable"}
 
 
-def configtest(tmp, line, name):
+def configtest(tmp, line, name, vhost=False):
     directive = line.split()[0] if line.strip() else ""
     body = line if directive in SERVER_ONLY else f"<Location /app>\n  {line}\n</Location>"
+    if vhost:
+        body = f"<VirtualHost 127.0.0.1:80>\n  {line}\n</VirtualHost>"
     conf = os.path.join(tmp, f"{name}.conf")
     with open(conf, "w") as f:
         f.write(f"""ServerRoot {tmp}
@@ -77,12 +88,26 @@ def test_every_bad_value_fails_configtest_in_one_line():
         errors = [x for x in p.stderr.splitlines() if x.startswith(directive)]
         if p.returncode == 0 or len(errors) != 1 or says.lower() not in errors[0].lower():
             wrong.append(f"{line!r} -> exit {p.returncode}, wanted one line with {says!r}: {p.stderr.strip()!r}")
+    for i, line in enumerate(GLOBAL_ONLY):
+        directive = line.split()[0]
+        p = configtest(tmp, line, f"vhost{i}", vhost=True)
+        errors = [x for x in p.stderr.splitlines() if x.startswith(directive)]
+        if p.returncode == 0 or len(errors) != 1 or "cannot occur within <VirtualHost>" not in errors[0]:
+            wrong.append(f"{line!r} in a <VirtualHost> -> exit {p.returncode}: {p.stderr.strip()!r}")
     h.expect(not wrong, "\n".join(wrong))
     with open(os.path.join(h.REPO, "mod_session_guard", "module.cpp")) as f:
         registered = set(re.findall(r'AP_INIT_\w+\("(\w+)"', f.read()))
-    # SessionGuardStateFile takes any path (its problems are warnings at start, never a failed start).
-    untested = registered - covered - {"SessionGuardStateFile"}
+    untested = registered - covered
     h.expect(not untested, "directives with no bad-value case here:", sorted(untested))
+
+
+def test_a_state_file_anywhere_passes_configtest():
+    """Where the state file goes is checked at start (a warning there): an Apache whose
+    runtime directory is made later, at boot, still passes configtest and starts."""
+    tmp = h.tmpdir()
+    for i, path in enumerate(("/nonexistent/sg/deny-list.state", "none", "relative/deny-list.state")):
+        p = configtest(tmp, f"SessionGuardStateFile {path}", f"state{i}")
+        h.expect(p.returncode == 0 and "Syntax OK" in p.stderr, path, p.stderr)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
-"""make install as a package build runs it (DESTDIR): Debian's layout, the manual pages
-readable by man without warnings, and every directive the module registers documented in
-mod_session_guard(8) (which is generated from the README's table, so the README too)."""
+"""make install as a package build runs it (DESTDIR): Debian's layout, session-guard-db-setup
+on the PATH and beside its migrations in /usr/share/session-guard/, the manual pages readable
+by man without warnings, and every directive the module registers documented in
+mod_session_guard(8) (which is generated from the README's table, so the README too).
+PREFIX=/usr/local moves the programs, shared files, manual pages and units, and the
+installed files name the paths they were installed to."""
 import os
 import re
 import sys
@@ -23,13 +26,22 @@ EXPECTED = [
     "usr/share/session-guard/sql/001_schema.sql",
     "usr/share/man/man8/mod_session_guard.8",
     "usr/share/man/man8/fcgi_admin.8",
+    "usr/sbin/session-guard-db-setup",
+    "usr/share/session-guard/session-guard-db-setup",
+    "usr/share/man/man8/session-guard-db-setup.8",
 ]
 
 
-def installed():
+def installed(*args):
     dest = h.tmpdir("sg-install-")
-    h.sh("make", "-C", h.REPO, "--no-print-directory", "install", f"DESTDIR={dest}", timeout=600)
+    h.sh("make", "-C", h.REPO, "--no-print-directory", "install", f"DESTDIR={dest}", *args, timeout=600)
     return dest
+
+
+def files_under(dest):
+    return sorted(os.path.relpath(os.path.join(root, n), dest)
+                  for root, dirs, files in os.walk(dest) for n in files + [d for d in dirs if os.path.islink(
+                      os.path.join(root, d))])
 
 
 def man_text(path):
@@ -45,6 +57,14 @@ def test_layout_and_manual_pages():
     link = os.path.join(dest, "usr/sbin/fcgi_admin")
     h.expect(os.readlink(link) == "/usr/lib/cgi-bin/session-guard/fcgi_admin", "fcgi_admin on the PATH points at",
              os.readlink(link))
+    setup = os.path.join(dest, "usr/sbin/session-guard-db-setup")
+    h.expect(os.access(setup, os.X_OK), setup, "is not executable")
+    link = os.path.join(dest, "usr/share/session-guard/session-guard-db-setup")
+    h.expect(os.readlink(link) == "../../sbin/session-guard-db-setup", "the db-setup beside the migrations points at",
+             os.readlink(link))
+    # Through the link too: the script finds itself and names its default migrations.
+    usage = h.sh(link, "--help").stdout
+    h.expect("default /usr/share/session-guard/sql" in usage, "session-guard-db-setup --help:", usage)
     sql = sorted(os.listdir(os.path.join(dest, "usr/share/session-guard/sql")))
     h.expect(sql == sorted(f for f in os.listdir(os.path.join(h.REPO, "sql")) if f.endswith(".sql")),
              "installed migrations differ from sql/:", sql)
@@ -63,6 +83,35 @@ def test_layout_and_manual_pages():
     h.expect(len(commands) >= 8, "fcgi_admin help lists", commands)
     undocumented = [c for c in commands if not re.search(r"^\s*" + c + r"\b", admin, re.M)]
     h.expect(not undocumented, "fcgi_admin commands missing from fcgi_admin(8):", undocumented)
+    setup_page = man_text(os.path.join(dest, "usr/share/man/man8/session-guard-db-setup.8"))
+    options = set(re.findall(r"^  (--[a-z-]+)", h.sh(setup, "--help").stdout, re.M))
+    h.expect(len(options) >= 8, "session-guard-db-setup --help lists", options)
+    h.expect(not [o for o in options if o not in setup_page], "options missing from session-guard-db-setup(8):",
+             sorted(o for o in options if o not in setup_page))
+
+
+def test_prefix_moves_programs_shared_files_pages_and_units():
+    dest = installed("PREFIX=/usr/local")
+    files = files_under(dest)
+    for rel in ("usr/local/sbin/fcgi_admin", "usr/local/sbin/session-guard-db-setup",
+                "usr/local/sbin/session-guard-prune", "usr/local/share/session-guard/session-guard-db-setup",
+                "usr/local/share/session-guard/sql/001_schema.sql", "usr/local/share/man/man8/mod_session_guard.8",
+                "usr/local/share/man/man8/session-guard-db-setup.8",
+                "usr/local/lib/systemd/system/session-guard-admin.service",
+                "usr/local/lib/systemd/system/session-guard-prune.timer"):
+        h.expect(rel in files, "PREFIX=/usr/local did not install", rel, "; installed:", files)
+    # Apache's paths come from apxs, and fcgi_admin stays in Debian's cgi-bin: nothing else
+    # goes outside the prefix.
+    outside = [f for f in files if not f.startswith("usr/local/") and not f.startswith("etc/apache2/")
+               and f not in ("usr/lib/apache2/modules/mod_session_guard.so",
+                             "usr/lib/cgi-bin/session-guard/fcgi_admin")]
+    h.expect(not outside, "PREFIX=/usr/local still installed outside it:", outside)
+    with open(os.path.join(dest, "usr/local/sbin/session-guard-db-setup")) as f:
+        script = f.read()
+    h.expect("SQL_DIR=/usr/local/share/session-guard/sql" in script and "/usr/share/session-guard" not in script,
+             "the installed session-guard-db-setup does not look for its migrations under the prefix")
+    with open(os.path.join(dest, "usr/local/lib/systemd/system/session-guard-prune.service")) as f:
+        h.expect("ExecStart=/usr/local/sbin/session-guard-prune" in f.read(), "the pruner's unit runs another program")
 
 
 if __name__ == "__main__":
