@@ -161,12 +161,19 @@ void poll_once(PollerState& state, server_rec* s) {
   sg::TickResult result = state.poller.tick();
   g_process.region->note_poll(sg::wall_clock_micros(), result.ok ? std::string_view() : std::string_view(result.error));
   if (!result.ok && (state.healthy || state.first_tick)) {
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                 "session guard: database unreachable, still enforcing the deny-list last refreshed %" APR_INT64_T_FMT " ms ago "
-                 "(%u revoked sessions, %u blocked users): %s",
-                 static_cast<apr_int64_t>((sg::wall_clock_micros() - g_process.region->last_refresh()) / 1000),
-                 g_process.region->stats().revoked_sessions, g_process.region->stats().blocked_users,
-                 result.error.c_str());
+    const sg::Micros refreshed = g_process.region->last_refresh();
+    const std::string list =
+        refreshed == 0 ? std::string("before any deny-list was read from it")
+                       : "still enforcing the deny-list last refreshed " +
+                             std::to_string((sg::wall_clock_micros() - refreshed) / 1000) + " ms ago (" +
+                             std::to_string(g_process.region->stats().revoked_sessions) + " revoked sessions, " +
+                             std::to_string(g_process.region->stats().blocked_users) + " blocked users)";
+    // MariaDB's "Table '...' doesn't exist" (1146): it answers, but holds no Session Guard schema.
+    const bool no_schema = result.error.find("doesn't exist") != std::string::npos;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "session guard: %s, %s: %s",
+                 no_schema ? "the database has no Session Guard schema (run session-guard-db-setup)"
+                           : "database unreachable",
+                 list.c_str(), result.error.c_str());
     state.poller.request_full_resync();
   } else if (result.ok && (!state.healthy || state.first_tick)) {
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,

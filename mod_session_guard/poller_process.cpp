@@ -73,15 +73,16 @@ bool wait_to_be_active(server_rec* s, pid_t parent) {
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "session guard: the poller cannot become the server's user");
     _exit(APEXIT_CHILDFATAL);
   }
+  if (!wait_to_be_active(s, parent)) _exit(0);
   // The option file was found at start (as root); whether the server's user may read it
-  // only this process can tell, and without it there is no database at all.
+  // only this process can tell, and without it there is no database at all. Said by the
+  // active poller alone, once.
   if (g_process.config.db_options_file && access(g_process.config.db_options_file->c_str(), R_OK) != 0) {
     ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
                  "session guard: SessionGuardDBOptions %s is not readable by the server's user "
                  "(session-guard-db-setup makes it 0640, group www-data)",
                  g_process.config.db_options_file->c_str());
   }
-  if (!wait_to_be_active(s, parent)) _exit(0);
   int code = run_active_poller(s, parent, g_poller_stop);
   // No exit(): the parent's atexit handlers and pools are not this process's to run.
   _exit(code);
