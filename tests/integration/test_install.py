@@ -6,6 +6,7 @@ PREFIX=/usr/local moves the programs, shared files, manual pages and units, and 
 installed files name the paths they were installed to."""
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -112,6 +113,24 @@ def test_prefix_moves_programs_shared_files_pages_and_units():
              "the installed session-guard-db-setup does not look for its migrations under the prefix")
     with open(os.path.join(dest, "usr/local/lib/systemd/system/session-guard-prune.service")) as f:
         h.expect("ExecStart=/usr/local/sbin/session-guard-prune" in f.read(), "the pruner's unit runs another program")
+
+
+def test_make_run_builds_only_what_it_runs_on_every_core():
+    # Issue 12 item 6: in a fresh clone, `make -n run` lists what a first `make run` compiles:
+    # the module and fcgi_admin with the core and db libraries they link, nothing else (no
+    # unit tests, fuzz targets, benchmarks or the pruner); the sub-make runs with -j(nproc).
+    tmp = h.tmpdir()
+    clone = os.path.join(tmp, "clone")
+    h.sh("git", "clone", "-q", h.REPO, clone)
+    out = h.sh("make", "-C", clone, "-n", "run").stdout
+    sources = re.findall(r"^g\+\+ .* -c (\S+)", out, flags=re.M)
+    tops = sorted({src.split("/")[0] for src in sources})
+    h.expect(tops == ["core", "db", "fcgi_admin", "mod_session_guard"], "make run compiles more than it runs:", tops)
+    h.expect(any(src.startswith("mod_session_guard/") for src in sources) and
+             any(src.startswith("fcgi_admin/") for src in sources), sources)
+    flags = subprocess.run(["make", "-C", clone, "-s", "-f", "Makefile", "-f", "-", "show-flags"], text=True,
+                           capture_output=True, input="show-flags:\n\t@echo $(MAKEFLAGS)\n").stdout
+    h.expect(f"-j{os.cpu_count()}" in flags.split(), "make run does not use every core:", flags)
 
 
 if __name__ == "__main__":
