@@ -358,8 +358,12 @@ void tie_cas_tickets(request_rec* first, request_rec* r, const RequestState* sta
 
 int keep_cookies_sent_with_ticket(request_rec* r) noexcept {
   if (r->main != nullptr || r->prev != nullptr || !has_ticket_parameter(r)) return DECLINED;
-  const sg::DirConfig& config = dir_config(r);
-  if (!config.enabled.value_or(false) || !config.cas_tickets.value_or(false)) return DECLINED;
+  try {
+    const sg::DirConfig& config = dir_config(r);
+    if (!config.enabled.value_or(false) || !config.cas_tickets.value_or(false)) return DECLINED;
+  } catch (...) {
+    return DECLINED;  // then the ticket's tie reads the Cookie header as it is at the end
+  }
   const char* cookies = apr_table_get(r->headers_in, "Cookie");
   apr_table_setn(r->notes, kCookiesSentNote, cookies != nullptr ? cookies : "");
   return DECLINED;
