@@ -221,6 +221,9 @@ apr_status_t replay_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode
 // response.cpp
 apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept;
 int log_transaction(request_rec* r) noexcept;
+// The query as the client sent it (after the '?') when it may carry a CAS ticket, else
+// nullptr: mod_auth_cas cuts the ticket it read out of r->args.
+const char* query_with_ticket(const request_rec* r) noexcept;
 // Before authentication: the Cookie header as the client sent it, where a CAS ticket may be
 // tied (mod_auth_cas adds the cookie it sets to the request's own header).
 int keep_cookies_sent_with_ticket(request_rec* r) noexcept;

@@ -2,9 +2,6 @@
 // (cookies, the query, a POSTed form read ahead), looked up in the shared deny-list.
 #include "internal.hpp"
 
-#include <cstring>
-
-
 #include "sg/app_reader.hpp"
 #include "sg/cookie.hpp"
 #include "sg/decision.hpp"
@@ -333,12 +330,9 @@ bool shares_main_verdict(request_rec* r, const sg::DirConfig& config) {
 // first, so the module cannot tell which one signs the session in and the ticket's logout
 // could miss it. Refused before the app runs, where tickets are tied.
 int refuse_ambiguous_ticket(request_rec* r, const sg::DirConfig& config, RequestState& state) {
-  // The query as sent: mod_auth_cas has already cut the ticket it read out of r->args.
-  const char* query = r->unparsed_uri != nullptr ? std::strchr(r->unparsed_uri, '?') : nullptr;
-  if (!config.cas_tickets.value_or(false) || query == nullptr || std::strstr(query, "ticket") == nullptr) {
-    return DECLINED;
-  }
-  if (sg::cas_tickets_in_query(query + 1).size() <= 1) return DECLINED;
+  if (!config.cas_tickets.value_or(false)) return DECLINED;
+  const char* query = query_with_ticket(r);
+  if (query == nullptr || sg::cas_tickets_in_query(query).size() <= 1) return DECLINED;
   ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "session guard: refused a request carrying several CAS tickets");
   deny_now(r, state, sg::Reason::refused);
   return OK;

@@ -283,13 +283,13 @@ apr_status_t response_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
   return ap_pass_brigade(f->next, bb);
 }
 
+const char* query_with_ticket(const request_rec* r) noexcept {
+  const char* query = r->unparsed_uri != nullptr ? std::strchr(r->unparsed_uri, '?') : nullptr;
+  return query != nullptr && std::strstr(query, "ticket") != nullptr ? query + 1 : nullptr;
+}
+
 namespace {
 constexpr const char* kCookiesSentNote = "session-guard-cookies-sent";
-
-bool has_ticket_parameter(const request_rec* r) {
-  const char* query = r->unparsed_uri != nullptr ? std::strchr(r->unparsed_uri, '?') : nullptr;
-  return query != nullptr && std::strstr(query, "ticket") != nullptr;
-}
 
 // The configuration that asks for CAS ticket ties: the request's, or an internal redirect's.
 const sg::DirConfig* cas_ticket_config(request_rec* first, request_rec* last) {
@@ -309,11 +309,12 @@ const sg::DirConfig* cas_ticket_config(request_rec* first, request_rec* last) {
 // else's ticket sends its own session, which the app keeps (or the ticket is refused), and
 // that session must not become the ticket's.
 void tie_cas_tickets(request_rec* first, request_rec* r, const RequestState* state) {
-  if (!has_ticket_parameter(first)) return;  // nearly every request: nothing more to look at
+  const char* query = query_with_ticket(first);
+  if (query == nullptr) return;  // nearly every request: nothing more to look at
   const sg::DirConfig* config = cas_ticket_config(first, r);
   if (config == nullptr || !g_process.region || r->status >= 400) return;
   if (state != nullptr && state->denial != sg::Reason::none) return;
-  const std::vector<std::string> tickets = sg::cas_tickets_in_query(std::strchr(first->unparsed_uri, '?') + 1);
+  const std::vector<std::string> tickets = sg::cas_tickets_in_query(query);
   if (tickets.empty()) return;
   std::vector<sg::Fingerprint> sent;
   const char* kept = apr_table_get(first->notes, kCookiesSentNote);
@@ -357,7 +358,7 @@ void tie_cas_tickets(request_rec* first, request_rec* r, const RequestState* sta
 }  // namespace
 
 int keep_cookies_sent_with_ticket(request_rec* r) noexcept {
-  if (r->main != nullptr || r->prev != nullptr || !has_ticket_parameter(r)) return DECLINED;
+  if (r->main != nullptr || r->prev != nullptr || query_with_ticket(r) == nullptr) return DECLINED;
   try {
     const sg::DirConfig& config = dir_config(r);
     if (!config.enabled.value_or(false) || !config.cas_tickets.value_or(false)) return DECLINED;
